@@ -1,0 +1,131 @@
+//! Tests of the public API (`fit_all`, `FitReport`, fit.json) end to end:
+//! the Chinchilla reference fit, the shape of the JSON, target modes, input
+//! errors, and the auxiliary laws.
+
+use crate::fit::data::chinchilla_obs;
+use crate::fit::law::Law;
+use crate::fit::{fit_all, FitOptions, FitReport, Obs};
+
+fn obs(run: &str, n: f64, d: f64, l: f64) -> Obs {
+    Obs { run: run.into(), params: n, tokens: d, flops: 6.0 * n * d, loss: l, lr: None, batch: None, is_final: true }
+}
+
+fn quick() -> FitOptions {
+    FitOptions { bootstrap: 0, backtest: false, ..FitOptions::default() }
+}
+
+#[test]
+fn defaults_are_documented_ones() {
+    let o = FitOptions::default();
+    assert_eq!((o.bootstrap, o.backtest, o.seed), (1000, true, 0));
+    let parsed: FitOptions = serde_json::from_str("{\"target_flops\": 1e21}").unwrap();
+    assert_eq!(parsed.bootstrap, 1000);
+}
+
+#[test]
+fn chinchilla_report_has_every_field() {
+    let Some(points) = chinchilla_obs() else {
+        return;
+    };
+    let opts = FitOptions { target_flops: Some(5.88e23), bootstrap: 200, seed: 1, ..FitOptions::default() };
+    let rep = fit_all(&points, &opts).unwrap();
+    assert!((rep.params.alpha / 0.3473 - 1.0).abs() < 0.01);
+    assert!(rep.objective <= 1.01830e-3);
+    assert_eq!((rep.n_points, rep.law.as_str()), (240, "chinchilla"));
+    let t = rep.target.unwrap();
+    assert!((6.0 * t.n_opt * t.d_opt / t.flops - 1.0).abs() < 1e-12);
+    assert!((rep.predict(t.n_opt, t.d_opt) - t.loss).abs() < 1e-12);
+    for k in ["E", "A", "B", "alpha", "beta", "n_opt", "d_opt", "tokens_per_param", "loss"] {
+        let iv = rep.intervals[k];
+        assert!(iv.lo < iv.hi, "{k} {iv:?}");
+    }
+    let bt = rep.backtest.as_ref().unwrap();
+    assert_eq!(bt.points.len(), bt.held_out_runs.len());
+    assert!(bt.are < 0.05, "backtest ARE {}", bt.are);
+    let json = serde_json::to_value(&rep).unwrap();
+    for k in
+        ["law", "params", "objective", "n_points", "target", "intervals", "backtest", "warnings", "laws", "n_sizes"]
+    {
+        assert!(json.get(k).is_some(), "fit.json lacks {k}");
+    }
+    for k in ["E", "A", "B", "alpha", "beta"] {
+        assert!(json["params"].get(k).is_some(), "params lacks {k}");
+    }
+    for k in ["flops", "n_opt", "d_opt", "loss"] {
+        assert!(json["target"].get(k).is_some(), "target lacks {k}");
+    }
+    assert!(json["intervals"]["E"].get("lo").is_some());
+    let back: FitReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back.params, rep.params);
+}
+
+/// Noise-free points from a law on a 4 x 4 grid.
+fn grid_points(law: &Law) -> Vec<Obs> {
+    let mut v = Vec::new();
+    for i in 0..4 {
+        for j in 0..4 {
+            let n = 1e7 * 10f64.powi(i);
+            let d = 1e9 * 5f64.powi(j);
+            v.push(obs(&format!("r{i}{j}"), n, d, law.predict(n, d)));
+        }
+    }
+    v
+}
+
+#[test]
+fn target_params_gives_the_compute_optimal_data() {
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let opts = FitOptions { target_params: Some(7e10), ..quick() };
+    let rep = fit_all(&grid_points(&law), &opts).unwrap();
+    let t = rep.target.unwrap();
+    assert_eq!(t.n_opt, 7e10);
+    assert!((t.flops / (6.0 * 7e10 * t.d_opt) - 1.0).abs() < 1e-12);
+    let fitted_n = rep.params.n_opt(t.flops);
+    assert!((fitted_n / 7e10 - 1.0).abs() < 1e-9);
+    assert!((rep.params.alpha - 0.35).abs() < 1e-4, "{:?}", rep.params);
+}
+
+#[test]
+fn bad_requests_are_errors() {
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let pts = grid_points(&law);
+    let both = FitOptions { target_flops: Some(1e21), target_params: Some(1e9), ..quick() };
+    assert!(fit_all(&pts, &both).is_err());
+    let neg = FitOptions { target_flops: Some(-1.0), ..quick() };
+    assert!(fit_all(&pts, &neg).is_err());
+    let unknown = FitOptions { laws: vec!["isoflops".into()], ..quick() };
+    let e = fit_all(&pts, &unknown).unwrap_err().to_string();
+    assert!(e.contains("chinchilla, isoflop, envelope, loss_vs_compute, lr_vs_compute, batch_vs_compute"), "{e}");
+    let mut nan = pts.clone();
+    nan[3].loss = f64::NAN;
+    assert!(fit_all(&nan, &quick()).unwrap_err().to_string().contains("loss"));
+    let one_n: Vec<Obs> = pts.iter().filter(|o| o.params == 1e7).cloned().collect();
+    assert!(fit_all(&one_n, &quick()).is_err());
+    let few: Vec<Obs> = pts.iter().take(4).cloned().collect();
+    assert!(fit_all(&few, &quick()).is_err());
+    let mut none_final = pts.clone();
+    none_final.iter_mut().for_each(|o| o.is_final = false);
+    assert!(fit_all(&none_final, &quick()).unwrap_err().to_string().contains("is_final"));
+}
+
+#[test]
+fn auxiliary_laws_land_in_the_report() {
+    // Training curves (all points) of 14 sizes plus an lr/batch per run.
+    let mut pts = crate::fit::envelope::tests::curves();
+    for o in pts.iter_mut() {
+        o.lr = Some(1e-3);
+        o.batch = Some(256.0);
+    }
+    let opts = FitOptions {
+        laws: vec!["chinchilla".into(), "envelope".into(), "loss_vs_compute".into(), "isoflop".into()],
+        ..quick()
+    };
+    let rep = fit_all(&pts, &opts).unwrap();
+    assert!(rep.laws.contains_key("envelope") && rep.laws.contains_key("loss_vs_compute"));
+    assert!(!rep.laws.contains_key("chinchilla"));
+    assert!(rep.laws["envelope"]["n_opt"]["exponent"].is_number());
+    // All final points share one budget here, so isoflop cannot fit: that is
+    // a warning, not a failure of the whole report.
+    assert!(!rep.laws.contains_key("isoflop"));
+    assert!(rep.warnings.iter().any(|w| w.starts_with("law isoflop")), "{:?}", rep.warnings);
+}

@@ -1,0 +1,52 @@
+//! Capability density: given a reference law and a model of N parameters
+//! that reached `loss` after D tokens, the effective size N_hat is the size
+//! at which the reference law reaches that loss at the same D; the density
+//! is rho = N_hat / N (above 1: the model does more per parameter than the
+//! reference family).
+
+use crate::fit::law::Law;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Density {
+    pub params: f64,
+    pub tokens: f64,
+    pub loss: f64,
+    pub n_effective: f64,
+    pub density: f64,
+}
+
+/// Solve E + A / N_hat^alpha + B / D^beta = loss for N_hat.
+pub fn density(reference: &Law, params: f64, tokens: f64, loss: f64) -> Result<Density> {
+    for (name, v) in [("params", params), ("tokens", tokens), ("loss", loss)] {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("density: {name} = {v} (must be finite and > 0)");
+        }
+    }
+    let reducible = loss - reference.e - reference.b / tokens.powf(reference.beta);
+    if reducible <= 0.0 {
+        bail!(
+            "density: loss {loss} is at or below what the reference law reaches with unlimited \
+             parameters at D = {tokens:e} ({:.4}); N_hat is unbounded",
+            loss - reducible
+        );
+    }
+    let n_effective = (reference.a / reducible).powf(1.0 / reference.alpha);
+    Ok(Density { params, tokens, loss, n_effective, density: n_effective / params })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_matching_twice_its_size_has_density_two() {
+        let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+        let (n, d) = (1e8, 2e9);
+        let r = density(&law, n, d, law.predict(2.0 * n, d)).unwrap();
+        assert!((r.density - 2.0).abs() < 1e-9, "{r:?}");
+        assert!(density(&law, n, d, 1.0).is_err());
+        assert!(density(&law, f64::NAN, d, 3.0).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! `fit_all`'s steps in order: validate input, fit the Chinchilla law to the
+//! runs' final points from the full grid, place the target, bootstrap,
+//! backtest, fit the requested auxiliary laws, and collect warnings.
+
+use crate::fit::backtest::{self, final_per_run};
+use crate::fit::bootstrap::bootstrap;
+use crate::fit::law::{Law, TargetSpec};
+use crate::fit::objective::{LogData, Theta};
+use crate::fit::parametric::{hoffmann_grid, multistart, MultiFit};
+use crate::fit::validate::{check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings};
+use crate::fit::{envelope, hyper, isoflop, lossvc, FitOptions, FitReport, Obs};
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// Names accepted in `FitOptions::laws`. "chinchilla" is always fitted (it
+/// is the report's main law), so naming it is accepted and changes nothing.
+pub const LAW_NAMES: [&str; 6] =
+    ["chinchilla", "isoflop", "envelope", "loss_vs_compute", "lr_vs_compute", "batch_vs_compute"];
+
+/// A fitted Chinchilla law with what produced it.
+#[derive(Clone, Debug)]
+pub struct ChinchillaFit {
+    pub law: Law,
+    pub multi: MultiFit,
+    pub data: LogData,
+}
+
+/// Approach 3 on the given points (one per run): full 4,500-start grid.
+pub fn fit_chinchilla(points: &[Obs]) -> Result<ChinchillaFit> {
+    check_chinchilla_points(points)?;
+    let n: Vec<f64> = points.iter().map(|o| o.params).collect();
+    let d: Vec<f64> = points.iter().map(|o| o.tokens).collect();
+    let l: Vec<f64> = points.iter().map(|o| o.loss).collect();
+    let data = LogData::new(&n, &d, &l);
+    let multi = multistart(&data, &hoffmann_grid());
+    let law = Law::from_theta(&multi.best.theta);
+    if !multi.best.objective.is_finite() || !law.is_finite() {
+        bail!("chinchilla fit failed: no grid start reached a finite optimum");
+    }
+    Ok(ChinchillaFit { law, multi, data })
+}
+
+fn target_spec(opts: &FitOptions) -> Result<Option<TargetSpec>> {
+    let ok = |v: f64| v.is_finite() && v > 0.0;
+    match (opts.target_flops, opts.target_params) {
+        (Some(_), Some(_)) => bail!("give either target_flops or target_params, not both"),
+        (Some(c), None) if ok(c) => Ok(Some(TargetSpec::Flops(c))),
+        (None, Some(n)) if ok(n) => Ok(Some(TargetSpec::Params(n))),
+        (Some(v), None) | (None, Some(v)) => bail!("target must be finite and > 0, got {v}"),
+        (None, None) => Ok(None),
+    }
+}
+
+fn check_law_names(laws: &[String]) -> Result<()> {
+    for name in laws {
+        if !LAW_NAMES.contains(&name.as_str()) {
+            bail!("unknown law {name:?}; valid laws are: {}", LAW_NAMES.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// One auxiliary law as JSON.
+fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
+    Ok(match name {
+        "isoflop" => serde_json::to_value(isoflop::fit(obs)?)?,
+        "envelope" => serde_json::to_value(envelope::fit(obs)?)?,
+        "loss_vs_compute" => serde_json::to_value(lossvc::fit(obs)?)?,
+        "lr_vs_compute" => serde_json::to_value(hyper::fit_lr(obs)?)?,
+        "batch_vs_compute" => serde_json::to_value(hyper::fit_batch(obs)?)?,
+        _ => bail!("unknown law {name:?}"),
+    })
+}
+
+/// The body of `fit_all`.
+pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
+    check_obs(obs)?;
+    check_law_names(&opts.laws)?;
+    let spec = target_spec(opts)?;
+    let finals: Vec<Obs> = obs.iter().filter(|o| o.is_final).cloned().collect();
+    if finals.is_empty() {
+        bail!("no observation is marked is_final; the chinchilla law is fitted to final points");
+    }
+    // One final point per run (a run flagged twice keeps its longest).
+    let points = final_per_run(&finals);
+    let fit = fit_chinchilla(&points)?;
+    let min_loss = points.iter().map(|o| o.loss).fold(f64::INFINITY, f64::min);
+    let mut warnings = design_warnings(&points);
+    warnings.extend(fit_warnings(&fit.multi, &fit.law, min_loss, points.len()));
+
+    let target = spec.map(|s| fit.law.target(s));
+    if let Some(t) = &target {
+        let max_c = points.iter().map(|o| o.flops).fold(0.0, f64::max);
+        if t.flops > 1e3 * max_c {
+            warnings.push(format!(
+                "target compute {:.3e} is {:.0}x the largest observed run: a long extrapolation",
+                t.flops,
+                t.flops / max_c
+            ));
+        }
+    }
+
+    let mut intervals = BTreeMap::new();
+    let mut bootstrap_ok = 0;
+    if opts.bootstrap > 0 {
+        let warm: Vec<Theta> = fit.multi.optima.iter().map(|s| s.theta).collect();
+        let bs = bootstrap(&fit.data, &warm, opts.bootstrap, opts.seed, spec);
+        bootstrap_ok = bs.ok;
+        intervals = bs.intervals;
+        if (bs.ok as f64) < 0.95 * opts.bootstrap as f64 {
+            warnings
+                .push(format!("only {} of {} bootstrap refits converged; intervals use those", bs.ok, opts.bootstrap));
+        }
+        for (k, v) in [("alpha", fit.law.alpha), ("beta", fit.law.beta)] {
+            if let Some(iv) = intervals.get(k) {
+                if iv.width() > v {
+                    warnings.push(format!(
+                        "{k} is poorly constrained: 95% interval [{:.3}, {:.3}] is wider than the estimate",
+                        iv.lo, iv.hi
+                    ));
+                }
+            }
+        }
+    }
+
+    let backtest = if opts.backtest {
+        match backtest::run(obs, |train| fit_chinchilla(train).map(|f| f.law)) {
+            Ok(bt) => Some(bt),
+            Err(e) => {
+                warnings.push(format!("backtest skipped: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let mut laws = BTreeMap::new();
+    for name in opts.laws.iter().filter(|n| n.as_str() != "chinchilla") {
+        match aux_law(name, obs) {
+            Ok(v) => {
+                laws.insert(name.clone(), v);
+            }
+            Err(e) => warnings.push(format!("law {name} not fitted: {e}")),
+        }
+    }
+
+    Ok(FitReport {
+        law: "chinchilla".into(),
+        params: fit.law,
+        objective: fit.multi.best.objective,
+        n_points: points.len(),
+        n_sizes: count_distinct(points.iter().map(|o| o.params)),
+        starts: fit.multi.n_starts,
+        converged_starts: fit.multi.n_converged,
+        target,
+        intervals,
+        bootstrap_resamples: opts.bootstrap,
+        bootstrap_ok,
+        backtest,
+        warnings,
+        laws,
+    })
+}

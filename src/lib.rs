@@ -1,0 +1,32 @@
+//! windtunnel: a model wind tunnel. Train grids of small decoder-only transformers, fit
+//! scaling laws to their losses, and predict the large target run with an honest error bar.
+//!
+//! Data flows one way: `spec` (TOML → validated RunConfigs) → `data` → `model` → `train` →
+//! `runner` (plan, pool, shards) → `store` (run folders → Parquet) → `fit` → `report`.
+//! `flops` owns all parameter and FLOP accounting.
+
+pub mod backend;
+pub mod bench;
+pub mod data;
+pub mod fit;
+pub mod flops;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod runner;
+pub mod spec;
+pub mod store;
+pub mod train;
+
+/// Bad input from the user (a file, a flag, a column): the CLI exits with code 2 and prints
+/// the message as is. Everything else is a failure (exit 1).
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}

@@ -1,0 +1,213 @@
+//! The `windtunnel` command line: argument parsing and dispatch only. Exit codes: 0 success,
+//! 2 bad input (sweep file, flags, data files), 1 any other failure.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use windtunnel::store::{self, frame, SweepDir};
+use windtunnel::{fit, pipeline, runner, spec, UserError};
+
+/// A model wind tunnel: train grids of small transformers, fit scaling laws, and predict the
+/// loss and compute-optimal size of a much larger target run, with error bars.
+#[derive(Parser)]
+#[command(name = "windtunnel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Dry run: list every run of the sweep with N, D, FLOPs and estimated time. Trains nothing.
+    Plan {
+        /// The sweep TOML file.
+        sweep: PathBuf,
+        /// Results root (the sweep writes into RESULTS/<sweep name>/).
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Parallel jobs the time estimate assumes (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Train every run not yet DONE (resuming unfinished ones), then fit and write the report.
+    Run {
+        /// The sweep TOML file.
+        sweep: PathBuf,
+        /// Results root (the sweep writes into RESULTS/<sweep name>/).
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Runs trained at once, each in its own single-threaded process (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Train only shard I of N (0-based), a deterministic cost-balanced slice of the grid.
+        /// Defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when those are set.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Do not start a run whose estimated time would exceed this many hours since start.
+        #[arg(long)]
+        max_hours: Option<f64>,
+        /// Only train; skip collecting, fitting and reporting (e.g. on a shard of a cluster job).
+        #[arg(long)]
+        no_fit: bool,
+    },
+    /// Fit scaling laws to a sweep results folder, or to a CSV/Parquet file with columns
+    /// `params`, `tokens` (or `flops`, then D = C/6N) and `loss`.
+    Fit {
+        /// A results folder (results/<sweep>) or a CSV/Parquet file.
+        path: PathBuf,
+        /// Where to write fit.json (default: DIR/fit.json, or ./fit.json for a file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Target compute budget in FLOPs (overrides the sweep's [target]).
+        #[arg(long)]
+        target_flops: Option<f64>,
+        /// Target parameter count (overrides the sweep's [target]).
+        #[arg(long)]
+        target_params: Option<f64>,
+        /// Bootstrap resamples for the 95% intervals (0 disables).
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        /// Laws to fit, comma separated (default: the sweep's, or chinchilla).
+        #[arg(long, value_delimiter = ',')]
+        laws: Option<Vec<String>>,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Rewrite the report of a results folder from its fit.json and runs.parquet.
+    Report {
+        /// A results folder (results/<sweep>).
+        dir: PathBuf,
+    },
+    /// Time the Chinchilla approach-3 fit (4,500-start grid + 1,000 bootstrap refits) on a CSV.
+    BenchFit {
+        /// Epoch AI's svg_extracted_data.csv (../shared/reference-data/chinchilla/).
+        csv: PathBuf,
+    },
+    /// Training throughput (tokens/s, GFLOP/s) of fixed reference models on the CPU backend
+    /// (single-threaded unless RAYON_NUM_THREADS says otherwise). Compare with
+    /// analysis/torch_bench.py.
+    Bench {
+        /// Models to run (tiny, small, medium); all by default.
+        models: Vec<String>,
+        /// Timed steps per model (the median step time is reported).
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
+    /// Internal: train one run folder (spawned by `run`, one process per run).
+    #[command(hide = true)]
+    Worker { dir: PathBuf },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match dispatch(cli.cmd) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(se) = e.downcast_ref::<spec::SpecError>() {
+                eprintln!("{se}");
+                2
+            } else if let Some(u) = e.downcast_ref::<UserError>() {
+                eprintln!("error: {u}");
+                2
+            } else {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Plan { sweep, results, jobs } => {
+            let sw = spec::load(&sweep)?;
+            runner::plan::check_backend(&sw)?;
+            let dir = SweepDir::new(&results, &sw.name);
+            let rows = runner::plan::rows(&sw, &dir);
+            print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs)));
+            Ok(0)
+        }
+        Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit } => {
+            let sw = spec::load(&sweep)?;
+            let jobs = jobs.unwrap_or_else(runner::default_jobs);
+            if jobs == 0 {
+                return Err(UserError("--jobs must be at least 1".into()).into());
+            }
+            let shard = runner::plan::shard_from_env(shard.as_deref())?;
+            let opts = runner::RunOptions { results: results.clone(), jobs, shard, max_hours, worker_exe: None };
+            let rep = runner::run(&sw, &opts)?;
+            eprintln!(
+                "trained {} run(s), {} already done, {} diverged, {} failed, {} not started, in {}",
+                rep.trained,
+                rep.skipped_done,
+                rep.diverged.len(),
+                rep.failed.len(),
+                rep.not_started,
+                runner::plan::hms(rep.wall_s)
+            );
+            if no_fit || shard.is_some() {
+                return Ok(if rep.failed.is_empty() { 0 } else { 1 });
+            }
+            let dir = SweepDir::new(&results, &sw.name);
+            let report = pipeline::collect_fit_report(&sw, &dir)?;
+            println!("report: {}", report.display());
+            println!("fit:    {}", dir.fit_json().display());
+            println!("runs:   {}", dir.runs_parquet().display());
+            Ok(if rep.failed.is_empty() { 0 } else { 1 })
+        }
+        Cmd::Fit { path, out, target_flops, target_params, bootstrap, laws, seed } => {
+            let (obs, mut opts, default_out) = if path.is_dir() {
+                let sw = pipeline::sweep_of_dir(&path)?;
+                let sd = SweepDir { root: path.clone() };
+                let df = frame::read_frame(&sd.runs_parquet())?;
+                (
+                    frame::to_obs(&df, &sd.runs_parquet().display().to_string())?,
+                    pipeline::fit_options(&sw),
+                    sd.fit_json(),
+                )
+            } else {
+                let df = frame::read_frame(&path)?;
+                let opts = fit::FitOptions {
+                    bootstrap: 1000,
+                    backtest: true,
+                    laws: vec!["chinchilla".into()],
+                    ..Default::default()
+                };
+                (frame::to_obs(&df, &path.display().to_string())?, opts, PathBuf::from("fit.json"))
+            };
+            if target_flops.is_some() || target_params.is_some() {
+                opts.target_flops = target_flops;
+                opts.target_params = target_params;
+            }
+            if let Some(b) = bootstrap {
+                opts.bootstrap = b;
+            }
+            if let Some(l) = laws {
+                opts.laws = l;
+            }
+            opts.seed = seed;
+            let rep = fit::fit_all(&obs, &opts)?;
+            let out = out.unwrap_or(default_out);
+            store::write_json_atomic(&out, &rep)?;
+            println!("{}", serde_json::to_string_pretty(&rep)?);
+            eprintln!("fit: {}", out.display());
+            Ok(0)
+        }
+        Cmd::Report { dir } => {
+            let p = pipeline::report_dir(&dir)?;
+            println!("report: {}", p.display());
+            Ok(0)
+        }
+        Cmd::BenchFit { csv } => {
+            println!("{}", fit::bench_chinchilla(&csv)?);
+            Ok(0)
+        }
+        Cmd::Bench { models, steps } => {
+            println!("{}", windtunnel::bench::run_cpu(&models, steps));
+            Ok(0)
+        }
+        Cmd::Worker { dir } => runner::worker::main(&dir),
+    }
+}

@@ -1,0 +1,120 @@
+//! The decoder-only transformer, generic over the burn backend. `GptConfig` is plain data
+//! derived from a `RunConfig`; `GptConfig::init(&device)` builds the module (burn's style).
+//! Every μP multiplier lives in `mup.rs`; this file only applies them where they belong.
+//!
+//! Shape (counted in `flops.rs`, keep the two in sync): token + learned position embeddings,
+//! `depth` pre-LayerNorm blocks (q/k/v projections, causal attention, out proj; 4x GELU MLP), all
+//! Linear layers bias-free, final LayerNorm, untied output head.
+
+pub mod mup;
+
+use crate::spec::config::RunConfig;
+use burn::module::Initializer;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    pub ln1: LayerNorm<B>,
+    pub q: Linear<B>,
+    pub k: Linear<B>,
+    pub v: Linear<B>,
+    pub proj: Linear<B>,
+    pub ln2: LayerNorm<B>,
+    pub fc1: Linear<B>,
+    pub fc2: Linear<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Gpt<B: Backend> {
+    pub tok: Embedding<B>,
+    pub pos: Embedding<B>,
+    pub blocks: Vec<Block<B>>,
+    pub lnf: LayerNorm<B>,
+    pub head: Linear<B>,
+}
+
+/// Architecture and the forward-pass multipliers (plain data, not parameters).
+#[derive(Clone, Debug)]
+pub struct GptConfig {
+    pub vocab: usize,
+    pub seq_len: usize,
+    pub width: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub scales: mup::Scales,
+}
+
+impl GptConfig {
+    pub fn from_run(cfg: &RunConfig) -> Self {
+        GptConfig {
+            vocab: cfg.vocab,
+            seq_len: cfg.seq_len,
+            width: cfg.width,
+            depth: cfg.depth,
+            heads: cfg.heads,
+            scales: mup::Scales::new(&cfg.parametrization, cfg.width, cfg.depth),
+        }
+    }
+
+    /// Builds the model with the parametrization's initialisation.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Gpt<B> {
+        let d = self.width;
+        let s = &self.scales;
+        let normal = |std: f64| Initializer::Normal { mean: 0.0, std };
+        let hidden = |i: usize, o: usize| {
+            LinearConfig::new(i, o).with_bias(false).with_initializer(normal(s.hidden_init_std)).init(device)
+        };
+        let blocks = (0..self.depth)
+            .map(|_| Block {
+                ln1: LayerNormConfig::new(d).init(device),
+                q: hidden(d, d),
+                k: hidden(d, d),
+                v: hidden(d, d),
+                proj: hidden(d, d),
+                ln2: LayerNormConfig::new(d).init(device),
+                fc1: hidden(d, 4 * d),
+                fc2: hidden(4 * d, d),
+            })
+            .collect();
+        Gpt {
+            tok: EmbeddingConfig::new(self.vocab, d).with_initializer(normal(s.embed_init_std)).init(device),
+            pos: EmbeddingConfig::new(self.seq_len, d).with_initializer(normal(s.embed_init_std)).init(device),
+            blocks,
+            lnf: LayerNormConfig::new(d).init(device),
+            head: LinearConfig::new(d, self.vocab)
+                .with_bias(false)
+                .with_initializer(normal(s.head_init_std))
+                .init(device),
+        }
+    }
+}
+
+impl<B: Backend> Gpt<B> {
+    /// Logits [batch, time, vocab] for token ids [batch, time].
+    pub fn forward(&self, idx: Tensor<B, 2, Int>, cfg: &GptConfig) -> Tensor<B, 3> {
+        let [b, t] = idx.dims();
+        let device = idx.device();
+        let s = &cfg.scales;
+        let pos = Tensor::<B, 1, Int>::arange(0..t as i64, &device).reshape([1, t]);
+        let mut x = (self.tok.forward(idx) + self.pos.forward(pos)).mul_scalar(s.emb_mult);
+        let d = cfg.width;
+        let hd = d / cfg.heads;
+        for blk in &self.blocks {
+            // Separate q/k/v projections (same parameters and FLOPs as a fused qkv): slicing a
+            // fused output makes strided copies that cost more than the matmuls at this size.
+            let h = blk.ln1.forward(x.clone());
+            let split = |lin: &Linear<B>| lin.forward(h.clone()).reshape([b, t, cfg.heads, hd]).swap_dims(1, 2);
+            let opts = AttentionModuleOptions { is_causal: true, ..Default::default() };
+            let y = attention(split(&blk.q), split(&blk.k), split(&blk.v), None, None, opts);
+            let y = blk.proj.forward(y.swap_dims(1, 2).reshape([b, t, d]));
+            x = x + y.mul_scalar(s.residual_mult);
+            let h = blk.fc2.forward(gelu(blk.fc1.forward(blk.ln2.forward(x.clone()))));
+            x = x + h.mul_scalar(s.residual_mult);
+        }
+        self.head.forward(self.lnf.forward(x)).mul_scalar(s.logit_mult)
+    }
+}

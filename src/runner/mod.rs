@@ -1,0 +1,311 @@
+//! The runner: turns a sweep into finished run folders. It writes each run's config, skips
+//! runs whose DONE marker exists, runs the rest as worker processes (`--jobs` at a time),
+//! retries a crashed run once, records diverged runs and moves on, and shows progress
+//! (indicatif bars on a terminal, plain log lines otherwise). It never fits or reports;
+//! `pipeline` chains run → collect → fit → report for the CLI.
+
+pub mod plan;
+pub mod worker;
+
+use crate::spec::config::{RunConfig, Sweep};
+use crate::store::{self, RunDir, SweepDir};
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub results: PathBuf,
+    pub jobs: usize,
+    pub shard: Option<(usize, usize)>,
+    pub max_hours: Option<f64>,
+    /// The windtunnel binary to run workers with (defaults to the current executable).
+    pub worker_exe: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub trained: usize,
+    pub skipped_done: usize,
+    pub diverged: Vec<String>,
+    pub failed: Vec<String>,
+    pub not_started: usize,
+    pub wall_s: f64,
+}
+
+/// Default parallelism: one job per core (each job single-threaded), as measured best.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Prepares the sweep folder: verbatim sweep copy, config.json of every run, and a note of
+/// run folders that no longer belong to the sweep (orphans: the sweep file changed).
+pub fn prepare(sweep: &Sweep, dir: &SweepDir) -> Result<Vec<String>> {
+    let text = std::fs::read(&sweep.path).with_context(|| format!("reading {}", sweep.path))?;
+    store::write_atomic(&dir.sweep_toml(), &text)?;
+    let ids: BTreeSet<String> = sweep.runs.iter().map(|r| r.run_id()).collect();
+    for r in &sweep.runs {
+        let rd = dir.run(&r.run_id());
+        if !rd.config_json().exists() {
+            store::write_json_atomic(&rd.config_json(), r)?;
+        }
+    }
+    Ok(dir.list_runs()?.into_iter().map(|r| r.id).filter(|id| !ids.contains(id)).collect())
+}
+
+struct Active {
+    child: Child,
+    run: RunConfig,
+    dir: RunDir,
+    bar: ProgressBar,
+    attempt: u32,
+    est_s: f64,
+    state: Arc<Mutex<(u64, u64, f64, f64, String)>>,
+}
+
+/// Trains every pending run of the sweep (or of this shard).
+pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
+    plan::check_backend(sweep)?;
+    let dir = SweepDir::new(&opts.results, &sweep.name);
+    let orphans = prepare(sweep, &dir)?;
+    if !orphans.is_empty() {
+        eprintln!(
+            "note: {} run folder(s) in {} do not belong to this sweep file any more (it changed); they are kept but ignored: {}",
+            orphans.len(),
+            dir.runs_dir().display(),
+            orphans.join(", ")
+        );
+    }
+    let shard_of = opts.shard.map(|(_, n)| plan::shard_of(&sweep.runs, n));
+    let mut report = RunReport::default();
+    let mut queue: VecDeque<(RunConfig, u32)> = VecDeque::new();
+    for (k, r) in sweep.runs.iter().enumerate() {
+        if let (Some((i, _)), Some(map)) = (opts.shard, &shard_of) {
+            if map[k] != i {
+                continue;
+            }
+        }
+        if dir.run(&r.run_id()).is_done() {
+            report.skipped_done += 1;
+        } else {
+            queue.push_back((r.clone(), 1));
+        }
+    }
+    // Largest first: the long runs start early so the tail of the sweep is short.
+    queue.make_contiguous().sort_by(|a, b| plan::estimate_s(&b.0).total_cmp(&plan::estimate_s(&a.0)));
+    let total_est: f64 = queue.iter().map(|(r, _)| plan::estimate_s(r)).sum();
+    let n_pending = queue.len();
+    eprintln!(
+        "sweep `{}`: {} runs, {} already done, {} to train{} with --jobs {} (estimated {})",
+        sweep.name,
+        sweep.runs.len(),
+        report.skipped_done,
+        n_pending,
+        opts.shard.map(|(i, n)| format!(" in shard {i}/{n}")).unwrap_or_default(),
+        opts.jobs,
+        plan::hms(total_est / opts.jobs.max(1) as f64)
+    );
+    let tty = std::io::stderr().is_terminal();
+    let mp =
+        MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let overall = mp.add(ProgressBar::new((total_est * 10.0).max(1.0) as u64));
+    overall.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {msg} elapsed {elapsed_precise} ETA {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    overall.set_prefix("sweep");
+    let start = Instant::now();
+    let budget_s = opts.max_hours.map(|h| h * 3600.0);
+    let exe = match &opts.worker_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?,
+    };
+    let threads = (default_jobs() / opts.jobs.max(1)).max(1);
+    let mut active: Vec<Active> = Vec::new();
+    let mut finished_est = 0.0;
+    let mut last_log = Instant::now();
+    let mut done_runs = 0usize;
+    loop {
+        while active.len() < opts.jobs.max(1) && !queue.is_empty() {
+            let (r, attempt) = queue.pop_front().unwrap();
+            let est = plan::estimate_s(&r);
+            if let Some(b) = budget_s {
+                if start.elapsed().as_secs_f64() + est > b {
+                    eprintln!(
+                        "--max-hours: not starting run {} (estimated {}), it would not fit the budget",
+                        r.run_id(),
+                        plan::hms(est)
+                    );
+                    report.not_started += 1;
+                    continue;
+                }
+            }
+            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, &mp)?);
+        }
+        if active.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut k = 0;
+        while k < active.len() {
+            let a = &mut active[k];
+            let (step, steps, loss, tps, _) = a.state.lock().unwrap().clone();
+            a.bar.set_length(steps.max(1));
+            a.bar.set_position(step);
+            a.bar.set_message(format!("loss {loss:.4} {:.0} tok/s", tps));
+            if let Some(status) = a.child.try_wait()? {
+                let a = active.remove(k);
+                a.bar.finish_and_clear();
+                mp.remove(&a.bar);
+                finished_est += a.est_s;
+                let id = a.dir.id.clone();
+                let code = status.code().unwrap_or(-1);
+                if a.dir.is_done() {
+                    done_runs += 1;
+                    report.trained += 1;
+                    let s = a.dir.read_summary();
+                    let line = format!(
+                        "[{}/{}] run {id} (d{} L{} lr {:.2e}) done: loss {:.4}, {:.1} s, {:.0} tokens/s",
+                        done_runs,
+                        n_pending,
+                        a.run.width,
+                        a.run.depth,
+                        a.run.lr,
+                        s.as_ref().map_or(f64::NAN, |s| s.final_loss),
+                        s.as_ref().map_or(0.0, |s| s.wall_s),
+                        s.as_ref().map_or(0.0, |s| s.tokens_per_s)
+                    );
+                    log(&mp, tty, &line);
+                } else if code == 3 {
+                    let why = a.dir.read_status().and_then(|s| s.error).unwrap_or_default();
+                    log(&mp, tty, &format!("run {id} DIVERGED: {why}; the sweep goes on and fits exclude it"));
+                    report.diverged.push(id);
+                } else if code == 4 {
+                    log(&mp, tty, &format!("run {id} stopped by a signal; checkpoint saved, `run` again resumes it"));
+                    report.not_started += 1;
+                } else if a.attempt < 2 {
+                    log(
+                        &mp,
+                        tty,
+                        &format!("run {id} FAILED (exit {code}; see {}), retrying once", a.dir.log_file().display()),
+                    );
+                    queue.push_back((a.run, a.attempt + 1));
+                } else {
+                    log(
+                        &mp,
+                        tty,
+                        &format!(
+                            "run {id} FAILED again (exit {code}; see {}); giving up on it",
+                            a.dir.log_file().display()
+                        ),
+                    );
+                    report.failed.push(id);
+                }
+            } else {
+                k += 1;
+            }
+        }
+        let partial: f64 = active
+            .iter()
+            .map(|a| {
+                let s = a.state.lock().unwrap();
+                a.est_s * (s.0 as f64 / s.1.max(1) as f64)
+            })
+            .sum();
+        overall.set_position(((finished_est + partial) * 10.0) as u64);
+        overall.set_message(format!("{}/{} runs", done_runs, n_pending));
+        if !tty && last_log.elapsed() >= Duration::from_secs(30) {
+            let frac = (finished_est + partial) / total_est.max(1e-9);
+            let el = start.elapsed().as_secs_f64();
+            eprintln!(
+                "progress: {}/{} runs done, {:.0}% of estimated work, elapsed {}, ETA {}",
+                done_runs,
+                n_pending,
+                frac * 100.0,
+                plan::hms(el),
+                plan::hms(el / frac.max(1e-6) - el)
+            );
+            last_log = Instant::now();
+        }
+    }
+    overall.finish_and_clear();
+    report.wall_s = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn log(mp: &MultiProgress, tty: bool, line: &str) {
+    if tty {
+        let _ = mp.println(line);
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn(
+    exe: &Path,
+    dir: &SweepDir,
+    run: RunConfig,
+    attempt: u32,
+    est_s: f64,
+    threads: usize,
+    backend: &str,
+    mp: &MultiProgress,
+) -> Result<Active> {
+    let rd = dir.run(&run.run_id());
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(rd.log_file())?;
+    let mut child = Command::new(exe)
+        .arg("worker")
+        .arg(&rd.path)
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .env("WINDTUNNEL_BACKEND", backend)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .with_context(|| format!("starting worker {}", exe.display()))?;
+    let state = Arc::new(Mutex::new((0u64, run.steps, f64::NAN, 0.0f64, String::new())));
+    let out = child.stdout.take().unwrap();
+    let st = state.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let p: Vec<&str> = line.split_whitespace().collect();
+            if p.first() == Some(&"PROGRESS") && p.len() == 5 {
+                let mut s = st.lock().unwrap();
+                s.0 = p[1].parse().unwrap_or(s.0);
+                s.1 = p[2].parse().unwrap_or(s.1);
+                s.2 = p[3].parse().unwrap_or(s.2);
+                s.3 = p[4].parse().unwrap_or(s.3);
+            } else {
+                st.lock().unwrap().4 = line;
+            }
+        }
+    });
+    let bar = mp.add(ProgressBar::new(run.steps));
+    bar.set_style(
+        ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} {msg}").unwrap().progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{} d{} L{}", &rd.id[..8], run.width, run.depth));
+    Ok(Active { child, run, dir: rd, bar, attempt, est_s, state })
+}
+
+/// Every finished run of the sweep with its config, in sweep order (runs of other sweep
+/// versions are ignored), and the ids of runs that diverged.
+pub fn finished(sweep: &Sweep, dir: &SweepDir) -> (Vec<(RunDir, RunConfig)>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut diverged = Vec::new();
+    for r in &sweep.runs {
+        let rd = dir.run(&r.run_id());
+        if rd.is_done() {
+            done.push((rd, r.clone()));
+        } else if rd.read_status().is_some_and(|s| s.state == "diverged") {
+            diverged.push(rd.id.clone());
+        }
+    }
+    (done, diverged)
+}

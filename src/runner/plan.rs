@@ -1,0 +1,170 @@
+//! The plan: what each run costs (parameters, tokens, FLOPs, estimated seconds), which runs
+//! are already done, and how the grid is split into shards. Pure functions of the sweep and
+//! the run folders; `plan` never trains.
+
+use crate::flops;
+use crate::spec::config::{RunConfig, Sweep};
+use crate::store::SweepDir;
+use anyhow::{bail, Result};
+
+/// Throughput model of one job on one CPU core with the flex backend, measured on the 2-core
+/// development machine (AMD EPYC, AVX2; see README "Benchmarks"): sustained matmul-bound
+/// GFLOP/s plus a fixed per-step cost for the many small ops of a tiny model.
+pub const CPU_GFLOPS_PER_JOB: f64 = 4.0;
+pub const CPU_STEP_OVERHEAD_S: f64 = 0.004;
+/// Per-run startup (process spawn, model init, validation set generation).
+pub const RUN_STARTUP_S: f64 = 0.5;
+
+#[derive(Clone, Debug)]
+pub struct PlanRow {
+    pub id: String,
+    pub width: usize,
+    pub depth: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub params: u64,
+    pub tokens: u64,
+    pub flops: f64,
+    pub est_s: f64,
+    pub done: bool,
+}
+
+/// Estimated wall seconds of one run on one job.
+pub fn estimate_s(r: &RunConfig) -> f64 {
+    let train = flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens);
+    // validation forward passes: 1/3 of training FLOPs per token, per domain, per eval
+    let evals = (r.steps / r.eval_every.max(1) + 1) as f64;
+    let eval = evals
+        * (r.eval_tokens * r.domains.len() as u64) as f64
+        * flops::flops_per_token(r.width, r.depth, r.seq_len, r.vocab)
+        / 3.0;
+    (train + eval) / (CPU_GFLOPS_PER_JOB * 1e9) + r.steps as f64 * CPU_STEP_OVERHEAD_S + RUN_STARTUP_S
+}
+
+pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
+    sweep
+        .runs
+        .iter()
+        .map(|r| {
+            let id = r.run_id();
+            PlanRow {
+                done: dir.run(&id).is_done(),
+                width: r.width,
+                depth: r.depth,
+                lr: r.lr,
+                batch_size: r.batch_size,
+                params: flops::params(r.width, r.depth, r.vocab),
+                tokens: r.tokens,
+                flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens),
+                est_s: estimate_s(r),
+                id,
+            }
+        })
+        .collect()
+}
+
+/// Parses "I/N" (0-based I < N).
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || crate::UserError(format!("--shard `{s}`: expected I/N with 0 <= I < N, e.g. 0/4"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad().into());
+    }
+    Ok((i, n))
+}
+
+/// The shard from `--shard` or, when absent, from Slurm's array variables.
+pub fn shard_from_env(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
+    if let Some(s) = flag {
+        return parse_shard(s).map(Some);
+    }
+    match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
+        (Ok(i), Ok(n)) => {
+            let min: usize = std::env::var("SLURM_ARRAY_TASK_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let i: usize = i.parse().unwrap_or(0);
+            parse_shard(&format!("{}/{}", i.saturating_sub(min), n)).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Deterministic cost-balanced assignment: runs sorted by estimated cost (largest first, ties
+/// by id) go greedily to the least-loaded shard. Every machine computes the same split.
+pub fn shard_of(runs: &[RunConfig], n: usize) -> Vec<usize> {
+    let mut order: Vec<(f64, String, usize)> =
+        runs.iter().enumerate().map(|(k, r)| (estimate_s(r), r.run_id(), k)).collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut load = vec![0.0f64; n];
+    let mut out = vec![0; runs.len()];
+    for (cost, _, k) in order {
+        let s = (0..n).min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b))).unwrap();
+        load[s] += cost;
+        out[k] = s;
+    }
+    out
+}
+
+/// Renders the plan table (Markdown-compatible) with totals.
+pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize) -> String {
+    let mut s = format!("plan for sweep `{}` ({} runs, backend {})\n\n", sweep.name, rows.len(), sweep.backend);
+    s += "| # | run id | width | depth | lr | batch | params N | tokens D | FLOPs | est. time | status |\n";
+    s += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (k, r) in rows.iter().enumerate() {
+        s += &format!(
+            "| {} | {} | {} | {} | {:.3e} | {} | {} | {} | {:.2e} | {} | {} |\n",
+            k + 1,
+            r.id,
+            r.width,
+            r.depth,
+            r.lr,
+            r.batch_size,
+            si(r.params as f64),
+            si(r.tokens as f64),
+            r.flops,
+            hms(r.est_s),
+            if r.done { "done" } else { "pending" }
+        );
+    }
+    let pending: Vec<&PlanRow> = rows.iter().filter(|r| !r.done).collect();
+    let total_flops: f64 = pending.iter().map(|r| r.flops).sum();
+    let total_s: f64 = pending.iter().map(|r| r.est_s).sum();
+    s += &format!(
+        "\n{} of {} runs pending: {:.2e} training FLOPs, about {} of compute, about {} wall-clock with --jobs {} on this machine ({} GFLOP/s per job assumed).\n",
+        pending.len(), rows.len(), total_flops, hms(total_s), hms(total_s / jobs.max(1) as f64 * 1.05), jobs, CPU_GFLOPS_PER_JOB
+    );
+    s
+}
+
+pub fn si(x: f64) -> String {
+    let (v, u) = if x >= 1e9 {
+        (x / 1e9, "G")
+    } else if x >= 1e6 {
+        (x / 1e6, "M")
+    } else if x >= 1e3 {
+        (x / 1e3, "k")
+    } else {
+        (x, "")
+    };
+    format!("{v:.3}{u}")
+}
+
+pub fn hms(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+pub fn check_backend(sweep: &Sweep) -> Result<()> {
+    if sweep.backend == "cuda" {
+        if let Some(p) = crate::backend::cuda_problem() {
+            bail!(crate::UserError(p));
+        }
+    }
+    Ok(())
+}

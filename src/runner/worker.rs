@@ -1,0 +1,98 @@
+//! The worker: one run end to end in its own process (`windtunnel worker RUN_DIR`). A
+//! process per run isolates crashes (a panic or abort loses only that run's work in flight)
+//! and lets each job have its own single-threaded backend: two single-threaded processes
+//! measured 1.95x one, while two threads in one process gave 1.1x. Progress goes to stdout
+//! as `PROGRESS step steps loss tokens_per_s` lines that the pool parses.
+
+use crate::spec::config::RunConfig;
+use crate::store::{self, RunDir};
+use crate::train::{self, Outcome};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: i32) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGTERM / SIGINT / SIGUSR1 ask the run to checkpoint at the end of the current step and
+/// exit (Slurm sends a signal before the time limit; see `slurm`).
+fn install_stop_handlers() {
+    extern "C" {
+        fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
+    }
+    // SIGINT=2, SIGUSR1=10, SIGTERM=15 on Linux.
+    for sig in [2, 10, 15] {
+        unsafe {
+            signal(sig, on_signal);
+        }
+    }
+}
+
+/// Runs the run stored in `dir` (its config.json) and prints its outcome. Exit code of the
+/// process: 0 done, 3 diverged, 4 stopped by a signal, 1 error.
+pub fn main(dir: &Path) -> Result<i32> {
+    install_stop_handlers();
+    let id = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let run_dir = RunDir { path: dir.to_path_buf(), id };
+    let cfg: RunConfig = store::read_json(&run_dir.config_json()).context("reading the run's config.json")?;
+    if run_dir.is_done() {
+        println!("ALREADY_DONE");
+        return Ok(0);
+    }
+    let stop = || STOP.load(Ordering::SeqCst);
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
+    let mut progress = |step: u64, steps: u64, loss: f64, tps: f64| {
+        if last.elapsed().as_millis() >= 250 || step == steps {
+            println!("PROGRESS {step} {steps} {loss:.5} {tps:.1}");
+            last = std::time::Instant::now();
+        }
+    };
+    let result = match cfg_backend(&cfg) {
+        "cpu" => train::train::<crate::backend::Cpu>(&cfg, &run_dir, &Default::default(), &stop, &mut progress),
+        #[cfg(feature = "cuda")]
+        "cuda" => train::train::<crate::backend::Cuda>(&cfg, &run_dir, &Default::default(), &stop, &mut progress),
+        other => anyhow::bail!("backend `{other}` is not available in this build"),
+    };
+    match result {
+        Ok(Outcome::Done(s)) => {
+            println!("DONE {:.6} {:.1} {:.1}", s.final_loss, s.wall_s, s.tokens_per_s);
+            Ok(0)
+        }
+        Ok(Outcome::Diverged(step, why)) => {
+            println!("DIVERGED {step} {why}");
+            Ok(3)
+        }
+        Ok(Outcome::Stopped(step)) => {
+            println!("STOPPED {step}");
+            Ok(4)
+        }
+        Err(e) => {
+            let mut st = run_dir.read_status().unwrap_or(store::Status {
+                state: "failed".into(),
+                attempt: 1,
+                host: store::hostname(),
+                pid: std::process::id(),
+                heartbeat: 0,
+                step: 0,
+                error: None,
+            });
+            st.state = "failed".into();
+            st.error = Some(format!("{e:#}"));
+            st.heartbeat = store::now_unix();
+            let _ = run_dir.write_status(&st);
+            Err(e)
+        }
+    }
+}
+
+/// The backend a run trains on: the WINDTUNNEL_BACKEND override (set by the pool from the
+/// sweep's `backend`), else the CPU.
+fn cfg_backend(_cfg: &RunConfig) -> &'static str {
+    match std::env::var("WINDTUNNEL_BACKEND").as_deref() {
+        Ok("cuda") => "cuda",
+        _ => "cpu",
+    }
+}

@@ -1,0 +1,125 @@
+//! The resolved, validated run configuration: the only thing the trainer, runner and store
+//! ever see of a sweep file. A `RunConfig` cannot be invalid: `spec::resolve` checks every
+//! value before building one. Its canonical JSON is hashed into the run id, so changing any
+//! field here changes every run id (that is intended: a different config is a different run).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How weights are initialised and scaled with width.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Parametrization {
+    /// MiniCPM's μP recipe with width multiplier m = width / base_width.
+    Mup { base_width: usize, scale_emb: f64, scale_depth: f64, init_std: f64 },
+    /// Standard parametrization: every matrix N(0, init_std), no multipliers.
+    Sp { init_std: f64 },
+}
+
+/// Shape of the learning-rate decay at the end of a warmup-stable-decay schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecayShape {
+    Linear,
+    Cosine,
+    OneMinusSqrt,
+    Exponential,
+}
+
+/// Learning-rate schedule. Fractions are of the run's total steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    Wsd { warmup: f64, decay: f64, decay_shape: DecayShape },
+    Cosine { warmup: f64, final_frac: f64 },
+    Constant { warmup: f64 },
+}
+
+/// One data domain: a name (used in column names `loss_<name>` and mixture keys) and its source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainConfig {
+    pub name: String,
+    /// e.g. "builtin:markov", "builtin:pcfg".
+    pub kind: String,
+}
+
+/// Everything needed to train one run, fully resolved (no defaults left to apply).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub sweep: String,
+    pub seed: u64,
+    // model
+    pub width: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub seq_len: usize,
+    pub vocab: usize,
+    pub parametrization: Parametrization,
+    // optimisation
+    pub lr: f64,
+    /// Sequences per optimizer step.
+    pub batch_size: usize,
+    /// Training tokens (= steps * batch_size * seq_len, rounded to whole steps).
+    pub tokens: u64,
+    pub steps: u64,
+    pub schedule: Schedule,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Global-norm gradient clip; 0 disables it.
+    pub grad_clip: f64,
+    // evaluation
+    /// Validate every this many steps (and always at the last step).
+    pub eval_every: u64,
+    /// Validation tokens per domain.
+    pub eval_tokens: u64,
+    // data
+    pub domains: Vec<DomainConfig>,
+    /// Mixture weights over `domains` by name, normalised to sum to 1.
+    pub mix: BTreeMap<String, f64>,
+}
+
+/// What the fit extrapolates to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Target {
+    pub flops: Option<f64>,
+    pub params: Option<f64>,
+}
+
+/// Which fits to run after training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitSpec {
+    pub laws: Vec<String>,
+    /// "largest" (hold out the largest-compute run(s)) or "none".
+    pub backtest: String,
+    pub bootstrap: usize,
+}
+
+impl Default for FitSpec {
+    fn default() -> Self {
+        FitSpec { laws: vec!["chinchilla".into()], backtest: "largest".into(), bootstrap: 1000 }
+    }
+}
+
+/// A parsed and validated sweep: its runs in grid order, the target and the fits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub name: String,
+    /// Path of the sweep file as given.
+    pub path: String,
+    /// "cpu" or "cuda".
+    pub backend: String,
+    pub runs: Vec<RunConfig>,
+    pub target: Target,
+    pub fit: FitSpec,
+}
+
+impl RunConfig {
+    /// Run id: the first 16 hex digits of blake3 over the canonical JSON of the config.
+    /// Struct fields serialise in declaration order and maps are BTreeMaps, so the JSON is
+    /// canonical and the id is stable across machines and across field order in the TOML.
+    pub fn run_id(&self) -> String {
+        let json = serde_json::to_vec(self).expect("RunConfig serialises");
+        blake3::hash(&json).to_hex()[..16].to_string()
+    }
+}

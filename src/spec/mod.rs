@@ -1,0 +1,289 @@
+//! Sweep files: `load`/`parse` read a TOML sweep (format documented key by key in `raw`),
+//! validate every value and expand the grid into `config::Sweep`, whose `RunConfig`s are
+//! all the rest of the crate sees. Every problem becomes a `SpecError` naming the file,
+//! line, column and field, so a typo costs one edit, not a failed training run.
+//!
+//! Pipeline: `raw` (serde types with spans) -> `resolve` (defaults, checks, run building)
+//! with `grid` (axes, zip, exclude, order) -> `config` (the resolved types).
+
+pub mod config;
+mod diag;
+mod grid;
+mod raw;
+mod resolve;
+
+pub use config::{DecayShape, DomainConfig, FitSpec, Parametrization, RunConfig, Schedule, Sweep, Target};
+pub use diag::SpecError;
+pub use resolve::{LAWS, SOURCE_KINDS, VOCAB};
+
+use std::path::Path;
+
+/// Read, parse and validate a sweep file.
+pub fn load(path: &Path) -> Result<Sweep, SpecError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SpecError::unlocated(&shown, &format!("cannot read sweep file: {e}")))?;
+    parse(&text, &shown)
+}
+
+/// Parse and validate sweep text; `path_for_messages` only labels errors and `Sweep.path`.
+pub fn parse(text: &str, path_for_messages: &str) -> Result<Sweep, SpecError> {
+    let index = raw::KeyIndex::build(text);
+    let file: raw::RawFile =
+        toml::from_str(text).map_err(|e| SpecError::from_toml(&e, text, path_for_messages, &index))?;
+    let ctx = diag::Ctx { src: text, path: path_for_messages, index };
+    resolve::resolve(file, &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid sweep; the bad-input cases below edit one line of it, so line numbers here
+    /// are part of the tests.
+    const BASE: &str = r#"[sweep]
+name = "unit"
+seed = 1
+
+[data]
+tokenizer = "bytes"
+[[data.source]]
+name = "markov"
+kind = "builtin:markov"
+[[data.source]]
+name = "grammar"
+kind = "builtin:pcfg"
+
+[model]
+seq_len = 32
+head_dim = 16
+
+[train]
+batch_size = 4
+schedule = { kind = "wsd", warmup = 0.1, decay = 0.2 }
+
+[grid]
+width = [16, 32, 48]
+depth = [1, 2, 2]
+lr = [1e-2, 3e-3]
+tokens_per_param = [2]
+mix = [{ markov = 1, grammar = 1 }, { markov = 3, grammar = 1 }]
+zip = [["width", "depth"]]
+exclude = [{ width = 48, lr = 3e-3 }]
+
+[target]
+flops = 1e12
+
+[fit]
+laws = ["chinchilla", "isoflop"]
+bootstrap = 50
+"#;
+
+    /// BASE with its tables and keys reordered and spelled differently: same runs.
+    const REORDERED: &str = r#"
+[fit]
+bootstrap = 50
+laws = ["chinchilla", "isoflop"]
+[target]
+flops = 1_000_000_000_000.0
+[grid]
+exclude = [{ lr = 0.003, width = 48 }]
+zip = [["depth", "width"]]
+mix = [{ grammar = 2, markov = 2 }, { grammar = 0.5, markov = 1.5 }]
+tokens_per_param = [2.0]
+lr = [0.01, 0.003]
+depth = [1, 2, 2]
+width = [16, 32, 48]
+[train.schedule]
+decay = 0.2
+warmup = 0.1
+[train]
+batch_size = 4
+[model]
+head_dim = 16
+seq_len = 32
+[[data.source]]
+kind = "builtin:markov"
+name = "markov"
+[[data.source]]
+kind = "builtin:pcfg"
+name = "grammar"
+[sweep]
+seed = 1
+name = "unit"
+"#;
+
+    fn edit(from: &str, to: &str) -> String {
+        assert!(BASE.contains(from), "test edit not found: {from}");
+        BASE.replacen(from, to, 1)
+    }
+
+    fn ids(sweep: &Sweep) -> Vec<String> {
+        sweep.runs.iter().map(|r| r.run_id()).collect()
+    }
+
+    #[test]
+    fn base_resolves_with_zip_and_exclude_in_grid_order() {
+        let s = parse(BASE, "base.toml").unwrap();
+        assert_eq!((s.name.as_str(), s.backend.as_str()), ("unit", "cpu"));
+        // 3 zipped (width, depth) x 2 lr x 2 mix = 12, minus width 48 at lr 3e-3 (2 mixes).
+        assert_eq!(s.runs.len(), 10);
+        let order: Vec<(usize, usize, f64)> = s.runs.iter().map(|r| (r.width, r.depth, r.lr)).collect();
+        assert_eq!(order[..4], [(16, 1, 1e-2), (16, 1, 1e-2), (16, 1, 3e-3), (16, 1, 3e-3)]);
+        assert_eq!(order[8..], [(48, 2, 1e-2), (48, 2, 1e-2)]);
+        assert_eq!((s.runs[0].mix["markov"], s.runs[1].mix["markov"]), (0.5, 0.75));
+        assert_eq!(s.target, Target { flops: Some(1e12), params: None });
+        assert_eq!(s.fit.bootstrap, 50);
+    }
+
+    #[test]
+    fn run_fields_follow_the_resolution_rules() {
+        let r = &parse(BASE, "base.toml").unwrap().runs[0];
+        let n = crate::flops::params(16, 1, 256);
+        let per_step = 4 * 32;
+        assert_eq!((r.heads, r.vocab, r.seq_len, r.batch_size), (1, 256, 32, 4));
+        assert_eq!(r.steps, (2 * n).div_ceil(per_step));
+        assert_eq!(r.tokens, r.steps * per_step);
+        assert!(r.tokens >= 2 * n && r.tokens < 2 * n + per_step);
+        assert_eq!(r.eval_every, (r.steps / 8).max(1));
+        assert_eq!((r.beta1, r.beta2, r.eval_tokens), (0.9, 0.95, 16384));
+        let mup = Parametrization::Mup { base_width: 16, scale_emb: 12.0, scale_depth: 1.4, init_std: 0.1 };
+        assert_eq!(r.parametrization, mup);
+        let shape = DecayShape::Linear;
+        assert_eq!(r.schedule, Schedule::Wsd { warmup: 0.1, decay: 0.2, decay_shape: shape });
+        assert_eq!(r.domains[1], DomainConfig { name: "grammar".into(), kind: "builtin:pcfg".into() });
+    }
+
+    #[test]
+    fn run_ids_are_stable_under_reordering_and_change_with_lr() {
+        let base = parse(BASE, "a.toml").unwrap();
+        assert_eq!(ids(&base), ids(&parse(REORDERED, "b.toml").unwrap()));
+        let changed = parse(&edit("lr = [1e-2, 3e-3]", "lr = [2e-2, 3e-3]"), "c.toml").unwrap();
+        assert_ne!(ids(&base)[0], ids(&changed)[0]);
+        assert_eq!(ids(&base)[2], ids(&changed)[2]);
+    }
+
+    #[test]
+    fn golden_run_id() {
+        // Changes only if RunConfig or its serialisation changes: every stored run id would.
+        assert_eq!(parse(BASE, "a.toml").unwrap().runs[0].run_id(), "a088298f9bfab31c");
+    }
+
+    #[test]
+    fn variants_sp_cosine_tokens_log_range_batch_axis() {
+        let text = r#"
+[sweep]
+name = "v"
+[[data.source]]
+name = "a"
+kind = "builtin:markov"
+[[data.source]]
+name = "b"
+kind = "builtin:pcfg"
+[model]
+parametrization = "sp"
+seq_len = 8
+head_dim = 8
+[train]
+schedule = { kind = "cosine", final_frac = 0.2 }
+eval_every = 5
+[grid]
+width = [8]
+depth = [1]
+lr = { log_range = [1e-3, 1e-1], num = 3 }
+tokens = [1000]
+batch_size = [2, 3]
+exclude = [{ lr = 0.01, batch_size = 3 }]
+[target]
+params = 1e7
+"#;
+        let s = parse(text, "v.toml").unwrap();
+        let got: Vec<(usize, f64)> = s.runs.iter().map(|r| (r.batch_size, r.lr)).collect();
+        assert_eq!(got.len(), 5);
+        assert_eq!((got[0].0, got[3].0, got[4].0), (2, 3, 3));
+        assert!((got[1].1 - 1e-2).abs() < 1e-12 && (got[4].1 - 1e-1).abs() < 1e-12);
+        let r = &s.runs[3];
+        assert_eq!((r.steps, r.tokens, r.eval_every), (42, 1008, 5));
+        assert_eq!(r.parametrization, Parametrization::Sp { init_std: 0.02 });
+        assert_eq!(r.schedule, Schedule::Cosine { warmup: 0.05, final_frac: 0.2 });
+        assert_eq!((r.mix["a"], r.mix["b"]), (0.5, 0.5));
+        assert_eq!(s.fit, FitSpec::default());
+    }
+
+    #[test]
+    fn tiny_sweep_file_is_valid() {
+        let s = parse(include_str!("../../sweeps/tiny.toml"), "sweeps/tiny.toml").unwrap();
+        assert_eq!(s.runs.len(), 2);
+        assert_eq!((s.runs[0].width, s.runs[1].width, s.runs[1].heads), (16, 32, 2));
+    }
+
+    #[test]
+    fn missing_file_is_an_unlocated_error() {
+        let e = load(Path::new("/nonexistent/sweep.toml")).unwrap_err();
+        assert_eq!((e.line, e.col), (0, 0));
+        assert!(e.message.contains("cannot read sweep file"), "{e}");
+    }
+
+    /// (edit from, edit to, line, col, field, message substring)
+    #[rustfmt::skip]
+    const BAD: &[(&str, &str, usize, usize, &str, &str)] = &[
+        ("seed = 1", "sed = 1", 3, 1, "sweep.sed", "unknown field `sed`"),
+        ("seq_len = 32", "seq_len = \"32\"", 15, 11, "model.seq_len", "invalid type: string"),
+        ("[1, 2, 2]", "[1, \"2\", 2]", 24, 13, "grid.depth[1]", "invalid type: string"),
+        ("[16, 32, 48]", "[16, 0, 48]", 23, 14, "grid.width[1]", "at least 1, got 0"),
+        ("[16, 32, 48]", "[16, 32, 40]", 23, 18, "grid.width[2]", "multiple of model.head_dim = 16"),
+        ("[1e-2, 3e-3]", "[1e-2, -3e-3]", 25, 13, "grid.lr[1]", "must be in (0, 1], got -0.003"),
+        ("[1e-2, 3e-3]", "{ log_range = [1e-3, 1e-1], num = 1 }", 25, 40, "grid.lr.num", "at least 2"),
+        ("[1, 2, 2]", "[1, 2]", 28, 18, "grid.zip[0][1]", "`width` (3 values) and `depth` (2 values)"),
+        ("markov = 3, grammar", "markov = 3, gramar", 27, 51, "grid.mix[1].gramar", "not a data source"),
+        ("markov = 3", "markov = -3", 27, 48, "grid.mix[1].markov", "must be >= 0, got -3"),
+        ("markov = 3, grammar = 1", "markov = 0, grammar = 0", 27, 37, "grid.mix[1]", "all zero"),
+        ("lr = 3e-3 }", "lr = 1e-3 }", 29, 12, "grid.exclude[0]", "matches no grid point"),
+        ("[2]", "[2]\ntokens = [1e5]", 27, 10, "grid.tokens", "exactly one of"),
+        ("[target]\nflops = 1e12\n", "", 1, 1, "target", "missing required table [target]"),
+        ("flops = 1e12", "flops = 1e12\nparams = 1e7", 33, 10, "target.params", "exactly one"),
+        ("decay = 0.2", "decay = 0.95", 20, 50, "train.schedule.decay", "warmup + decay = 1.05"),
+        ("\"isoflop\"", "\"isoflops\"", 35, 23, "fit.laws[1]", "unknown value \"isoflops\""),
+        ("\"bytes\"", "\"bpe\"", 6, 13, "data.tokenizer", "expected one of \"bytes\""),
+        ("\"builtin:pcfg\"", "\"hf:wiki\"", 12, 8, "data.source[1].kind", "\"builtin:markov\""),
+        ("name = \"grammar\"", "name = \"markov\"", 11, 8, "data.source[1].name", "duplicate"),
+        ("name = \"unit\"\n", "", 1, 2, "sweep.name", "missing required key `name`"),
+        ("batch_size = 4", "batch_size = 4\nbetas = [0.9, 1.0]", 20, 15, "train.betas[1]", "in [0, 1)"),
+        ("[16, 32, 48]", "[16, 32, 48", 24, 1, "", "invalid array"),
+        ("lr = [1e-2, 3e-3]", "lr.num = 3", 25, 4, "grid.lr.num", "write this table inline"),
+        ("[fit]", "[fits]", 34, 2, "fits", "unknown field `fits`"),
+        ("seed = 1", "backend = \"tpu\"", 3, 11, "sweep.backend", "\"cpu\", \"cuda\""),
+        ("head_dim = 16", "head_dim = 16\ninit_std = 0.02", 17, 12, "model.init_std", "mup.init_std"),
+        ("\"wsd\"", "\"cosine\"", 20, 53, "train.schedule.decay", "does not apply to kind \"cosine\""),
+        ("markov = 3, grammar = 1", "markov = 2, grammar = 2", 22, 2, "grid", "give the same run"),
+        ("{ width = 48, lr = 3e-3 }", "{ lr = 1e-2 }, { lr = 3e-3 }", 22, 2, "grid", "every grid point"),
+        ("tokens_per_param = [2]", "tokens = [1e5, 2.5]", 26, 16, "grid.tokens[1]", "whole number"),
+        ("width = 48, lr", "mix = 1, lr", 29, 14, "grid.exclude[0].mix", "not a numeric axis"),
+        ("zip = [[\"width\", \"depth\"]]", "zip = [[\"width\", \"batch_size\"]]", 28, 18, "grid.zip[0][1]", "not an axis"),
+    ];
+
+    #[test]
+    fn bad_inputs_point_at_the_offending_value() {
+        let mut failures = Vec::new();
+        for &(from, to, line, col, field, msg) in BAD {
+            let Err(e) = parse(&edit(from, to), "bad.toml") else {
+                failures.push(format!("{from:?} -> {to:?}: accepted"));
+                continue;
+            };
+            let got = (e.line, e.col, e.field.as_str());
+            if got != (line, col, field) || !e.message.contains(msg) {
+                failures.push(format!("{from:?} -> {to:?}: expected {line}:{col} `{field}` ~ {msg:?}, got\n{e}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    #[test]
+    fn display_shows_location_field_and_caret() {
+        let e = parse(&edit("[16, 32, 48]", "[16, 0, 48]"), "sweeps/bad.toml").unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("error: sweeps/bad.toml:23:14: field `grid.width[1]`: "));
+        assert!(text.contains("23 | width = [16, 0, 48]\n"), "{text}");
+        assert!(text.ends_with("   |              ^"), "{text}");
+    }
+}

@@ -1,0 +1,369 @@
+//! Turns a `RawFile` into a validated `Sweep`: applies defaults, checks every value of the
+//! shared sections ([sweep], [data], [model], [train], [target], [fit]) against what the
+//! trainer and fitter can use, asks `grid` for the grid points and builds one `RunConfig` per
+//! point. Every rejection is a positioned `SpecError`; nothing invalid reaches a RunConfig.
+
+use super::config::*;
+use super::diag::{Ctx, Res};
+use super::grid::{self, Amount, Point};
+use super::raw::*;
+use std::collections::HashMap;
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
+
+/// The byte-level tokenizer's vocabulary.
+pub const VOCAB: usize = 256;
+pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg"];
+pub const LAWS: &[&str] =
+    &["chinchilla", "isoflop", "envelope", "loss_vs_compute", "lr_vs_compute", "batch_vs_compute"];
+/// Bounds that keep parameter and token arithmetic far from u64 overflow.
+const MAX_SEQ: i64 = 1 << 20;
+
+type Bounds = (Bound<f64>, Bound<f64>);
+const POS: Bounds = (Excluded(0.0), Unbounded);
+const NONNEG: Bounds = (Included(0.0), Unbounded);
+const FRAC: Bounds = (Included(0.0), Included(1.0));
+const BETA: Bounds = (Included(0.0), Excluded(1.0));
+
+/// Model settings shared by all runs; μP's base width defaults to the grid's smallest width.
+struct Model {
+    seq_len: usize,
+    head_dim: usize,
+    mup: Option<(Option<usize>, f64, f64, f64)>,
+    sp_init_std: f64,
+}
+
+/// [train] settings shared by all runs.
+struct Train {
+    batch_size: usize,
+    schedule: Schedule,
+    weight_decay: f64,
+    betas: (f64, f64),
+    grad_clip: f64,
+    eval_every: u64,
+    eval_tokens: u64,
+}
+
+pub fn resolve(raw: RawFile, ctx: &Ctx) -> Res<Sweep> {
+    let (name, seed, backend) = sweep_section(raw.sweep, ctx)?;
+    let domains = data_section(raw.data, ctx)?;
+    let model = model_section(raw.model, ctx)?;
+    let train = train_section(raw.train, model.seq_len, ctx)?;
+    let msg = "missing required table [grid] (width, depth, lr and tokens_per_param or tokens)";
+    let raw_grid = raw.grid.ok_or_else(|| ctx.err_key("grid", "grid", msg))?;
+    let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+    let points = grid::points(raw_grid, &names, train.batch_size, model.head_dim, ctx)?;
+    let target = target_section(raw.target, ctx)?;
+    let fit = fit_section(raw.fit, ctx)?;
+    let base = RunBase { sweep: &name, seed, domains: &domains, model: &model, train: &train };
+    let runs = build_runs(&points, &base, ctx)?;
+    let path = ctx.path.to_string();
+    Ok(Sweep { name, path, backend, runs, target, fit })
+}
+
+fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)> {
+    let msg = "missing required table [sweep] with name = \"...\"";
+    let s = raw.ok_or_else(|| ctx.err_key("sweep", "sweep", msg))?;
+    let msg = "missing required key `name` in [sweep]";
+    let name = s.name.ok_or_else(|| ctx.err_key("sweep", "sweep.name", msg))?;
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name.get_ref().is_empty() || !name.get_ref().chars().all(ok) {
+        let msg = "must match [A-Za-z0-9_-]+ (it becomes a directory name)";
+        return Err(ctx.err(name.span(), "sweep.name", msg));
+    }
+    let seed = s.seed.map_or(Ok(0), |v| ctx.int(&v, "sweep.seed", 0, i64::MAX))? as u64;
+    let backend = match &s.backend {
+        Some(v) => ctx.choice(v, "sweep.backend", &["cpu", "cuda"])?.to_string(),
+        None => "cpu".to_string(),
+    };
+    Ok((name.into_inner(), seed, backend))
+}
+
+fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<Vec<DomainConfig>> {
+    let msg = "missing required [[data.source]] tables (name = \"...\", kind = \"builtin:...\")";
+    let d = raw.ok_or_else(|| ctx.err_key("data", "data", msg))?;
+    if let Some(t) = &d.tokenizer {
+        ctx.choice(t, "data.tokenizer", &["bytes"])?;
+    }
+    let sources = d.source.unwrap_or_default();
+    if sources.is_empty() {
+        return Err(ctx.err_key("data", "data.source", msg));
+    }
+    let mut out: Vec<DomainConfig> = Vec::new();
+    for (i, s) in sources.into_iter().enumerate() {
+        let at = format!("data.source[{i}]");
+        let missing = |k: &str| ctx.err_key(&at, &format!("{at}.{k}"), &format!("missing `{k}`"));
+        let name = s.name.ok_or_else(|| missing("name"))?;
+        let kind = s.kind.ok_or_else(|| missing("kind"))?;
+        let field = format!("{at}.name");
+        let n = name.get_ref();
+        let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+        if n.is_empty() || !n.chars().all(ok) {
+            return Err(ctx.err(name.span(), &field, "must match [a-z0-9_]+"));
+        }
+        if out.iter().any(|o| &o.name == n) {
+            let msg = format!("duplicate source name \"{n}\"");
+            return Err(ctx.err(name.span(), &field, &msg));
+        }
+        ctx.choice(&kind, &format!("{at}.kind"), SOURCE_KINDS)?;
+        out.push(DomainConfig { name: name.into_inner(), kind: kind.into_inner() });
+    }
+    Ok(out)
+}
+
+fn model_section(raw: Option<RawModel>, ctx: &Ctx) -> Res<Model> {
+    let m = raw.unwrap_or_default();
+    let seq_len = opt_int(&m.seq_len, "model.seq_len", 128, 1, MAX_SEQ, ctx)? as usize;
+    let head_dim = opt_int(&m.head_dim, "model.head_dim", 32, 1, MAX_SEQ, ctx)? as usize;
+    let kind = match &m.parametrization {
+        Some(v) => ctx.choice(v, "model.parametrization", &["mup", "sp"])?,
+        None => "mup",
+    };
+    let sp_init_std = opt_float(&m.init_std, "model.init_std", 0.02, POS, ctx)?;
+    if kind == "sp" {
+        if m.mup.is_some() {
+            let msg = "`mup` applies only to parametrization = \"mup\"";
+            return Err(ctx.err_key("model.mup", "model.mup", msg));
+        }
+        return Ok(Model { seq_len, head_dim, mup: None, sp_init_std });
+    }
+    if let Some(v) = &m.init_std {
+        let msg = "`init_std` applies to parametrization = \"sp\"; for μP set mup.init_std";
+        return Err(ctx.err(v.span(), "model.init_std", msg));
+    }
+    let mup = mup_table(m.mup, ctx)?;
+    Ok(Model { seq_len, head_dim, mup: Some(mup), sp_init_std })
+}
+
+fn mup_table(raw: Option<RawMup>, ctx: &Ctx) -> Res<(Option<usize>, f64, f64, f64)> {
+    let Some(m) = raw else {
+        return Ok((None, 12.0, 1.4, 0.1));
+    };
+    let base = match &m.base_width {
+        Some(v) => Some(ctx.int(v, "model.mup.base_width", 1, MAX_SEQ)? as usize),
+        None => None,
+    };
+    Ok((
+        base,
+        opt_float(&m.scale_emb, "model.mup.scale_emb", 12.0, POS, ctx)?,
+        opt_float(&m.scale_depth, "model.mup.scale_depth", 1.4, POS, ctx)?,
+        opt_float(&m.init_std, "model.mup.init_std", 0.1, POS, ctx)?,
+    ))
+}
+
+fn train_section(raw: Option<RawTrain>, seq_len: usize, ctx: &Ctx) -> Res<Train> {
+    let t = raw.unwrap_or_default();
+    // One evaluation window needs seq_len inputs plus the next-token target.
+    let min_eval = seq_len as i64 + 1;
+    let eval_tokens = opt_int(&t.eval_tokens, "train.eval_tokens", 16384, min_eval, i64::MAX, ctx)?;
+    if eval_tokens < min_eval {
+        let msg = format!("default eval_tokens = 16384 is below seq_len + 1 = {min_eval}; set it");
+        return Err(ctx.err_key("model.seq_len", "train.eval_tokens", &msg));
+    }
+    Ok(Train {
+        batch_size: opt_int(&t.batch_size, "train.batch_size", 16, 1, MAX_SEQ, ctx)? as usize,
+        schedule: schedule(t.schedule, ctx)?,
+        weight_decay: opt_float(&t.weight_decay, "train.weight_decay", 0.1, NONNEG, ctx)?,
+        betas: betas(&t.betas, ctx)?,
+        grad_clip: opt_float(&t.grad_clip, "train.grad_clip", 1.0, NONNEG, ctx)?,
+        eval_every: opt_int(&t.eval_every, "train.eval_every", 0, 0, i64::MAX, ctx)? as u64,
+        eval_tokens: eval_tokens as u64,
+    })
+}
+
+fn betas(raw: &Option<S<Vec<S<f64>>>>, ctx: &Ctx) -> Res<(f64, f64)> {
+    let Some(b) = raw else { return Ok((0.9, 0.95)) };
+    if b.get_ref().len() != 2 {
+        let msg = format!("expected [beta1, beta2], got {} values", b.get_ref().len());
+        return Err(ctx.err(b.span(), "train.betas", &msg));
+    }
+    let beta1 = ctx.float(&b.get_ref()[0], "train.betas[0]", BETA)?;
+    Ok((beta1, ctx.float(&b.get_ref()[1], "train.betas[1]", BETA)?))
+}
+
+fn schedule(raw: Option<RawSchedule>, ctx: &Ctx) -> Res<Schedule> {
+    let s = raw.unwrap_or_default();
+    const KINDS: &[&str] = &["wsd", "cosine", "constant"];
+    let kind = match &s.kind {
+        Some(k) => ctx.choice(k, "train.schedule.kind", KINDS)?,
+        None => "wsd",
+    };
+    let warmup = opt_float(&s.warmup, "train.schedule.warmup", 0.05, FRAC, ctx)?;
+    let foreign = |v: &Option<S<f64>>, key: &str, keys: &str| match v {
+        Some(v) => {
+            let msg = format!("`{key}` does not apply to kind \"{kind}\" (its keys: {keys})");
+            Err(ctx.err(v.span(), &format!("train.schedule.{key}"), &msg))
+        }
+        None => Ok(()),
+    };
+    match kind {
+        "wsd" => {
+            foreign(&s.final_frac, "final_frac", "warmup, decay, decay_shape")?;
+            wsd(&s, warmup, ctx)
+        }
+        "cosine" => {
+            foreign(&s.decay, "decay", "warmup, final_frac")?;
+            no_shape(&s, kind, ctx)?;
+            let field = "train.schedule.final_frac";
+            let final_frac = opt_float(&s.final_frac, field, 0.1, FRAC, ctx)?;
+            Ok(Schedule::Cosine { warmup, final_frac })
+        }
+        _ => {
+            foreign(&s.decay, "decay", "warmup")?;
+            foreign(&s.final_frac, "final_frac", "warmup")?;
+            no_shape(&s, kind, ctx)?;
+            Ok(Schedule::Constant { warmup })
+        }
+    }
+}
+
+fn no_shape(s: &RawSchedule, kind: &str, ctx: &Ctx) -> Res<()> {
+    match &s.decay_shape {
+        Some(v) => {
+            let msg = format!("`decay_shape` applies only to kind \"wsd\", not \"{kind}\"");
+            Err(ctx.err(v.span(), "train.schedule.decay_shape", &msg))
+        }
+        None => Ok(()),
+    }
+}
+
+fn wsd(s: &RawSchedule, warmup: f64, ctx: &Ctx) -> Res<Schedule> {
+    let decay = opt_float(&s.decay, "train.schedule.decay", 0.1, FRAC, ctx)?;
+    if warmup + decay > 1.0 + 1e-12 {
+        // Point at whichever of the two the user wrote, the decay preferably.
+        let (v, key) = match (&s.decay, &s.warmup) {
+            (Some(d), _) => (d, "decay"),
+            (None, Some(w)) => (w, "warmup"),
+            (None, None) => unreachable!("defaults sum to 0.15"),
+        };
+        let msg = format!("warmup + decay = {} exceeds 1 (fractions of the run)", warmup + decay);
+        return Err(ctx.err(v.span(), &format!("train.schedule.{key}"), &msg));
+    }
+    const SHAPES: &[&str] = &["linear", "cosine", "one_minus_sqrt", "exponential"];
+    let decay_shape = match &s.decay_shape {
+        Some(v) => match ctx.choice(v, "train.schedule.decay_shape", SHAPES)? {
+            "linear" => DecayShape::Linear,
+            "cosine" => DecayShape::Cosine,
+            "one_minus_sqrt" => DecayShape::OneMinusSqrt,
+            _ => DecayShape::Exponential,
+        },
+        None => DecayShape::Linear,
+    };
+    Ok(Schedule::Wsd { warmup, decay, decay_shape })
+}
+
+fn target_section(raw: Option<RawTarget>, ctx: &Ctx) -> Res<Target> {
+    let msg = "missing required table [target]: give exactly one of flops = ... or params = ...";
+    let t = raw.ok_or_else(|| ctx.err_key("target", "target", msg))?;
+    match (&t.flops, &t.params) {
+        (None, None) => Err(ctx.err_key("target", "target", msg)),
+        (Some(f), Some(p)) => {
+            // Point at the second of the two as written.
+            let (v, key) = if f.span().start > p.span().start { (f, "flops") } else { (p, "params") };
+            let msg = "give exactly one of target.flops and target.params, not both";
+            Err(ctx.err(v.span(), &format!("target.{key}"), msg))
+        }
+        (Some(f), None) => Ok(Target { flops: Some(ctx.float(f, "target.flops", POS)?), params: None }),
+        (None, Some(p)) => Ok(Target { flops: None, params: Some(ctx.float(p, "target.params", POS)?) }),
+    }
+}
+
+fn fit_section(raw: Option<RawFit>, ctx: &Ctx) -> Res<FitSpec> {
+    let Some(f) = raw else {
+        return Ok(FitSpec::default());
+    };
+    let mut spec = FitSpec::default();
+    if let Some(laws) = &f.laws {
+        spec.laws.clear();
+        for (i, law) in laws.get_ref().iter().enumerate() {
+            let field = format!("fit.laws[{i}]");
+            let name = ctx.choice(law, &field, LAWS)?.to_string();
+            if spec.laws.contains(&name) {
+                return Err(ctx.err(law.span(), &field, &format!("\"{name}\" is listed twice")));
+            }
+            spec.laws.push(name);
+        }
+    }
+    if let Some(b) = &f.backtest {
+        spec.backtest = ctx.choice(b, "fit.backtest", &["largest", "none"])?.to_string();
+    }
+    spec.bootstrap = opt_int(&f.bootstrap, "fit.bootstrap", 1000, 0, 1 << 24, ctx)? as usize;
+    Ok(spec)
+}
+
+fn opt_int(v: &Option<S<i64>>, field: &str, dflt: i64, min: i64, max: i64, ctx: &Ctx) -> Res<i64> {
+    v.as_ref().map_or(Ok(dflt), |v| ctx.int(v, field, min, max))
+}
+
+fn opt_float(v: &Option<S<f64>>, field: &str, default: f64, range: Bounds, ctx: &Ctx) -> Res<f64> {
+    v.as_ref().map_or(Ok(default), |v| ctx.float(v, field, range))
+}
+
+/// The settings every run shares, borrowed while the runs are built.
+struct RunBase<'a> {
+    sweep: &'a str,
+    seed: u64,
+    domains: &'a [DomainConfig],
+    model: &'a Model,
+    train: &'a Train,
+}
+
+/// One RunConfig per grid point; two points giving the same run is an error (a repeated
+/// axis value or tokens that round to the same step count are almost surely mistakes).
+fn build_runs(points: &[Point], base: &RunBase, ctx: &Ctx) -> Res<Vec<RunConfig>> {
+    let min_width = points.iter().map(|p| p.width).min().unwrap_or(1);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut runs = Vec::with_capacity(points.len());
+    for (i, p) in points.iter().enumerate() {
+        let run = run_config(p, base, min_width);
+        if let Some(&j) = seen.get(&run.run_id()) {
+            let (a, b) = (&points[j].label, &p.label);
+            let msg = format!("grid points ({a}) and ({b}) give the same run; remove one");
+            return Err(ctx.err_key("grid", "grid", &msg));
+        }
+        seen.insert(run.run_id(), i);
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
+    let (m, t) = (base.model, base.train);
+    let n = crate::flops::params(p.width, p.depth, VOCAB);
+    let per_step = (p.batch_size * m.seq_len) as u64;
+    let wanted = match p.amount {
+        Amount::TokensPerParam(r) => r * n as f64,
+        Amount::Tokens(x) => x as f64,
+    };
+    let steps = ((wanted / per_step as f64).ceil() as u64).max(1);
+    let eval_every = if t.eval_every == 0 { (steps / 8).max(1) } else { t.eval_every };
+    let parametrization = match m.mup {
+        Some((base_width, scale_emb, scale_depth, init_std)) => {
+            let base_width = base_width.unwrap_or(min_width);
+            Parametrization::Mup { base_width, scale_emb, scale_depth, init_std }
+        }
+        None => Parametrization::Sp { init_std: m.sp_init_std },
+    };
+    RunConfig {
+        sweep: base.sweep.to_string(),
+        seed: base.seed,
+        width: p.width,
+        depth: p.depth,
+        heads: p.width / m.head_dim,
+        seq_len: m.seq_len,
+        vocab: VOCAB,
+        parametrization,
+        lr: p.lr,
+        batch_size: p.batch_size,
+        tokens: steps * per_step,
+        steps,
+        schedule: t.schedule.clone(),
+        weight_decay: t.weight_decay,
+        beta1: t.betas.0,
+        beta2: t.betas.1,
+        grad_clip: t.grad_clip,
+        eval_every,
+        eval_tokens: t.eval_tokens,
+        domains: base.domains.to_vec(),
+        mix: p.mix.clone(),
+    }
+}

@@ -1,0 +1,208 @@
+//! The training loop of one run: data → model → AdamW groups, WSD schedule, periodic
+//! per-domain validation, checkpoints and the run's files. Generic over the backend; the
+//! caller (the runner's worker) picks it. The loop is explicit (nanoGPT style) on purpose:
+//! every line that touches the optimizer, the schedule or the disk is visible here.
+
+pub mod checkpoint;
+pub mod optim;
+pub mod schedule;
+
+use crate::data::Mixture;
+use crate::flops;
+use crate::model::{Gpt, GptConfig};
+use crate::spec::config::RunConfig;
+use crate::store::{self, EvalRecord, MetricRecord, RunDir, Status, Summary};
+use anyhow::{bail, Result};
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use std::time::Instant;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done(Summary),
+    /// Loss became NaN/inf or exploded: (step, reason).
+    Diverged(u64, String),
+    /// Asked to stop (signal); the checkpoint is on disk and the run can resume.
+    Stopped(u64),
+}
+
+/// Progress callback: (step, steps, train loss, tokens/s).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64, f64, f64);
+
+/// Cross-entropy (nats/token) of `model` on rows of seq_len+1 token ids.
+pub fn loss_on<B: Backend>(
+    model: &Gpt<B>,
+    cfg: &GptConfig,
+    ids: Vec<i64>,
+    rows: usize,
+    dev: &B::Device,
+) -> Tensor<B, 1> {
+    let t = cfg.seq_len;
+    let all = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [rows, t + 1]), dev);
+    let x = all.clone().slice([0..rows, 0..t]);
+    let y = all.slice([0..rows, 1..t + 1]);
+    let logits = model.forward(x, cfg);
+    CrossEntropyLossConfig::new().init(dev).forward(logits.reshape([rows * t, cfg.vocab]), y.reshape([rows * t]))
+}
+
+/// Validation loss per domain, on the fixed held-out windows, without autodiff.
+pub fn evaluate<B: Backend>(
+    model: &Gpt<B>,
+    cfg: &GptConfig,
+    data: &Mixture,
+    eval_tokens: u64,
+    dev: &B::Device,
+) -> Vec<f64> {
+    let chunk = 16usize;
+    (0..data.domain_names().len())
+        .map(|d| {
+            let ids = data.val_windows(d, eval_tokens);
+            let rows = ids.len() / (cfg.seq_len + 1);
+            let (mut sum, mut n) = (0.0, 0usize);
+            for start in (0..rows).step_by(chunk) {
+                let r = chunk.min(rows - start);
+                let part = ids[start * (cfg.seq_len + 1)..(start + r) * (cfg.seq_len + 1)].to_vec();
+                let l: f64 = loss_on(model, cfg, part, r, dev).into_scalar().elem();
+                sum += l * r as f64;
+                n += r;
+            }
+            sum / n as f64
+        })
+        .collect()
+}
+
+/// Trains `run` to completion (or divergence, or until `stop()` says so), resuming from its
+/// checkpoint if there is one. Writes metrics, evals, checkpoints, status and finally DONE.
+pub fn train<B: AutodiffBackend>(
+    run: &RunConfig,
+    dir: &RunDir,
+    dev: &B::Device,
+    stop: &dyn Fn() -> bool,
+    progress: Progress,
+) -> Result<Outcome> {
+    let gcfg = GptConfig::from_run(run);
+    let data = Mixture::new(run)?;
+    B::seed(dev, run.seed);
+    let fresh: Gpt<B> = gcfg.init(dev);
+    // Loading restores the saved parameter ids, so the optimizer (whose groups and state are
+    // keyed by id) is built after the model is loaded.
+    let (mut model, start) = match checkpoint::load_model::<B>(dir, fresh.clone(), dev)? {
+        Some((m, step)) => (m, step),
+        None => (fresh, 0),
+    };
+    let mut opt = optim::Optim::new(run, &model, gcfg.scales.hidden_lr_mult);
+    if start > 0 {
+        checkpoint::load_optim::<B>(dir, &mut opt, dev)?;
+    }
+    // Logs past the checkpoint belong to work that is about to be redone.
+    store::truncate_jsonl_after::<MetricRecord>(&dir.metrics_jsonl(), start, |r| r.step)?;
+    store::truncate_jsonl_after::<EvalRecord>(&dir.evals_jsonl(), start, |r| r.step)?;
+
+    let tokens_per_step = (run.batch_size * run.seq_len) as u64;
+    let fpt = flops::flops_per_token(run.width, run.depth, run.seq_len, run.vocab);
+    let weights: Vec<f64> = data.weights().to_vec();
+    let mut status = Status {
+        state: "running".into(),
+        attempt: dir.read_status().map_or(1, |s| s.attempt + u32::from(s.state != "running")),
+        host: store::hostname(),
+        pid: std::process::id(),
+        heartbeat: store::now_unix(),
+        step: start,
+        error: None,
+    };
+    dir.write_status(&status)?;
+    let t0 = Instant::now();
+    let mut last_beat = Instant::now();
+    let mut first_loss = f64::NAN;
+    let mut final_loss = f64::NAN;
+    let log_every = (run.steps / 50).max(1);
+    for step in start..run.steps {
+        let lr = run.lr * schedule::lr_mult(&run.schedule, step, run.steps);
+        let (ids, _counts) = data.train_batch(step, run.batch_size);
+        let loss = loss_on(&model, &gcfg, ids, run.batch_size, dev);
+        let loss_v: f64 = loss.clone().into_scalar().elem();
+        if first_loss.is_nan() {
+            first_loss = loss_v;
+        }
+        if !loss_v.is_finite() || loss_v > 3.0 * first_loss.max(1.0) + 10.0 {
+            return diverged(dir, &mut status, step, loss_v);
+        }
+        let (m, grad_norm) = opt.step(model, loss, lr);
+        model = m;
+        let done = step + 1;
+        let tokens = done * tokens_per_step;
+        let elapsed = t0.elapsed().as_secs_f64().max(1e-9);
+        let tps = ((done - start) * tokens_per_step) as f64 / elapsed;
+        if done % log_every == 0 || done == run.steps {
+            let rec = MetricRecord {
+                step: done,
+                tokens,
+                flops: fpt * tokens as f64,
+                lr,
+                loss: loss_v,
+                grad_norm,
+                tokens_per_s: tps,
+            };
+            store::append_jsonl(&dir.metrics_jsonl(), &rec)?;
+        }
+        progress(done, run.steps, loss_v, tps);
+        if done % run.eval_every == 0 || done == run.steps {
+            let per = evaluate(&model.valid(), &gcfg, &data, run.eval_tokens, dev);
+            let mixed: f64 = per.iter().zip(&weights).map(|(l, w)| l * w).sum::<f64>() / weights.iter().sum::<f64>();
+            final_loss = mixed;
+            let rec = EvalRecord {
+                step: done,
+                tokens,
+                flops: fpt * tokens as f64,
+                lr,
+                loss: mixed,
+                domain_loss: data.domain_names().iter().cloned().zip(per).collect(),
+                bpb: mixed / std::f64::consts::LN_2,
+            };
+            store::append_jsonl(&dir.evals_jsonl(), &rec)?;
+            if done < run.steps {
+                checkpoint::save::<B>(dir, &model, &opt, done)?;
+            }
+        }
+        if last_beat.elapsed().as_secs() >= 5 || done == run.steps {
+            status.heartbeat = store::now_unix();
+            status.step = done;
+            dir.write_status(&status)?;
+            last_beat = Instant::now();
+        }
+        if stop() && done < run.steps {
+            checkpoint::save::<B>(dir, &model, &opt, done)?;
+            return Ok(Outcome::Stopped(done));
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let summary = Summary {
+        final_loss,
+        steps: run.steps,
+        tokens: run.tokens,
+        wall_s: wall,
+        tokens_per_s: ((run.steps - start) * tokens_per_step) as f64 / wall.max(1e-9),
+    };
+    status.state = "done".into();
+    status.heartbeat = store::now_unix();
+    dir.write_status(&status)?;
+    checkpoint::remove(dir);
+    dir.mark_done(&summary)?;
+    Ok(Outcome::Done(summary))
+}
+
+fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64) -> Result<Outcome> {
+    let reason = if loss.is_finite() { format!("loss exploded to {loss:.3}") } else { format!("loss became {loss}") };
+    status.state = "diverged".into();
+    status.step = step;
+    status.error = Some(reason.clone());
+    status.heartbeat = store::now_unix();
+    dir.write_status(status)?;
+    if dir.is_done() {
+        bail!("run {} is already DONE", dir.id);
+    }
+    Ok(Outcome::Diverged(step, reason))
+}

@@ -1,0 +1,182 @@
+//! End-to-end tests through the real binary: bad sweep files give located errors and exit 2,
+//! a tiny sweep trains, fits and reports, a second `run` trains nothing, and `fit FILE` works
+//! on a plain CSV. One test file on purpose: each file is a binary that links burn + polars.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_windtunnel"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("wt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn bad_sweep_file_is_located_and_exits_2() {
+    let dir = tmp("bad");
+    let good = std::fs::read_to_string(repo().join("sweeps/tiny.toml")).unwrap();
+    // Introduce an impossible value on a known line: lr = [-1.0].
+    let bad: String = good
+        .lines()
+        .map(|l| if l.trim_start().starts_with("lr =") { "lr = [-1.0]".to_string() } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line = bad.lines().position(|l| l == "lr = [-1.0]").expect("tiny.toml has an lr line") + 1;
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let o = bin().args(["plan", path.to_str().unwrap()]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains(&format!("bad.toml:{line}:")), "no file:line in: {t}");
+    assert!(t.contains("lr"), "field not named: {t}");
+
+    // An unknown key is a located error too.
+    let path2 = dir.join("unknown.toml");
+    std::fs::write(&path2, good.replacen("[sweep]", "[sweep]\nbogus_key = 1", 1)).unwrap();
+    let o = bin().args(["run", path2.to_str().unwrap(), "--results", dir.to_str().unwrap()]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("unknown.toml:2:") && t.contains("bogus_key"), "{t}");
+
+    let o = bin().args(["plan", "/nonexistent/sweep.toml"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+fn run_tiny(results: &Path) -> Output {
+    bin()
+        .args([
+            "run",
+            repo().join("sweeps/tiny.toml").to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "--jobs",
+            "2",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tiny_sweep_end_to_end_and_resume_trains_nothing() {
+    let results = tmp("e2e");
+    let o = bin()
+        .args(["plan", repo().join("sweeps/tiny.toml").to_str().unwrap(), "--results", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("FLOPs") && t.contains("pending"), "{t}");
+
+    let o = run_tiny(&results);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("report:"), "{t}");
+    let sweep = results.join("tiny");
+    for f in ["sweep.toml", "runs.parquet", "fit.json", "report.md"] {
+        assert!(sweep.join(f).exists(), "{f} missing; output: {t}");
+    }
+    let runs: Vec<_> = std::fs::read_dir(sweep.join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(runs.len() >= 5);
+    for r in &runs {
+        assert!(r.join("DONE").exists() && r.join("config.json").exists() && r.join("evals.jsonl").exists());
+        assert!(!r.join("checkpoint").exists(), "checkpoint of a DONE run should be removed");
+    }
+    let fit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("fit.json")).unwrap()).unwrap();
+    assert_eq!(fit["law"], "chinchilla");
+    for k in ["E", "A", "B", "alpha", "beta"] {
+        assert!(fit["params"][k].as_f64().unwrap().is_finite(), "{k}");
+    }
+    for k in ["flops", "n_opt", "d_opt", "loss"] {
+        assert!(fit["target"][k].as_f64().unwrap() > 0.0, "target.{k}");
+    }
+    let md = std::fs::read_to_string(sweep.join("report.md")).unwrap();
+    assert!(md.contains("Backtest") && md.contains("predicted loss") && md.contains("## Runs"), "{md}");
+
+    // Parquet has the promised columns (read back through `fit`, which reads it like any file).
+    let o = bin()
+        .args([
+            "fit",
+            sweep.join("runs.parquet").to_str().unwrap(),
+            "--out",
+            results.join("refit.json").to_str().unwrap(),
+            "--target-flops",
+            "1e13",
+            "--bootstrap",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Resume: everything is DONE, so a second run trains nothing and reproduces the same fit.
+    let o = run_tiny(&results);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("trained 0 run(s)"), "{t}");
+    let fit2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("fit.json")).unwrap()).unwrap();
+    assert_eq!(fit["params"], fit2["params"]);
+
+    // `report DIR` rewrites the report from files alone.
+    std::fs::remove_file(sweep.join("report.md")).unwrap();
+    let o = bin().args(["report", sweep.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success() && sweep.join("report.md").exists(), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&results);
+}
+
+#[test]
+fn fit_file_recovers_a_known_law_from_csv() {
+    let dir = tmp("csv");
+    let (e, a, b, al, be) = (1.5, 300.0, 900.0, 0.35, 0.30);
+    let mut csv = String::from("params,tokens,loss\n");
+    for n in [1e5, 3e5, 1e6, 3e6, 1e7] {
+        for tpp in [5.0, 10.0, 20.0, 40.0, 80.0] {
+            let d: f64 = n * tpp;
+            let l = e + a / f64::powf(n, al) + b / d.powf(be);
+            csv += &format!("{n},{d},{l}\n");
+        }
+    }
+    let path = dir.join("law.csv");
+    std::fs::write(&path, csv).unwrap();
+    let out = dir.join("fit.json");
+    let o = bin()
+        .args([
+            "fit",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--target-flops",
+            "1e21",
+            "--bootstrap",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let fit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let p = |k: &str| fit["params"][k].as_f64().unwrap();
+    assert!((p("E") - e).abs() / e < 0.02, "E {}", p("E"));
+    assert!((p("alpha") - al).abs() < 0.02, "alpha {}", p("alpha"));
+    assert!((p("beta") - be).abs() < 0.02, "beta {}", p("beta"));
+
+    // A file without a loss column is bad input: exit 2 and a message naming the column.
+    std::fs::write(dir.join("bad.csv"), "params,tokens\n1,2\n").unwrap();
+    let o =
+        bin().args(["fit", dir.join("bad.csv").to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("loss"));
+}
