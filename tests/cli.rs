@@ -49,7 +49,8 @@ fn bad_sweep_file_is_located_and_exits_2() {
     let o = bin().args(["run", path2.to_str().unwrap(), "--results", dir.to_str().unwrap()]).output().unwrap();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
-    assert!(t.contains("unknown.toml:2:") && t.contains("bogus_key"), "{t}");
+    let line = good.lines().position(|l| l == "[sweep]").expect("tiny.toml has [sweep]") + 2;
+    assert!(t.contains(&format!("unknown.toml:{line}:1")) && t.contains("bogus_key"), "{t}");
 
     let o = bin().args(["plan", "/nonexistent/sweep.toml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -172,6 +173,18 @@ fn fit_file_recovers_a_known_law_from_csv() {
     assert!((p("E") - e).abs() / e < 0.02, "E {}", p("E"));
     assert!((p("alpha") - al).abs() < 0.02, "alpha {}", p("alpha"));
     assert!((p("beta") - be).abs() < 0.02, "beta {}", p("beta"));
+
+    // Density against its own law is 1 (the Densing Law's effective-parameter ratio).
+    let out2 = dir.join("fit2.json");
+    let o = bin()
+        .args(["fit", path.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--bootstrap", "0"])
+        .args(["--density-ref", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let fit2: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out2).unwrap()).unwrap();
+    let rho = fit2["laws"]["density"]["median_density"].as_f64().unwrap();
+    assert!((rho - 1.0).abs() < 0.02, "median density {rho}");
 
     // A file without a loss column is bad input: exit 2 and a message naming the column.
     std::fs::write(dir.join("bad.csv"), "params,tokens\n1,2\n").unwrap();

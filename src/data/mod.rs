@@ -133,7 +133,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generators_are_deterministic_and_printable() {
+    fn generators_are_deterministic_and_in_range() {
         for kind in ["builtin:markov", "builtin:pcfg"] {
             let s = Source::from_kind(kind).unwrap();
             let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -141,7 +141,7 @@ mod tests {
             s.generate(&mut Rng::new(3), 500, &mut b);
             assert_eq!(a, b);
             assert_eq!(a.len(), 500);
-            assert!(a.iter().all(|&c| (32..127).contains(&c)), "{kind}");
+            assert!(a.iter().all(|&c| (32..=208).contains(&c)), "{kind}");
         }
     }
 
@@ -149,8 +149,9 @@ mod tests {
     fn entropy_floors_are_sane() {
         let m = entropy_floor("builtin:markov").unwrap();
         let p = entropy_floor("builtin:pcfg").unwrap();
-        // 8-way sparse Dirichlet(0.5) transitions: well below log 8 = 2.08 nats.
-        assert!(m > 0.5 && m < 2.08, "markov floor {m}");
+        // Rows mix a Zipf unigram over 160 symbols with a sparse 16-way table: well below
+        // ln 160 = 5.08 nats, above ln 16 = 2.77 minus what the sparse weights save.
+        assert!(m > 1.5 && m < 4.0, "markov floor {m}");
         assert!(p > 0.1 && p < 2.0, "pcfg floor {p}");
     }
 }

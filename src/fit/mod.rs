@@ -123,3 +123,24 @@ impl FitReport {
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
     pipeline::run(obs, opts)
 }
+
+/// Density of every run's final point against a reference law (the Densing Law's effective
+/// parameter ratio), as the `density` entry of `FitReport::laws`: per point N, D, loss, N_hat
+/// and rho = N_hat / N, plus the median rho. Points the reference cannot reach (loss below its
+/// infinite-N limit at that D) are listed with a reason instead of a number.
+pub fn density_table(reference: &Law, obs: &[Obs]) -> serde_json::Value {
+    let mut rows = Vec::new();
+    let mut rhos = Vec::new();
+    for o in obs.iter().filter(|o| o.is_final) {
+        match density::density(reference, o.params, o.tokens, o.loss) {
+            Ok(d) => {
+                rhos.push(d.density);
+                rows.push(serde_json::json!({"run": o.run, "params": d.params, "tokens": d.tokens, "loss": d.loss, "n_effective": d.n_effective, "density": d.density}));
+            }
+            Err(e) => rows.push(serde_json::json!({"run": o.run, "params": o.params, "tokens": o.tokens, "loss": o.loss, "error": e.to_string()})),
+        }
+    }
+    rhos.sort_by(|a, b| a.total_cmp(b));
+    let median = if rhos.is_empty() { f64::NAN } else { rhos[rhos.len() / 2] };
+    serde_json::json!({"reference": reference, "median_density": median, "n_points": rhos.len(), "points": rows})
+}

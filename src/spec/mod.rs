@@ -213,8 +213,10 @@ params = 1e7
     #[test]
     fn tiny_sweep_file_is_valid() {
         let s = parse(include_str!("../../sweeps/tiny.toml"), "sweeps/tiny.toml").unwrap();
-        assert_eq!(s.runs.len(), 2);
-        assert_eq!((s.runs[0].width, s.runs[1].width, s.runs[1].heads), (16, 32, 2));
+        assert_eq!(s.runs.len(), 9);
+        let widths: Vec<usize> = s.runs.iter().map(|r| r.width).collect();
+        assert_eq!(widths, [16, 16, 16, 32, 32, 32, 48, 48, 48]);
+        assert_eq!((s.runs[0].heads, s.runs[3].heads, s.runs[8].heads), (1, 2, 3));
     }
 
     #[test]

@@ -97,9 +97,11 @@ pub fn train<B: AutodiffBackend>(
     if start > 0 {
         checkpoint::load_optim::<B>(dir, &mut opt, dev)?;
     }
-    // Logs past the checkpoint belong to work that is about to be redone.
-    store::truncate_jsonl_after::<MetricRecord>(&dir.metrics_jsonl(), start, |r| r.step)?;
-    store::truncate_jsonl_after::<EvalRecord>(&dir.evals_jsonl(), start, |r| r.step)?;
+    // Logs past the checkpoint belong to work that is about to be redone. The records *at*
+    // the checkpoint's step were written before it was saved and are not redone (the loop
+    // restarts after them), so they stay (tests/sweep_ops.rs caught their loss).
+    store::truncate_jsonl_after::<MetricRecord>(&dir.metrics_jsonl(), start + 1, |r| r.step)?;
+    store::truncate_jsonl_after::<EvalRecord>(&dir.evals_jsonl(), start + 1, |r| r.step)?;
 
     let tokens_per_step = (run.batch_size * run.seq_len) as u64;
     let fpt = flops::flops_per_token(run.width, run.depth, run.seq_len, run.vocab);
@@ -117,6 +119,10 @@ pub fn train<B: AutodiffBackend>(
     let t0 = Instant::now();
     let mut last_beat = Instant::now();
     let mut first_loss = f64::NAN;
+    // Smoothed train loss: a run whose loss *stays* 2 nats above where it started (worse than
+    // its untrained self) has diverged even if it never reaches NaN; AdamW's bounded steps
+    // and pre-LN keep a too-high LR at loss 8-17 on the tiny models instead of inf (issue 5).
+    let mut ema = f64::NAN;
     let mut final_loss = f64::NAN;
     let log_every = (run.steps / 50).max(1);
     for step in start..run.steps {
@@ -127,8 +133,12 @@ pub fn train<B: AutodiffBackend>(
         if first_loss.is_nan() {
             first_loss = loss_v;
         }
+        ema = if ema.is_nan() { loss_v } else { 0.9 * ema + 0.1 * loss_v };
         if !loss_v.is_finite() || loss_v > 3.0 * first_loss.max(1.0) + 10.0 {
-            return diverged(dir, &mut status, step, loss_v);
+            return diverged(dir, &mut status, step, loss_v, None);
+        }
+        if ema > first_loss + 2.0 {
+            return diverged(dir, &mut status, step, loss_v, Some(ema));
         }
         let (m, grad_norm) = opt.step(model, loss, lr);
         model = m;
@@ -189,13 +199,18 @@ pub fn train<B: AutodiffBackend>(
     status.state = "done".into();
     status.heartbeat = store::now_unix();
     dir.write_status(&status)?;
-    checkpoint::remove(dir);
     dir.mark_done(&summary)?;
+    // After DONE: a kill between the two must not leave a run with neither.
+    checkpoint::remove(dir);
     Ok(Outcome::Done(summary))
 }
 
-fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64) -> Result<Outcome> {
-    let reason = if loss.is_finite() { format!("loss exploded to {loss:.3}") } else { format!("loss became {loss}") };
+fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64, ema: Option<f64>) -> Result<Outcome> {
+    let reason = match ema {
+        Some(e) => format!("loss stayed above its initial value + 2 nats (smoothed {e:.3}, last {loss:.3})"),
+        None if loss.is_finite() => format!("loss exploded to {loss:.3}"),
+        None => format!("loss became {loss}"),
+    };
     status.state = "diverged".into();
     status.step = step;
     status.error = Some(reason.clone());
