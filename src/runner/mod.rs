@@ -5,6 +5,9 @@
 //! `pipeline` chains run → collect → fit → report for the CLI.
 
 pub mod plan;
+pub mod slurm;
+pub mod status;
+pub mod sys;
 pub mod worker;
 
 use crate::spec::config::{RunConfig, Sweep};
@@ -35,12 +38,29 @@ pub struct RunReport {
     pub diverged: Vec<String>,
     pub failed: Vec<String>,
     pub not_started: usize,
+    /// Runs whose folder another worker had locked (trained by another `run`): skipped.
+    pub elsewhere: Vec<String>,
+    /// A signal (SIGUSR1 from Slurm, SIGTERM, SIGINT) stopped the sweep before it finished.
+    pub interrupted: bool,
     pub wall_s: f64,
 }
 
-/// Default parallelism: one job per core (each job single-threaded), as measured best.
+/// The signal that asked this `run` to stop (0: none yet).
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(sig: i32) {
+    STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Default parallelism: one job per core (each job single-threaded), as measured best. In a
+/// Slurm task only its `--cpus-per-task` cores are ours (without CPU binding the process
+/// still sees every core of the node).
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    match std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse::<usize>().ok()) {
+        Some(c) if c > 0 => c.min(cores),
+        _ => cores,
+    }
 }
 
 /// Prepares the sweep folder: verbatim sweep copy, config.json of every run, and a note of
@@ -131,8 +151,25 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     let mut finished_est = 0.0;
     let mut last_log = Instant::now();
     let mut done_runs = 0usize;
+    // Slurm's `--signal=B:USR1@T` reaches this process only: pass it on so every worker
+    // checkpoints and exits, and start nothing new (issue 5).
+    sys::on_signals(&[sys::SIGINT, sys::SIGUSR1, sys::SIGTERM], on_stop_signal);
     loop {
-        while active.len() < opts.jobs.max(1) && !queue.is_empty() {
+        let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
+        if sig != 0 && !report.interrupted {
+            report.interrupted = true;
+            log(
+                &mp,
+                tty,
+                &format!("signal {sig}: stopping {} worker(s) at their next step (they checkpoint)", active.len()),
+            );
+            for a in &active {
+                sys::send_signal(a.child.id(), sys::SIGTERM);
+            }
+            report.not_started += queue.len();
+            queue.clear();
+        }
+        while !report.interrupted && active.len() < opts.jobs.max(1) && !queue.is_empty() {
             let (r, attempt) = queue.pop_front().unwrap();
             let est = plan::estimate_s(&r);
             if let Some(b) = budget_s {
@@ -186,7 +223,10 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                     let why = a.dir.read_status().and_then(|s| s.error).unwrap_or_default();
                     log(&mp, tty, &format!("run {id} DIVERGED: {why}; the sweep goes on and fits exclude it"));
                     report.diverged.push(id);
-                } else if code == 4 {
+                } else if code == worker::EXIT_BUSY {
+                    log(&mp, tty, &format!("run {id} is locked by another worker (running elsewhere); skipped"));
+                    report.elsewhere.push(id);
+                } else if code == 4 || (report.interrupted && status.code().is_none()) {
                     log(&mp, tty, &format!("run {id} stopped by a signal; checkpoint saved, `run` again resumes it"));
                     report.not_started += 1;
                 } else if a.attempt < 2 {
@@ -235,6 +275,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
         }
     }
     overall.finish_and_clear();
+    report.not_started += queue.len(); // retries queued while stopping
     report.wall_s = start.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -265,6 +306,7 @@ fn spawn(
         .arg(&rd.path)
         .env("RAYON_NUM_THREADS", threads.to_string())
         .env("WINDTUNNEL_BACKEND", backend)
+        .env("WINDTUNNEL_PARENT_PID", std::process::id().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
         .spawn()

@@ -127,8 +127,8 @@ pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize) -> String {
         );
     }
     let pending: Vec<&PlanRow> = rows.iter().filter(|r| !r.done).collect();
-    let total_flops: f64 = pending.iter().map(|r| r.flops).sum();
-    let total_s: f64 = pending.iter().map(|r| r.est_s).sum();
+    let total_flops: f64 = pending.iter().map(|r| r.flops).sum::<f64>() + 0.0; // + 0.0: an empty sum is -0.0
+    let total_s: f64 = pending.iter().map(|r| r.est_s).sum::<f64>() + 0.0;
     s += &format!(
         "\n{} of {} runs pending: {:.2e} training FLOPs, about {} of compute, about {} wall-clock with --jobs {} on this machine ({} GFLOP/s per job assumed).\n",
         pending.len(), rows.len(), total_flops, hms(total_s), hms(total_s / jobs.max(1) as f64 * 1.05), jobs, CPU_GFLOPS_PER_JOB

@@ -4,6 +4,7 @@
 //! measured 1.95x one, while two threads in one process gave 1.1x. Progress goes to stdout
 //! as `PROGRESS step steps loss tokens_per_s` lines that the pool parses.
 
+use super::sys;
 use crate::spec::config::RunConfig;
 use crate::store::{self, RunDir};
 use crate::train::{self, Outcome};
@@ -32,21 +33,44 @@ fn install_stop_handlers() {
 }
 
 /// Runs the run stored in `dir` (its config.json) and prints its outcome. Exit code of the
-/// process: 0 done, 3 diverged, 4 stopped by a signal, 1 error.
+/// process: 0 done, 3 diverged, 4 stopped by a signal, 5 another worker holds the run folder's
+/// lock (it is running elsewhere), 1 error.
 pub fn main(dir: &Path) -> Result<i32> {
     install_stop_handlers();
     let id = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let run_dir = RunDir { path: dir.to_path_buf(), id };
+    // A worker must not outlive its `run` (it would train on unsupervised, and a restarted
+    // `run` would start a second worker on the same folder): SIGTERM on parent death makes it
+    // checkpoint and exit like any stop request (issue 5).
+    let parent = std::env::var("WINDTUNNEL_PARENT_PID").ok().and_then(|p| p.parse().ok());
+    if parent.is_some() && !sys::die_with_parent(sys::SIGTERM, parent) {
+        STOP.store(true, Ordering::SeqCst);
+    }
     let cfg: RunConfig = store::read_json(&run_dir.config_json()).context("reading the run's config.json")?;
+    // One worker per run folder, across processes and (with flock over NFSv4) machines.
+    let holder = format!("{} pid {}", store::hostname(), std::process::id());
+    let wait = std::time::Duration::from_secs(2);
+    let _lock = match sys::lock_within(&run_dir.lock_file(), &holder, wait).context("locking the run folder")? {
+        Ok(l) => l,
+        Err(who) => {
+            eprintln!(
+                "run {}: another worker holds {} ({who}); not starting a second one",
+                run_dir.id,
+                run_dir.lock_file().display()
+            );
+            say(&format!("BUSY {who}"));
+            return Ok(EXIT_BUSY);
+        }
+    };
     if run_dir.is_done() {
-        println!("ALREADY_DONE");
+        say("ALREADY_DONE");
         return Ok(0);
     }
     let stop = || STOP.load(Ordering::SeqCst);
     let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
     let mut progress = |step: u64, steps: u64, loss: f64, tps: f64| {
         if last.elapsed().as_millis() >= 250 || step == steps {
-            println!("PROGRESS {step} {steps} {loss:.5} {tps:.1}");
+            say(&format!("PROGRESS {step} {steps} {loss:.5} {tps:.1}"));
             last = std::time::Instant::now();
         }
     };
@@ -58,15 +82,21 @@ pub fn main(dir: &Path) -> Result<i32> {
     };
     match result {
         Ok(Outcome::Done(s)) => {
-            println!("DONE {:.6} {:.1} {:.1}", s.final_loss, s.wall_s, s.tokens_per_s);
+            say(&format!("DONE {:.6} {:.1} {:.1}", s.final_loss, s.wall_s, s.tokens_per_s));
             Ok(0)
         }
         Ok(Outcome::Diverged(step, why)) => {
-            println!("DIVERGED {step} {why}");
+            say(&format!("DIVERGED {step} {why}"));
             Ok(3)
         }
         Ok(Outcome::Stopped(step)) => {
-            println!("STOPPED {step}");
+            if let Some(mut st) = run_dir.read_status() {
+                st.state = "stopped".into();
+                st.step = step;
+                st.heartbeat = store::now_unix();
+                let _ = run_dir.write_status(&st);
+            }
+            say(&format!("STOPPED {step}"));
             Ok(4)
         }
         Err(e) => {
@@ -86,6 +116,17 @@ pub fn main(dir: &Path) -> Result<i32> {
             Err(e)
         }
     }
+}
+
+/// Exit code of a worker that found its run folder locked by another worker.
+pub const EXIT_BUSY: i32 = 5;
+
+/// One line to the pool. Never panics: after the parent died, stdout is a broken pipe and
+/// `println!` would abort the checkpoint the worker is about to write.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
 
 /// The backend a run trains on: the WINDTUNNEL_BACKEND override (set by the pool from the

@@ -147,6 +147,10 @@ impl RunDir {
     pub fn log_file(&self) -> PathBuf {
         self.path.join("worker.log")
     }
+    /// Held (flock) by the worker training this run; see `runner::sys::try_lock`.
+    pub fn lock_file(&self) -> PathBuf {
+        self.path.join("lock")
+    }
     pub fn is_done(&self) -> bool {
         self.done_marker().exists()
     }

@@ -1,0 +1,304 @@
+//! Slurm: renders the two batch scripts of a cluster sweep and, if asked, submits them.
+//! `array.sbatch` is a job array whose task I runs `windtunnel run --shard I/N --no-fit`
+//! (the shards are the same cost-balanced split every machine computes); `merge.sbatch`
+//! runs `windtunnel collect` once the array has ended (`afterany`), so whatever finished is
+//! fitted. Before the time limit Slurm sends USR1 to the batch shell (`--signal=B:USR1@T`);
+//! the script forwards it to `run`, which makes every worker checkpoint and exit, then
+//! requeues the task so it resumes from the checkpoints. Rendering is pure; only `submit`
+//! touches the system.
+
+use crate::UserError;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Everything the scripts need. Paths must be absolute: jobs start in another directory.
+#[derive(Clone, Debug)]
+pub struct SlurmOptions {
+    pub sweep_name: String,
+    /// The sweep file the tasks read (a copy frozen at render time, see `write`).
+    pub sweep_file: PathBuf,
+    pub results: PathBuf,
+    pub exe: PathBuf,
+    pub out_dir: PathBuf,
+    pub shards: usize,
+    pub partition: Option<String>,
+    /// HH:MM:SS (or anything sbatch's --time accepts; `time_s` must parse it).
+    pub time: String,
+    pub cpus: usize,
+    pub mem: Option<String>,
+    pub gpus: Option<usize>,
+    /// Seconds before the time limit at which USR1 asks the tasks to checkpoint.
+    pub grace_s: u64,
+}
+
+/// Seconds in a Slurm time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`.
+pub fn time_s(t: &str) -> Result<u64> {
+    let bad = || UserError(format!("--time `{t}`: expected HH:MM:SS, D-HH:MM:SS or minutes"));
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().map_err(|_| bad())?, r),
+        None => (0, t),
+    };
+    let parts: Vec<u64> = rest.split(':').map(|p| p.parse::<u64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let s = match (days > 0 || t.contains('-'), parts.as_slice()) {
+        (false, [m]) => m * 60,
+        (false, [m, s]) => m * 60 + s,
+        (false, [h, m, s]) | (true, [h, m, s]) => h * 3600 + m * 60 + s,
+        (true, [h]) => h * 3600,
+        (true, [h, m]) => h * 3600 + m * 60,
+        _ => return Err(bad().into()),
+    };
+    if s + days * 86400 == 0 {
+        return Err(bad().into());
+    }
+    Ok(s + days * 86400)
+}
+
+/// Default warning time: a tenth of the limit, between 30 s and 5 min (enough to finish a
+/// step and write a checkpoint of a model this tool trains).
+pub fn default_grace_s(time_s: u64) -> u64 {
+    (time_s / 10).clamp(30, 300).min(time_s / 2).max(1)
+}
+
+fn q(p: &Path) -> String {
+    shell_quote(&p.display().to_string())
+}
+
+/// Single-quotes a word for bash.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn header(o: &SlurmOptions, name: &str, output: &str) -> String {
+    let mut s =
+        format!("#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --output={}\n", o.out_dir.join(output).display());
+    if let Some(p) = &o.partition {
+        s += &format!("#SBATCH --partition={p}\n");
+    }
+    s += &format!("#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --ntasks=1\n", o.time, o.cpus);
+    if let Some(m) = &o.mem {
+        s += &format!("#SBATCH --mem={m}\n");
+    }
+    if let Some(g) = o.gpus {
+        s += &format!("#SBATCH --gres=gpu:{g}\n");
+    }
+    s
+}
+
+/// The job array: one task per shard.
+pub fn render_array(o: &SlurmOptions) -> String {
+    let mut s = header(o, &format!("wt-{}", o.sweep_name), "array-%A_%a.out");
+    s += &format!("#SBATCH --array=0-{}\n#SBATCH --requeue\n#SBATCH --signal=B:USR1@{}\n", o.shards - 1, o.grace_s);
+    s += &format!(
+        r#"# Rendered by `windtunnel slurm`: shard $SLURM_ARRAY_TASK_ID of {n} of sweep `{name}`.
+# USR1 ({grace} s before the time limit) reaches this shell only (B:); it is forwarded to
+# `run`, whose workers checkpoint and exit; the task is then requeued and resumes.
+set -u
+export RAYON_NUM_THREADS=1
+{exe} run {sweep} --results {results} --shard "$SLURM_ARRAY_TASK_ID/{n}" --jobs {jobs} --no-fit &
+pid=$!
+stopped=0
+trap 'stopped=1; kill -USR1 "$pid" 2>/dev/null' USR1
+# `wait` returns early when a trapped signal arrives; wait again until `run` has exited.
+wait "$pid"; rc=$?
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; rc=$?; done
+# exit 4: `run` stopped on the signal with work left (checkpointed); resume in a new slot.
+if [ "$stopped" = 1 ] && [ "$rc" = 4 ]; then
+    echo "time limit near: checkpointed; requeueing task $SLURM_ARRAY_TASK_ID"
+    scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+fi
+exit $rc
+"#,
+        n = o.shards,
+        name = o.sweep_name,
+        grace = o.grace_s,
+        exe = q(&o.exe),
+        sweep = q(&o.sweep_file),
+        results = q(&o.results),
+        jobs = o.cpus.max(1),
+    );
+    s
+}
+
+/// The merge job: collect, fit, report, and a status table in its log.
+pub fn render_merge(o: &SlurmOptions) -> String {
+    let mut s = header(o, &format!("wt-{}-merge", o.sweep_name), "merge-%j.out");
+    s += &format!(
+        r#"# Rendered by `windtunnel slurm`: runs after the array has ended (afterany), however
+# its tasks ended, and fits whatever runs are DONE.
+set -u
+export RAYON_NUM_THREADS={cpus}
+{exe} status {dir}
+{exe} collect {sweep} --results {results}
+"#,
+        cpus = o.cpus.max(1),
+        exe = q(&o.exe),
+        dir = q(&o.results.join(&o.sweep_name)),
+        sweep = q(&o.sweep_file),
+        results = q(&o.results),
+    );
+    s
+}
+
+/// Writes `array.sbatch`, `merge.sbatch` and the frozen `sweep.toml` into `o.out_dir` (the
+/// tasks read that copy, so editing the sweep file after submitting changes nothing).
+pub fn write(o: &SlurmOptions, sweep_text: &[u8]) -> Result<(PathBuf, PathBuf)> {
+    crate::store::write_atomic(&o.sweep_file, sweep_text)?;
+    let (a, m) = (o.out_dir.join("array.sbatch"), o.out_dir.join("merge.sbatch"));
+    crate::store::write_atomic(&a, render_array(o).as_bytes())?;
+    crate::store::write_atomic(&m, render_merge(o).as_bytes())?;
+    Ok((a, m))
+}
+
+/// `sbatch --parsable` of the array, then of the merge job depending on it. Returns the two
+/// job ids.
+pub fn submit(array: &Path, merge: &Path) -> Result<(String, String)> {
+    let dir = array.parent().unwrap_or(Path::new("."));
+    let a = sbatch(&[array.as_os_str()], dir)?;
+    let dep = format!("--dependency=afterany:{a}");
+    let m = sbatch(&[dep.as_ref(), merge.as_os_str()], dir)?;
+    Ok((a, m))
+}
+
+fn sbatch(args: &[&std::ffi::OsStr], dir: &Path) -> Result<String> {
+    let out = Command::new("sbatch")
+        .arg("--parsable")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("running sbatch (is Slurm installed and on PATH?)")?;
+    if !out.status.success() {
+        bail!("sbatch {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    // --parsable prints "jobid" or "jobid;cluster".
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("sbatch printed no job id: {text:?}");
+    }
+    Ok(id)
+}
+
+/// What `windtunnel slurm` was asked for (the CLI flags).
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub sweep: PathBuf,
+    pub results: PathBuf,
+    pub shards: Option<usize>,
+    pub partition: Option<String>,
+    pub time: String,
+    pub cpus: usize,
+    pub mem: Option<String>,
+    pub gpus: Option<usize>,
+    pub grace_s: Option<u64>,
+    pub out: Option<PathBuf>,
+    pub submit: bool,
+}
+
+/// `windtunnel slurm`: prepares the sweep folder (so `status` lists every run as pending at
+/// once), writes the scripts and, with `submit`, submits them. Prints what it did.
+pub fn command(req: &Request) -> Result<i32> {
+    let sweep = crate::spec::load(&req.sweep)?;
+    super::plan::check_backend(&sweep)?;
+    let n_runs = sweep.runs.len();
+    let shards = req.shards.unwrap_or(n_runs.min(8)).max(1);
+    if req.shards == Some(0) || req.cpus == 0 {
+        bail!(UserError("--shards and --cpus must be at least 1".into()));
+    }
+    let limit = time_s(&req.time)?;
+    let results = std::path::absolute(&req.results)?;
+    let dir = crate::store::SweepDir::new(&results, &sweep.name);
+    let out_dir = std::path::absolute(req.out.clone().unwrap_or_else(|| dir.root.join("slurm")))?;
+    let o = SlurmOptions {
+        sweep_name: sweep.name.clone(),
+        sweep_file: out_dir.join("sweep.toml"),
+        results,
+        exe: std::env::current_exe()?.canonicalize()?,
+        out_dir,
+        shards,
+        partition: req.partition.clone(),
+        time: req.time.clone(),
+        cpus: req.cpus,
+        mem: req.mem.clone(),
+        gpus: req.gpus,
+        grace_s: req.grace_s.unwrap_or_else(|| default_grace_s(limit)),
+    };
+    if o.grace_s >= limit {
+        bail!(UserError(format!("--grace {} s is not shorter than --time {}", o.grace_s, req.time)));
+    }
+    super::prepare(&sweep, &dir)?;
+    let text = std::fs::read(&req.sweep).with_context(|| format!("reading {}", req.sweep.display()))?;
+    let (a, m) = write(&o, &text)?;
+    let pending = sweep.runs.iter().filter(|r| !dir.run(&r.run_id()).is_done()).count();
+    println!("sweep `{}`: {} runs ({} pending) in {} shard(s)", sweep.name, n_runs, pending, shards);
+    if shards > n_runs {
+        eprintln!("note: {shards} shards for {n_runs} runs: {} task(s) will have nothing to do", shards - n_runs);
+    }
+    println!("array: {}\nmerge: {}", a.display(), m.display());
+    if req.submit {
+        let (ja, jm) = submit(&a, &m)?;
+        println!("array job: {ja}\nmerge job: {jm}");
+        println!("follow it with: {} status {}", o.exe.display(), dir.root.display());
+    } else {
+        println!("submit with: sbatch {}  (then merge.sbatch with --dependency=afterany:<array job id>)", a.display());
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> SlurmOptions {
+        SlurmOptions {
+            sweep_name: "tiny".into(),
+            sweep_file: "/r/tiny/slurm/sweep.toml".into(),
+            results: "/r".into(),
+            exe: "/opt/it's/windtunnel".into(),
+            out_dir: "/r/tiny/slurm".into(),
+            shards: 3,
+            partition: Some("cpu".into()),
+            time: "01:00:00".into(),
+            cpus: 4,
+            mem: Some("8G".into()),
+            gpus: None,
+            grace_s: 300,
+        }
+    }
+
+    #[test]
+    fn array_script_shards_forwards_usr1_and_requeues() {
+        let s = render_array(&opts());
+        for want in [
+            "#SBATCH --array=0-2\n",
+            "#SBATCH --partition=cpu\n",
+            "#SBATCH --time=01:00:00\n",
+            "#SBATCH --cpus-per-task=4\n",
+            "#SBATCH --mem=8G\n",
+            "#SBATCH --requeue\n",
+            "#SBATCH --signal=B:USR1@300\n",
+            r#"'/opt/it'\''s/windtunnel' run '/r/tiny/slurm/sweep.toml' --results '/r' --shard "$SLURM_ARRAY_TASK_ID/3" --jobs 4 --no-fit &"#,
+            r#"trap 'stopped=1; kill -USR1 "$pid" 2>/dev/null' USR1"#,
+            r#"scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}""#,
+        ] {
+            assert!(s.contains(want), "missing {want:?} in\n{s}");
+        }
+        assert!(!s.contains("--gres"));
+        let m = render_merge(&SlurmOptions { gpus: Some(1), partition: None, ..opts() });
+        assert!(m.contains("#SBATCH --gres=gpu:1\n") && !m.contains("--array") && !m.contains("partition"), "{m}");
+        assert!(m.contains("collect '/r/tiny/slurm/sweep.toml' --results '/r'"), "{m}");
+    }
+
+    #[test]
+    fn slurm_time_limits_parse() {
+        assert_eq!(time_s("01:00:00").unwrap(), 3600);
+        assert_eq!(time_s("90").unwrap(), 5400);
+        assert_eq!(time_s("10:30").unwrap(), 630);
+        assert_eq!(time_s("1-02").unwrap(), 93600);
+        assert_eq!(time_s("1-00:00:10").unwrap(), 86410);
+        assert!(time_s("1h").is_err() && time_s("0").is_err() && time_s("1:2:3:4").is_err());
+        assert_eq!(default_grace_s(3600), 300);
+        assert_eq!(default_grace_s(300), 30);
+        assert_eq!(default_grace_s(40), 20);
+    }
+}

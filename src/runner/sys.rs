@@ -1,0 +1,124 @@
+//! The few Linux system calls the runner needs, as small safe wrappers: signal handlers that
+//! set a flag, sending a signal to a child, the parent-death signal of a worker, an exclusive
+//! lock on a run folder, and a liveness check of a pid. Declared with `extern "C"` against
+//! glibc (already linked by std) rather than pulling in the libc crate for five functions.
+//! Nothing here decides policy; the pool and the worker do.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+pub const SIGINT: i32 = 2;
+pub const SIGKILL: i32 = 9;
+pub const SIGUSR1: i32 = 10;
+pub const SIGTERM: i32 = 15;
+
+extern "C" {
+    fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn prctl(option: i32, ...) -> i32;
+    fn getppid() -> i32;
+    fn flock(fd: i32, op: i32) -> i32;
+}
+
+/// Calls `handler` (which must be async-signal-safe: set an atomic, nothing else) on each of
+/// `sigs`.
+pub fn on_signals(sigs: &[i32], handler: extern "C" fn(i32)) {
+    for &s in sigs {
+        // SAFETY: installing a handler that only touches atomics.
+        unsafe {
+            signal(s, handler);
+        }
+    }
+}
+
+/// Sends `sig` to process `pid`; false if it no longer exists.
+pub fn send_signal(pid: u32, sig: i32) -> bool {
+    // SAFETY: plain syscall on a pid we own (a child of ours).
+    unsafe { kill(pid as i32, sig) == 0 }
+}
+
+/// Whether a process with this pid exists on this machine (signal 0 probes without sending).
+pub fn pid_alive(pid: u32) -> bool {
+    pid > 0 && (send_signal(pid, 0) || std::io::Error::last_os_error().raw_os_error() == Some(1))
+}
+
+/// Asks the kernel to send `sig` to this process when its parent dies (PR_SET_PDEATHSIG).
+/// Returns false when the parent is already gone (it died before the request took effect):
+/// `expected_parent` is the pid the parent announced, when it did.
+pub fn die_with_parent(sig: i32, expected_parent: Option<u32>) -> bool {
+    const PR_SET_PDEATHSIG: i32 = 1;
+    // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes an unsigned long and has no other effect.
+    unsafe {
+        prctl(PR_SET_PDEATHSIG, sig as std::ffi::c_ulong, 0 as std::ffi::c_ulong, 0 as std::ffi::c_ulong);
+    }
+    // SAFETY: getppid cannot fail.
+    let ppid = unsafe { getppid() };
+    match expected_parent {
+        Some(p) => ppid as u32 == p,
+        None => ppid != 1,
+    }
+}
+
+/// An exclusive `flock` on a file, released when dropped or when the process dies (even by
+/// SIGKILL), so a crashed holder never leaves a stale lock behind.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the exclusive lock on `path` without waiting and writes `holder` into the file.
+/// `Ok(Err(who))` when another process holds it, with what that holder wrote.
+pub fn try_lock(path: &Path, holder: &str) -> std::io::Result<Result<Lock, String>> {
+    const LOCK_EX: i32 = 2;
+    const LOCK_NB: i32 = 4;
+    const EWOULDBLOCK: i32 = 11;
+    let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { flock(f.as_raw_fd(), LOCK_EX | LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(EWOULDBLOCK) {
+            return Err(e);
+        }
+        let mut who = String::new();
+        let _ = f.read_to_string(&mut who);
+        return Ok(Err(who.trim().to_string()));
+    }
+    f.set_len(0)?;
+    f.rewind()?;
+    f.write_all(holder.as_bytes())?;
+    Ok(Ok(Lock { _file: f }))
+}
+
+/// `try_lock`, retried for up to `wait`: a holder that was just killed releases its lock
+/// only at the very end of its exit, a moment after it has vanished from `ps`.
+pub fn lock_within(path: &Path, holder: &str, wait: std::time::Duration) -> std::io::Result<Result<Lock, String>> {
+    let start = std::time::Instant::now();
+    loop {
+        match try_lock(path, holder)? {
+            Err(_) if start.elapsed() < wait => std::thread::sleep(std::time::Duration::from_millis(50)),
+            r => return Ok(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_on_the_same_file_is_refused_until_the_first_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("wt-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("lock");
+        let first = try_lock(&p, "host 1").unwrap().expect("first lock");
+        // flock locks belong to the open file description, so a second open in the same
+        // process conflicts just as another process would.
+        assert_eq!(try_lock(&p, "host 2").unwrap().unwrap_err(), "host 1");
+        drop(first);
+        assert!(try_lock(&p, "host 3").unwrap().is_ok());
+        assert!(pid_alive(std::process::id()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

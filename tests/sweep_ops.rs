@@ -1,0 +1,379 @@
+//! Operating a sweep overnight (issue 5), through the real binary: a sweep killed again and
+//! again (SIGKILL of everything, SIGKILL of the parent only, SIGUSR1) resumes to results
+//! bit-identical to an uninterrupted run; a diverging grid point is recorded, shown and
+//! excluded while the sweep goes on; a locked run folder is left to its owner; and, where a
+//! Slurm cluster answers, the generated array + merge jobs reproduce a local run exactly.
+//! One test file on purpose: each file is a binary that links burn + polars.
+
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_windtunnel"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("wt-ops-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// sweeps/tiny.toml under another name, with `key = value` lines replaced or added per section.
+fn sweep_file(dir: &Path, name: &str, edits: &[(&str, &str, &str)]) -> PathBuf {
+    let mut t = std::fs::read_to_string(repo().join("sweeps/tiny.toml"))
+        .unwrap()
+        .replace("name = \"tiny\"", &format!("name = \"{name}\""));
+    for (section, key, value) in edits {
+        let line = format!("{key} = {value}");
+        let existing = t.lines().find(|l| l.trim_start().starts_with(&format!("{key} ="))).map(String::from);
+        t = match existing {
+            Some(old) => t.replacen(&old, &line, 1),
+            None => t.replacen(&format!("[{section}]\n"), &format!("[{section}]\n{line}\n"), 1),
+        };
+    }
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+fn run(sweep: &Path, results: &Path, extra: &[&str]) -> Output {
+    bin().arg("run").arg(sweep).arg("--results").arg(results).args(extra).output().unwrap()
+}
+
+fn status(dir: &Path) -> String {
+    let o = bin().arg("status").arg(dir).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    text(&o)
+}
+
+/// Every column of a runs.parquet, keyed by (run_id, step): floats as bit patterns, the rest
+/// as text, so "equal" means bit-identical.
+fn table(path: &Path) -> BTreeMap<(String, i64), BTreeMap<String, String>> {
+    let df = windtunnel::store::frame::read_frame(path).unwrap();
+    let col_str = |n: &str| -> Vec<String> {
+        let c = df.column(n).unwrap();
+        match c.dtype() {
+            DataType::Float64 => c.f64().unwrap().iter().map(|v| format!("{:016x}", v.unwrap().to_bits())).collect(),
+            _ => {
+                c.cast(&DataType::String).unwrap().str().unwrap().iter().map(|v| v.unwrap_or("").to_string()).collect()
+            }
+        }
+    };
+    let ids = col_str("run_id");
+    let steps: Vec<i64> = df.column("step").unwrap().i64().unwrap().iter().map(|v| v.unwrap()).collect();
+    let mut out: BTreeMap<(String, i64), BTreeMap<String, String>> = BTreeMap::new();
+    for name in df.get_column_names() {
+        for (k, v) in col_str(name.as_str()).into_iter().enumerate() {
+            out.entry((ids[k].clone(), steps[k])).or_default().insert(name.to_string(), v);
+        }
+    }
+    assert_eq!(out.len(), df.height(), "duplicate (run_id, step) rows in {}", path.display());
+    out
+}
+
+fn assert_same_results(a: &Path, b: &Path) {
+    let (ta, tb) = (table(a), table(b));
+    let only = |x: &BTreeMap<_, _>, y: &BTreeMap<_, _>| -> Vec<(String, i64)> {
+        x.keys().filter(|k| !y.contains_key(*k)).cloned().collect()
+    };
+    let (only_a, only_b) = (only(&ta, &tb), only(&tb, &ta));
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "(run, step) rows only in {}: {only_a:?}; only in {}: {only_b:?}",
+        a.display(),
+        b.display()
+    );
+    for (k, ra) in &ta {
+        let rb = &tb[k];
+        for (col, va) in ra {
+            assert_eq!(Some(va), rb.get(col), "run {} step {} column {col} differs", k.0, k.1);
+        }
+    }
+}
+
+/// Pids of live `windtunnel worker` processes whose run folder is under `under`.
+fn workers_under(under: &Path) -> Vec<u32> {
+    let needle = under.display().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmd.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
+        if args.get(1).map(String::as_str) == Some("worker") && args.iter().any(|a| a.contains(&needle)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Waits until no worker under `under` runs and every run folder's lock is free (a killed
+/// process leaves /proc's process list a moment before it releases its files).
+fn wait_no_workers(under: &Path, within: Duration, why: &str) {
+    let t = Instant::now();
+    while !workers_under(under).is_empty() {
+        assert!(t.elapsed() < within, "workers still alive {:?} after {why}", workers_under(under));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for sweep in std::fs::read_dir(under).unwrap().flatten() {
+        for run in std::fs::read_dir(sweep.path().join("runs")).into_iter().flatten().flatten() {
+            let lock = run.path().join("lock");
+            while lock.exists() && windtunnel::runner::sys::try_lock(&lock, "test").unwrap().is_err() {
+                assert!(t.elapsed() < within, "{} still locked after {why}", lock.display());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    let ok = Command::new("kill").args([sig, "--", &pid.to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+fn spawn_run(sweep: &Path, results: &Path, jobs: &str) -> Child {
+    bin()
+        .arg("run")
+        .arg(sweep)
+        .arg("--results")
+        .arg(results)
+        .args(["--jobs", jobs, "--no-fit"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` with a deadline; None if it did not exit in time.
+fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if t.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The sweep for the resume test: tiny's three widths at 1 and 2 tokens per parameter (about
+/// 1,600 steps in all) with an eval (= a checkpoint) every 20 steps, so kills land mid-run
+/// and resumes start from real checkpoints.
+fn resume_sweep(dir: &Path) -> PathBuf {
+    sweep_file(
+        dir,
+        "resume",
+        &[("train", "eval_every", "20"), ("grid", "tokens_per_param", "[1, 2]"), ("fit", "bootstrap", "0")],
+    )
+}
+
+#[test]
+fn sigkill_and_signals_at_random_points_resume_bit_identically() {
+    let dir = tmp("resume");
+    let sweep = resume_sweep(&dir);
+    let (clean, killed) = (dir.join("clean"), dir.join("killed"));
+    let o = run(&sweep, &clean, &["--jobs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let sd = killed.join("resume");
+
+    // SIGUSR1 to the parent alone: it is passed to the workers, which checkpoint; `run` exits 4.
+    let mut c = spawn_run(&sweep, &killed, "1");
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(c.id() as i32, "-USR1");
+    let st = wait_for(&mut c, Duration::from_secs(20)).expect("run did not stop on SIGUSR1");
+    assert_eq!(st.code(), Some(4), "run should exit 4 after SIGUSR1");
+    wait_no_workers(&killed, Duration::from_secs(5), "SIGUSR1");
+    let s = status(&sd);
+    assert!(s.contains("| stopped |"), "no stopped run after SIGUSR1:\n{s}");
+
+    // SIGKILL at seeded pseudo-random points, alternately of the whole process group and of
+    // the parent alone (whose workers must then stop by themselves: parent-death signal).
+    let mut rng: u64 = 0x9e3779b97f4a7c15;
+    let (mut kills, mut orphan_stops) = (0, 0);
+    for round in 0.. {
+        assert!(round < 40, "sweep did not complete");
+        if status(&sd).contains("done 6,") {
+            break;
+        }
+        let mut c = spawn_run(&sweep, &killed, "1");
+        if kills >= 6 {
+            let st = wait_for(&mut c, Duration::from_secs(300)).expect("final run hung");
+            assert!(st.success(), "final run failed: {st:?}");
+            continue;
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let delay = Duration::from_millis(300 + rng % 1500);
+        if let Some(st) = wait_for(&mut c, delay) {
+            assert!(st.success(), "run failed: {st:?}");
+            continue; // finished before the kill
+        }
+        let whole_group = kills % 2 == 0;
+        let stopped_before = status(&sd).matches("| stopped |").count();
+        signal(if whole_group { -(c.id() as i32) } else { c.id() as i32 }, "-KILL");
+        c.wait().unwrap();
+        kills += 1;
+        wait_no_workers(&killed, Duration::from_secs(10), "SIGKILL");
+        let s = status(&sd);
+        assert!(!s.contains("| running |"), "status shows a running run with every process dead:\n{s}");
+        if !whole_group {
+            orphan_stops += s.matches("| stopped |").count().saturating_sub(stopped_before);
+        }
+    }
+    assert!(kills >= 5, "only {kills} kills landed mid-sweep: make the resume sweep longer");
+    assert!(orphan_stops >= 1, "no worker stopped cleanly after its parent was killed");
+    let o = run(&sweep, &killed, &["--jobs", "1"]);
+    assert!(o.status.success() && text(&o).contains("trained 0 run(s)"), "{}", text(&o));
+    assert_same_results(&clean.join("resume/runs.parquet"), &sd.join("runs.parquet"));
+    let s = status(&sd);
+    assert!(s.contains("done 6,") && s.contains("pending 0"), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_diverging_run_is_recorded_and_excluded_while_the_sweep_goes_on() {
+    let dir = tmp("diverge");
+    // lr 1 (the largest the spec allows) on the smallest model only, without weight decay:
+    // AdamW's steps of ~1 per weight keep the train loss at 8-17 nats, far above the 5.5 of
+    // the untrained model, which the trainer calls diverged.
+    let sweep = sweep_file(
+        &dir,
+        "diverge",
+        &[
+            ("train", "weight_decay", "0.0"),
+            ("grid", "lr", "[1e-2, 1.0]"),
+            ("grid", "tokens_per_param", "[1, 2]"),
+            (
+                "grid",
+                "exclude",
+                "[{ lr = 1.0, width = 32 }, { lr = 1.0, width = 48 }, { lr = 1.0, tokens_per_param = 1 }]",
+            ),
+        ],
+    );
+    let o = run(&sweep, &dir, &["--jobs", "2"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("DIVERGED") && t.contains("1 diverged"), "{t}");
+    let sd = dir.join("diverge");
+    let mut diverged = Vec::new();
+    for e in std::fs::read_dir(sd.join("runs")).unwrap().flatten() {
+        let st: serde_json::Value = match std::fs::read_to_string(e.path().join("status.json")) {
+            Ok(s) => serde_json::from_str(&s).unwrap(),
+            Err(_) => continue,
+        };
+        if st["state"] == "diverged" {
+            assert!(!e.path().join("DONE").exists());
+            assert!(st["step"].as_u64().is_some(), "{st}");
+            assert!(st["error"].as_str().is_some_and(|r| r.contains("loss")), "no reason: {st}");
+            diverged.push(e.file_name().to_string_lossy().to_string());
+        }
+    }
+    assert_eq!(diverged.len(), 1, "expected exactly the lr=10 run to diverge: {diverged:?}");
+    let s = status(&sd);
+    assert!(s.contains("diverged 1") && s.contains("done 6,") && s.contains(&diverged[0]), "{s}");
+    assert!(sd.join("fit.json").exists());
+    let md = std::fs::read_to_string(sd.join("report.md")).unwrap();
+    assert!(md.contains(&diverged[0]) && md.contains("diverged"), "report does not mention the diverged run:\n{md}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_locked_run_folder_is_left_to_the_worker_that_holds_it() {
+    let dir = tmp("lock");
+    let sweep = sweep_file(
+        &dir,
+        "lock",
+        &[("grid", "width", "[16, 32]"), ("grid", "depth", "[1, 1]"), ("grid", "tokens_per_param", "[1]")],
+    );
+    let sw = windtunnel::spec::load(&sweep).unwrap();
+    let runs_dir = dir.join("lock/runs");
+    let held = runs_dir.join(sw.runs[0].run_id());
+    std::fs::create_dir_all(&held).unwrap();
+    let lock = windtunnel::runner::sys::try_lock(&held.join("lock"), "the test").unwrap().unwrap();
+
+    let o = run(&sweep, &dir, &["--jobs", "2", "--no-fit"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("running elsewhere") && t.contains("1 running elsewhere"), "{t}");
+    assert!(!held.join("DONE").exists() && runs_dir.join(sw.runs[1].run_id()).join("DONE").exists());
+    let o = bin().arg("worker").arg(&held).output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("the test"), "{}", text(&o));
+
+    drop(lock);
+    let o = run(&sweep, &dir, &["--jobs", "2", "--no-fit"]);
+    assert!(o.status.success() && text(&o).contains("trained 1 run(s)"), "{}", text(&o));
+    assert!(held.join("DONE").exists());
+    let o = bin().arg("status").arg(dir.join("nope")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "status of a non-sweep folder: {}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn slurm_answers() -> bool {
+    let ok = |c: &str, a: &[&str]| Command::new(c).args(a).output().is_ok_and(|o| o.status.success());
+    ok("sbatch", &["--version"]) && ok("timeout", &["20", "sinfo", "-h"])
+}
+
+#[test]
+fn slurm_array_and_merge_reproduce_a_local_run() {
+    if !slurm_answers() {
+        eprintln!("SKIPPED slurm_array_and_merge_reproduce_a_local_run: no sbatch on PATH or sinfo does not answer (.ci/run starts a local Slurm when run as root)");
+        return;
+    }
+    let dir = tmp("slurm");
+    let sweep = sweep_file(&dir, "cluster", &[("grid", "tokens_per_param", "[1, 2]")]);
+    let (local, cluster) = (dir.join("local"), dir.join("cluster"));
+    let o = bin()
+        .arg("slurm")
+        .arg(&sweep)
+        .args(["--results", cluster.to_str().unwrap(), "--shards", "2", "--time", "00:10:00", "--submit"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let id = |what: &str| -> String {
+        let line = t.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no `{what}` in {t}"));
+        line.rsplit(' ').next().unwrap().to_string()
+    };
+    let (array, merge) = (id("array job:"), id("merge job:"));
+    // The local reference trains while the cluster does, single-threaded workers like the
+    // tasks' (--cpus 1).
+    let o = run(&sweep, &local, &["--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let start = Instant::now();
+    loop {
+        let q = Command::new("squeue").args(["-h", "-j", &format!("{array},{merge}")]).output().unwrap();
+        if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "Slurm jobs still queued after 5 min");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let sd = cluster.join("cluster");
+    let logs: String = std::fs::read_dir(sd.join("slurm"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".out"))
+        .map(|e| format!("== {}\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default()))
+        .collect();
+    assert!(sd.join("fit.json").exists() && sd.join("report.md").exists(), "merge job did not fit:\n{logs}");
+    assert!(logs.contains("shard 0/2") && logs.contains("shard 1/2"), "{logs}");
+    assert_same_results(&local.join("cluster/runs.parquet"), &sd.join("runs.parquet"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
