@@ -1,5 +1,6 @@
 //! The `windtunnel` command line: argument parsing and dispatch only. Exit codes: 0 success,
-//! 2 bad input (sweep file, flags, data files), 1 any other failure.
+//! 2 bad input (sweep file, flags, data files), 4 `run` stopped by a signal before finishing
+//! (checkpointed; run again to resume), 1 any other failure.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -73,11 +74,27 @@ enum Cmd {
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A reference fit.json: also report each run's density (effective-parameter ratio
+        /// N_hat/N against the reference law, the Densing Law) under `laws.density`.
+        #[arg(long, value_name = "FIT_JSON")]
+        density_ref: Option<PathBuf>,
     },
-    /// Rewrite the report of a results folder from its fit.json and runs.parquet.
+    /// Rewrite the report (report.md, report.html, plots/*.svg) of a results folder from its
+    /// fit.json and runs.parquet. With several folders, also compare them all against the first
+    /// (DIR1/compare.md and compare.html: frontiers overlaid, density relative to the first).
     Report {
-        /// A results folder (results/<sweep>).
-        dir: PathBuf,
+        /// Results folders (results/<sweep>); the first is the reference of a comparison.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Accelerator named in the GPU-hour estimate.
+        #[arg(long, default_value = "H100 SXM (bf16 dense)")]
+        accelerator: String,
+        /// Its peak dense throughput in TFLOP/s at the training precision.
+        #[arg(long, default_value_t = 989.0)]
+        peak_tflops: f64,
+        /// Model FLOPs utilisation assumed for the GPU-hour estimate, in (0, 1].
+        #[arg(long, default_value_t = 0.4)]
+        mfu: f64,
     },
     /// Time the Chinchilla approach-3 fit (4,500-start grid + 1,000 bootstrap refits) on a CSV.
     BenchFit {
@@ -93,6 +110,59 @@ enum Cmd {
         /// Timed steps per model (the median step time is reported).
         #[arg(long, default_value_t = 20)]
         steps: usize,
+    },
+    /// Collect the finished runs of a sweep into runs.parquet, fit and write the report, without
+    /// training anything (the merge step of a cluster sweep).
+    Collect {
+        /// The sweep TOML file.
+        sweep: PathBuf,
+        /// Results root (the sweep lives in RESULTS/<sweep name>/).
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Where a sweep stands: done / running / stale / stopped / failed / diverged / pending
+    /// counts and a per-run table. Reads files only, so it works while the sweep runs on other
+    /// nodes. Exits 2 if DIR is not a sweep results folder.
+    Status {
+        /// A results folder (results/<sweep>).
+        dir: PathBuf,
+    },
+    /// Write Slurm batch scripts for the sweep (a job array of shards and a merge job that
+    /// fits once the array has ended) into OUT, and optionally submit them.
+    Slurm {
+        /// The sweep TOML file.
+        sweep: PathBuf,
+        /// Results root, on a filesystem every node sees (the sweep writes RESULTS/<sweep name>/).
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Array tasks, each training a cost-balanced shard (default: min(runs, 8)).
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Slurm partition (default: the cluster's default partition).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task, HH:MM:SS. Tasks checkpoint shortly before it and are requeued.
+        #[arg(long, default_value = "04:00:00")]
+        time: String,
+        /// CPUs per task; each task trains this many runs at once, one per CPU.
+        #[arg(long, default_value_t = 1)]
+        cpus: usize,
+        /// Memory per task, in sbatch's syntax (e.g. 8G); default: the partition's default.
+        #[arg(long)]
+        mem: Option<String>,
+        /// GPUs per task (--gres=gpu:G).
+        #[arg(long)]
+        gpus: Option<usize>,
+        /// Seconds before the time limit at which tasks are told to checkpoint and stop
+        /// (default: a tenth of --time, between 30 s and 300 s).
+        #[arg(long)]
+        grace: Option<u64>,
+        /// Where to write array.sbatch and merge.sbatch (default: RESULTS/<sweep>/slurm/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Submit both scripts with sbatch (the merge job after the array) and print the job ids.
+        #[arg(long)]
+        submit: bool,
     },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
@@ -139,14 +209,19 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             let opts = runner::RunOptions { results: results.clone(), jobs, shard, max_hours, worker_exe: None };
             let rep = runner::run(&sw, &opts)?;
             eprintln!(
-                "trained {} run(s), {} already done, {} diverged, {} failed, {} not started, in {}",
+                "trained {} run(s), {} already done, {} diverged, {} failed, {} not started, {} running elsewhere, in {}",
                 rep.trained,
                 rep.skipped_done,
                 rep.diverged.len(),
                 rep.failed.len(),
                 rep.not_started,
+                rep.elsewhere.len(),
                 runner::plan::hms(rep.wall_s)
             );
+            if rep.interrupted {
+                eprintln!("stopped by a signal; unfinished runs are checkpointed and `run` again resumes them");
+                return Ok(4);
+            }
             if no_fit || shard.is_some() {
                 return Ok(if rep.failed.is_empty() { 0 } else { 1 });
             }
@@ -157,7 +232,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("runs:   {}", dir.runs_parquet().display());
             Ok(if rep.failed.is_empty() { 0 } else { 1 })
         }
-        Cmd::Fit { path, out, target_flops, target_params, bootstrap, laws, seed } => {
+        Cmd::Fit { path, out, target_flops, target_params, bootstrap, laws, seed, density_ref } => {
             let (obs, mut opts, default_out) = if path.is_dir() {
                 let sw = pipeline::sweep_of_dir(&path)?;
                 let sd = SweepDir { root: path.clone() };
@@ -188,16 +263,24 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 opts.laws = l;
             }
             opts.seed = seed;
-            let rep = fit::fit_all(&obs, &opts)?;
+            // The input is the user's data: a fit it cannot support is bad input (exit 2).
+            let mut rep = fit::fit_all(&obs, &opts).map_err(|e| UserError(format!("{}: {e:#}", path.display())))?;
+            if let Some(r) = density_ref {
+                let reference: fit::FitReport =
+                    store::read_json(&r).map_err(|e| UserError(format!("--density-ref: {e:#}")))?;
+                rep.laws.insert("density".into(), fit::density_table(&reference.params, &obs));
+            }
             let out = out.unwrap_or(default_out);
             store::write_json_atomic(&out, &rep)?;
             println!("{}", serde_json::to_string_pretty(&rep)?);
             eprintln!("fit: {}", out.display());
             Ok(0)
         }
-        Cmd::Report { dir } => {
-            let p = pipeline::report_dir(&dir)?;
-            println!("report: {}", p.display());
+        Cmd::Report { dirs, accelerator, peak_tflops, mfu } => {
+            let opts = windtunnel::report::ReportOptions { accelerator, peak_tflops, mfu };
+            for p in pipeline::report_dirs(&dirs, &opts)? {
+                println!("report: {}", p.display());
+            }
             Ok(0)
         }
         Cmd::BenchFit { csv } => {
@@ -207,6 +290,45 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Bench { models, steps } => {
             println!("{}", windtunnel::bench::run_cpu(&models, steps));
             Ok(0)
+        }
+        Cmd::Collect { sweep, results } => {
+            let sw = spec::load(&sweep)?;
+            let dir = SweepDir::new(&results, &sw.name);
+            let (done, diverged) = runner::finished(&sw, &dir);
+            let missing = sw.runs.len() - done.len() - diverged.len();
+            eprintln!(
+                "{} of {} runs done, {} diverged, {} not finished",
+                done.len(),
+                sw.runs.len(),
+                diverged.len(),
+                missing
+            );
+            let report = pipeline::collect_fit_report(&sw, &dir)?;
+            println!("report: {}", report.display());
+            println!("fit:    {}", dir.fit_json().display());
+            println!("runs:   {}", dir.runs_parquet().display());
+            Ok(0)
+        }
+        Cmd::Status { dir } => {
+            let rows = runner::status::rows(&dir)?;
+            print!("{}", runner::status::render(&dir, &rows));
+            Ok(0)
+        }
+        Cmd::Slurm { sweep, results, shards, partition, time, cpus, mem, gpus, grace, out, submit } => {
+            let req = runner::slurm::Request {
+                sweep,
+                results,
+                shards,
+                partition,
+                time,
+                cpus,
+                mem,
+                gpus,
+                grace_s: grace,
+                out,
+                submit,
+            };
+            runner::slurm::command(&req)
         }
         Cmd::Worker { dir } => runner::worker::main(&dir),
     }

@@ -1,11 +1,12 @@
 //! The glue the CLI runs after training: collect finished runs into `runs.parquet`, fit the
 //! laws into `fit.json`, write the report. Each step reads the previous step's files only.
 
-use crate::fit::{self, FitOptions};
+use crate::fit::{self, FitOptions, FitReport};
 use crate::spec::{self, config::Sweep};
 use crate::store::{self, frame, SweepDir};
 use crate::{report, runner, UserError};
 use anyhow::{Context, Result};
+use polars::prelude::DataFrame;
 use std::path::{Path, PathBuf};
 
 pub fn fit_options(sweep: &Sweep) -> FitOptions {
@@ -29,8 +30,7 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     let obs = frame::to_obs(&df, &dir.runs_parquet().display().to_string())?;
     let report = fit::fit_all(&obs, &fit_options(sweep)).context("fitting the scaling law")?;
     store::write_json_atomic(&dir.fit_json(), &report)?;
-    let fit_value = serde_json::to_value(&report)?;
-    report::write_markdown(dir, sweep, &fit_value, &df, &diverged)?;
+    report::write_report(dir, sweep, &report, &df, &diverged, &report::ReportOptions::default())?;
     Ok(dir.report_md())
 }
 
@@ -47,8 +47,8 @@ pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
     Ok(spec::load(&p)?)
 }
 
-/// `report DIR`: rewrite the report from the folder's fit.json and runs.parquet.
-pub fn report_dir(dir: &Path) -> Result<PathBuf> {
+/// A results folder's sweep, fit.json and results frame.
+fn load_dir(dir: &Path) -> Result<(Sweep, SweepDir, FitReport, DataFrame)> {
     let sweep = sweep_of_dir(dir)?;
     let sd = SweepDir { root: dir.to_path_buf() };
     let fit_path = sd.fit_json();
@@ -60,9 +60,41 @@ pub fn report_dir(dir: &Path) -> Result<PathBuf> {
         ))
         .into());
     }
-    let fit: serde_json::Value = store::read_json(&fit_path)?;
+    let fit: FitReport = store::read_json(&fit_path)?;
     let df = frame::read_frame(&sd.runs_parquet())?;
+    Ok((sweep, sd, fit, df))
+}
+
+/// `report DIR`: rewrite the report (report.md, report.html, plots/) from the folder's files.
+pub fn report_dir(dir: &Path, opts: &report::ReportOptions) -> Result<report::Written> {
+    let (sweep, sd, fit, df) = load_dir(dir)?;
     let (_, diverged) = runner::finished(&sweep, &sd);
-    report::write_markdown(&sd, &sweep, &fit, &df, &diverged)?;
-    Ok(sd.report_md())
+    report::write_report(&sd, &sweep, &fit, &df, &diverged, opts)
+}
+
+/// `report DIR1 [DIR2 ...]`: the first folder's report and, with more than one, a comparison of
+/// all of them against the first (DIR1/compare.md and compare.html). Returns the files written.
+pub fn report_dirs(dirs: &[PathBuf], opts: &report::ReportOptions) -> Result<Vec<PathBuf>> {
+    if !(opts.mfu > 0.0 && opts.mfu <= 1.0) {
+        return Err(UserError(format!("--mfu {} must be in (0, 1]", opts.mfu)).into());
+    }
+    if !(opts.peak_tflops.is_finite() && opts.peak_tflops > 0.0) {
+        return Err(UserError(format!("--peak-tflops {} must be > 0", opts.peak_tflops)).into());
+    }
+    let Some(first) = dirs.first() else {
+        return Err(UserError("report: give at least one results folder".into()).into());
+    };
+    let w = report_dir(first, opts)?;
+    let mut out = vec![w.md, w.html];
+    if dirs.len() > 1 {
+        let mut all = Vec::new();
+        for d in dirs {
+            let (sweep, dir, fit, df) = load_dir(d)?;
+            let runs = report::facts::run_curves(&df)?;
+            all.push(report::compare::Loaded { dir, sweep, fit, runs });
+        }
+        let c = report::compare::write_compare(&all)?;
+        out.extend([c.md, c.html]);
+    }
+    Ok(out)
 }

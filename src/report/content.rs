@@ -1,0 +1,279 @@
+//! What the report says, section by section, as a `Doc` (rendered to Markdown and HTML).
+
+use super::chart::si;
+use super::doc::{Block, Doc, Figure};
+use super::facts::Facts;
+use super::g;
+use crate::fit::Interval;
+use serde_json::Value;
+
+fn iv(i: Option<Interval>, f: fn(f64) -> String) -> String {
+    i.map_or("n/a".into(), |i| format!("[{}, {}]", f(i.lo), f(i.hi)))
+}
+
+/// GPU-hours, with a readable duration when under an hour.
+fn hours(h: f64) -> String {
+    match h * 3600.0 {
+        s if !s.is_finite() => format!("{h}"),
+        s if s < 60.0 => format!("{} ({s:.1} s)", g(h)),
+        s if s < 3600.0 => format!("{} ({:.1} min)", g(h), s / 60.0),
+        _ => format!("{h:.1}"),
+    }
+}
+
+/// Tokens per parameter: one decimal, or scientific when absurd (a degenerate fit).
+fn tpp(x: f64) -> String {
+    if (1.0..1e5).contains(&x.abs()) {
+        format!("{x:.1}")
+    } else {
+        g(x)
+    }
+}
+
+pub fn build(f: &Facts, figures: Vec<Figure>) -> Doc {
+    let mut d = Doc::new(format!("windtunnel report: `{}`", f.sweep.name));
+    let (n_lo, n_hi) = super::chart::bounds(f.runs.iter().map(|r| r.params)).unwrap_or((f64::NAN, f64::NAN));
+    d.p(format!(
+        "Sweep file `{}`: {} runs finished, {} distinct model sizes (N {} to {}), largest run C = 6ND = {:.3e} FLOPs.",
+        f.sweep.path,
+        f.runs.len(),
+        f.sizes,
+        si(n_lo),
+        si(n_hi),
+        f.max_c6
+    ));
+    headline(&mut d, f);
+    trust(&mut d, f);
+    d.h2("Plots");
+    for fig in figures {
+        d.blocks.push(Block::Figure(fig));
+    }
+    law(&mut d, f);
+    runs(&mut d, f);
+    d.blocks.push(Block::Footer(f.provenance.clone()));
+    d
+}
+
+fn headline(d: &mut Doc, f: &Facts) {
+    d.h2("Recommended target run");
+    let Some(h) = &f.headline else {
+        d.p("No target: the sweep has no `[target]` (give `flops` or `params`), so nothing is extrapolated.");
+        return;
+    };
+    let t = &h.target;
+    let mut rows: Vec<Vec<String>> = vec![
+        vec!["target compute C = 6ND".into(), format!("{:.3e} FLOPs", t.flops), String::new()],
+        vec!["parameters N (non-embedding)".into(), si(t.n_opt), iv(h.n_iv, si)],
+        vec!["tokens D".into(), si(t.d_opt), iv(h.d_iv, si)],
+        vec!["tokens per parameter".into(), tpp(t.tokens_per_param), iv(h.tpp_iv, tpp)],
+    ];
+    match &h.shape {
+        Some(s) => rows.push(vec![
+            "shape (width / depth / heads)".into(),
+            format!("{} / {} / {} (head_dim {})", s.width, s.depth, s.heads, s.head_dim),
+            format!("N of this shape {}", si(s.params)),
+        ]),
+        None => rows.push(vec!["shape".into(), "n/a".into(), "no finite N_opt or no reference run".into()]),
+    }
+    rows.extend([
+        vec!["sequence length".into(), h.seq_len.to_string(), "the sweep's".into()],
+        vec!["learning rate".into(), g(h.lr), h.lr_source.clone()],
+        vec![
+            "batch size".into(),
+            format!("{} sequences ({} tokens)", h.batch, h.batch * h.seq_len),
+            h.batch_source.clone(),
+        ],
+        vec!["data mixture".into(), h.mix.clone(), "the sweep's".into()],
+        vec![
+            "**predicted loss** (nats/token)".into(),
+            format!("**{:.4}** ({:.4} bits/byte)", t.loss, t.loss / std::f64::consts::LN_2),
+            format!("95% bootstrap {}", iv(h.loss_iv, |x| format!("{x:.4}"))),
+        ],
+        vec![
+            "training FLOPs".into(),
+            format!("{:.3e}", h.flops_full),
+            "this shape on D tokens, attention counted (`src/flops.rs`)".into(),
+        ],
+        vec![
+            "estimated GPU-hours".into(),
+            hours(h.gpu_hours),
+            format!("{} at {:.0} TFLOP/s peak, {:.0}% MFU", h.opts.accelerator, h.opts.peak_tflops, h.opts.mfu * 100.0),
+        ],
+    ]);
+    d.blocks.push(Block::Table {
+        head: vec!["quantity".into(), "value".into(), "95% interval / note".into()],
+        rows,
+        class: Some("headline"),
+    });
+    if let Some(lb) = f.mix_floor_lb.filter(|lb| t.loss < *lb) {
+        d.p(format!(
+            "**Not achievable as predicted:** the predicted loss {:.4} is below {lb:.4} nats/token, a lower \
+             bound on the entropy of the sweep's data mixture (its Markov part alone), which no model can beat. The \
+             fitted asymptote E = {} is not physical; see Trust before using these numbers.",
+            t.loss,
+            g(f.fit.params.e)
+        ));
+    }
+    if let Some(s) = &h.shape {
+        d.p(format!("Shape rule: {}.", s.rule));
+    }
+    d.p(format!(
+        "N and D are the fitted law's compute-optimal split of C (C = 6ND); the predicted loss is L(N_opt, D_opt). \
+         Extrapolation: {} the largest run's compute.",
+        f.extrapolation().map_or("n/a".into(), |x| format!("**{x:.0}x**"))
+    ));
+}
+
+fn trust(d: &mut Doc, f: &Facts) {
+    d.h2("Trust");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    match &f.fit.backtest {
+        Some(bt) => rows.push(vec!["Backtest ARE".into(), format!("**{:.2}%**", bt.are * 100.0), bt.protocol.clone()]),
+        None => rows.push(vec!["Backtest".into(), "not run".into(), String::new()]),
+    }
+    rows.push(vec![
+        "extrapolation factor".into(),
+        f.extrapolation().map_or("n/a".into(), |x| format!("{x:.0}x")),
+        "target C / largest run's 6ND".into(),
+    ]);
+    rows.push(vec!["distinct model sizes".into(), f.sizes.to_string(), "5 or more recommended".into()]);
+    rows.push(vec![
+        "bootstrap".into(),
+        format!("{} of {} refits converged", f.fit.bootstrap_ok, f.fit.bootstrap_resamples),
+        "95% percentile intervals".into(),
+    ]);
+    let floor = match f.mix_floor {
+        Some(fl) => format!(
+            "mixture entropy floor {fl:.4} nats/byte (an upper bound where a grammar is mixed in){}",
+            f.mix_floor_lb.map_or(String::new(), |lb| format!("; at least {lb:.4}"))
+        ),
+        None if !f.floors.is_empty() => "floors known per domain only (see the law section)".into(),
+        None => "no known floor (not built-in data)".into(),
+    };
+    rows.push(vec!["fitted E (irreducible loss)".into(), g(f.fit.params.e), floor]);
+    d.table(&["check", "value", "note"], rows);
+    if let Some(bt) = &f.fit.backtest {
+        d.p(format!(
+            "Backtest ({}): refit without the held-out run(s) and predict them. **Mean absolute relative error: {:.2}%**.",
+            bt.protocol,
+            bt.are * 100.0
+        ));
+        let rows = bt
+            .points
+            .iter()
+            .map(|p| {
+                vec![
+                    p.run.clone(),
+                    si(p.params),
+                    si(p.tokens),
+                    g(p.actual),
+                    g(p.predicted),
+                    format!("{:+.2}%", p.rel_err * 100.0),
+                ]
+            })
+            .collect();
+        d.table(&["held-out run", "N", "D", "actual", "predicted", "error"], rows);
+    }
+    if f.warnings.is_empty() {
+        d.p("No warnings.");
+    } else {
+        d.p("Warnings:");
+        d.list(f.warnings.clone());
+    }
+}
+
+fn law(d: &mut Doc, f: &Facts) {
+    d.h2("Fitted law (Chinchilla approach 3)");
+    d.p(
+        "L(N, D) = E + A / N^alpha + B / D^beta, fitted as Hoffmann et al. do: Huber loss (delta = 1e-3) on log loss, \
+         log-sum-exp form, L-BFGS from a grid of starts. N counts non-embedding parameters including the output head; \
+         training FLOPs per token are 6N + 12 * depth * seq_len * width (see `src/flops.rs`); the laws use C = 6ND.",
+    );
+    let p = &f.fit.params;
+    let rows = [("E", p.e), ("A", p.a), ("B", p.b), ("alpha", p.alpha), ("beta", p.beta)]
+        .iter()
+        .map(|(k, v)| vec![k.to_string(), g(*v), iv(f.fit.intervals.get(*k).copied(), g)])
+        .collect();
+    d.table(&["parameter", "estimate", "95% bootstrap interval"], rows);
+    d.p(format!(
+        "Objective {} on {} runs; {} of {} grid starts converged.",
+        g(f.fit.objective),
+        f.fit.n_points,
+        f.fit.converged_starts,
+        f.fit.starts
+    ));
+    if !f.floors.is_empty() {
+        let each: Vec<String> = f.floors.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+        d.p(format!(
+            "Known entropy floor of the built-in domains (nats/byte; exact for Markov sources, an upper bound for \
+             the grammar): {}{}; the fitted E = {} should not be below the mixture's floor.",
+            each.join(", "),
+            f.mix_floor.map_or(String::new(), |m| format!("; the sweep's mixture: {m:.4}")),
+            g(p.e)
+        ));
+    }
+    for (name, law) in &f.fit.laws {
+        d.h3(format!("Law `{name}`"));
+        let Some(obj) = law.as_object() else { continue };
+        let mut rows = Vec::new();
+        for (k, v) in obj {
+            match v {
+                Value::Number(n) => rows.push(vec![k.clone(), g(n.as_f64().unwrap_or(f64::NAN))]),
+                Value::String(s) => rows.push(vec![k.clone(), s.clone()]),
+                Value::Object(o) => {
+                    let parts: Vec<String> =
+                        o.iter().filter_map(|(kk, vv)| vv.as_f64().map(|x| format!("{kk} {}", g(x)))).collect();
+                    if !parts.is_empty() {
+                        rows.push(vec![k.clone(), parts.join(", ")]);
+                    }
+                }
+                Value::Array(a) => rows.push(vec![k.clone(), format!("{} entries", a.len())]),
+                _ => {}
+            }
+        }
+        d.table(&["field", "value"], rows);
+    }
+}
+
+fn runs(d: &mut Doc, f: &Facts) {
+    d.h2("Runs");
+    let rows = f
+        .runs
+        .iter()
+        .map(|r| {
+            let pred = f.fit.params.predict(r.params, r.tokens);
+            vec![
+                format!("`{}`", r.run_id),
+                r.width.to_string(),
+                r.depth.to_string(),
+                format!("{:.2e}", r.lr),
+                si(r.params),
+                si(r.tokens),
+                format!("{:.2e}", r.c6()),
+                format!("{:.2e}", r.flops),
+                format!("{:.4}", r.loss),
+                format!("{pred:.4}"),
+                format!("{:+.2}%", (r.loss / pred - 1.0) * 100.0),
+            ]
+        })
+        .collect();
+    d.table(
+        &[
+            "run id",
+            "width",
+            "depth",
+            "lr",
+            "N",
+            "D",
+            "6ND",
+            "FLOPs (attn. incl.)",
+            "final loss",
+            "predicted",
+            "residual",
+        ],
+        rows,
+    );
+    if !f.excluded.is_empty() {
+        d.p(format!("Excluded (diverged): {}.", f.excluded.join(", ")));
+    }
+}

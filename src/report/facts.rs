@@ -1,0 +1,281 @@
+//! Everything the report says, gathered once from the folder's files (results frame, fit.json,
+//! sweep copy) before anything is rendered: each run's evaluation curve, the recommendation,
+//! the trust numbers and warnings, and the provenance line.
+
+use super::headline::{self, Headline, ReportOptions};
+use crate::data;
+use crate::fit::{isoflop::IsoflopFit, FitReport};
+use crate::spec::config::Sweep;
+use crate::store::SweepDir;
+use anyhow::Result;
+use polars::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One evaluation point of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Point {
+    pub tokens: f64,
+    pub loss: f64,
+}
+
+/// One finished run: its shape, hyperparameters, final point and evaluation curve.
+#[derive(Clone, Debug)]
+pub struct RunCurve {
+    pub run_id: String,
+    pub width: i64,
+    pub depth: i64,
+    pub heads: i64,
+    pub seq_len: i64,
+    pub lr: f64,
+    pub batch_size: i64,
+    pub params: f64,
+    /// Final tokens, loss and FLOPs (the trainer's count, attention included).
+    pub tokens: f64,
+    pub loss: f64,
+    pub flops: f64,
+    /// Mixture weights by domain name.
+    pub mix: BTreeMap<String, f64>,
+    /// Every evaluation, in token order.
+    pub points: Vec<Point>,
+}
+
+impl RunCurve {
+    /// C = 6ND, the compute convention of the fitted laws.
+    pub fn c6(&self) -> f64 {
+        6.0 * self.params * self.tokens
+    }
+}
+
+/// Everything the report renders.
+pub struct Facts<'a> {
+    pub sweep: &'a Sweep,
+    pub fit: &'a FitReport,
+    /// Finished runs sorted by final 6ND compute.
+    pub runs: Vec<RunCurve>,
+    pub excluded: Vec<String>,
+    pub sizes: usize,
+    /// Largest run's 6ND compute.
+    pub max_c6: f64,
+    pub headline: Option<Headline>,
+    /// Known entropy floors of the built-in domains, and the mixture's (weighted by the sweep's mix).
+    pub floors: Vec<(String, f64)>,
+    pub mix_floor: Option<f64>,
+    /// A provable lower bound on the mixture's loss: the exact floors (Markov sources) weighted
+    /// by the mix, the others counted as 0 (the grammar's floor is only an upper bound).
+    pub mix_floor_lb: Option<f64>,
+    pub isoflop: Option<IsoflopFit>,
+    pub warnings: Vec<String>,
+    pub provenance: String,
+}
+
+fn col(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name)
+        .ok()
+        .and_then(|c| c.cast(&DataType::Float64).ok())
+        .and_then(|c| c.f64().ok().map(|v| v.iter().map(|x| x.unwrap_or(f64::NAN)).collect()))
+        .unwrap_or_else(|| vec![f64::NAN; df.height()])
+}
+
+/// Every finished run of a results frame with its evaluation curve, sorted by final 6ND.
+pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
+    let ids: Vec<String> = df.column("run_id")?.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect();
+    let fin: Vec<bool> = match df.column("is_final") {
+        Ok(c) => c.bool()?.iter().map(|v| v.unwrap_or(false)).collect(),
+        Err(_) => vec![true; df.height()],
+    };
+    let [w, d, h, s, lr, b, n, t, l, c] =
+        ["width", "depth", "heads", "seq_len", "lr", "batch_size", "params", "tokens", "loss", "flops"]
+            .map(|k| col(df, k));
+    let mixes: Vec<(String, Vec<f64>)> = df
+        .get_column_names()
+        .iter()
+        .filter_map(|k| k.strip_prefix("mix_").map(|d| (d.to_string(), col(df, k.as_str()))))
+        .collect();
+    let mut by_id: BTreeMap<&str, RunCurve> = BTreeMap::new();
+    for k in 0..ids.len() {
+        let r = by_id.entry(ids[k].as_str()).or_insert_with(|| RunCurve {
+            run_id: ids[k].clone(),
+            width: w[k] as i64,
+            depth: d[k] as i64,
+            heads: h[k] as i64,
+            seq_len: s[k] as i64,
+            lr: lr[k],
+            batch_size: b[k] as i64,
+            params: n[k],
+            tokens: f64::NAN,
+            loss: f64::NAN,
+            flops: f64::NAN,
+            mix: mixes.iter().map(|(name, v)| (name.clone(), v[k])).collect(),
+            points: Vec::new(),
+        });
+        if t[k] > 0.0 && l[k].is_finite() {
+            r.points.push(Point { tokens: t[k], loss: l[k] });
+        }
+        if fin[k] {
+            (r.tokens, r.loss, r.flops) = (t[k], l[k], c[k]);
+        }
+    }
+    let mut runs: Vec<RunCurve> = by_id.into_values().filter(|r| r.loss.is_finite() && r.tokens > 0.0).collect();
+    for r in &mut runs {
+        r.points.sort_by(|a, b| a.tokens.total_cmp(&b.tokens));
+    }
+    runs.sort_by(|a, b| a.c6().total_cmp(&b.c6()));
+    Ok(runs)
+}
+
+impl<'a> Facts<'a> {
+    pub fn gather(
+        dir: &SweepDir,
+        sweep: &'a Sweep,
+        fit: &'a FitReport,
+        df: &DataFrame,
+        excluded: &[String],
+        opts: &ReportOptions,
+    ) -> Result<Facts<'a>> {
+        let runs = run_curves(df)?;
+        let sizes = runs.iter().map(|r| r.params as i64).collect::<BTreeSet<_>>().len();
+        let max_c6 = runs.iter().map(|r| r.c6()).fold(0.0, f64::max);
+        let headline = fit.target.as_ref().map(|t| headline::recommend(t, fit, sweep, &runs, opts));
+        let (floors, mix_floor, mix_floor_lb) = entropy_floors(sweep);
+        let isoflop = fit.laws.get("isoflop").and_then(|v| serde_json::from_value::<IsoflopFit>(v.clone()).ok());
+        let mut f = Facts {
+            sweep,
+            fit,
+            runs,
+            excluded: excluded.to_vec(),
+            sizes,
+            max_c6,
+            headline,
+            floors,
+            mix_floor,
+            mix_floor_lb,
+            isoflop,
+            warnings: Vec::new(),
+            provenance: provenance(dir, sweep),
+        };
+        f.warnings = f.collect_warnings();
+        Ok(f)
+    }
+
+    /// Target compute (6ND) over the largest run's 6ND.
+    pub fn extrapolation(&self) -> Option<f64> {
+        self.fit.target.as_ref().map(|t| t.flops / self.max_c6).filter(|x| x.is_finite())
+    }
+
+    fn collect_warnings(&self) -> Vec<String> {
+        let mut w: Vec<String> = self.fit.warnings.clone();
+        if let Some(iso) = &self.isoflop {
+            for x in &iso.warnings {
+                w.push(format!("IsoFLOP: {x}"));
+            }
+        }
+        if self.sizes < 5 {
+            w.push(format!(
+                "only {} distinct model sizes; at least 5 are recommended (Choshen et al. 2024)",
+                self.sizes
+            ));
+        }
+        if let Some(bt) = &self.fit.backtest {
+            if bt.are > 0.05 {
+                w.push(format!(
+                    "backtest error {:.1}% exceeds 5%: the law does not predict its own largest runs well",
+                    bt.are * 100.0
+                ));
+            }
+        }
+        for id in &self.excluded {
+            w.push(format!("run {id} diverged and is excluded from the fit"));
+        }
+        let e = self.fit.params.e;
+        match (self.mix_floor_lb, self.mix_floor) {
+            (Some(lb), _) if e < lb => w.push(format!(
+                "fitted E = {} is below {lb:.4}, a lower bound on the mixture's entropy: the law's asymptote \
+                 is not physical",
+                super::g(e)
+            )),
+            (_, Some(fl)) if e < fl * 0.98 => w.push(format!(
+                "fitted E = {} is below the mixture's entropy-floor estimate {fl:.4} (exact for Markov sources, an \
+                 upper bound for the grammar)",
+                super::g(e)
+            )),
+            _ => {}
+        }
+        if let (Some(lb), Some(t)) = (self.mix_floor_lb, &self.fit.target) {
+            if t.loss < lb {
+                w.push(format!(
+                    "the predicted target loss {:.4} is below {lb:.4}, a lower bound on the mixture's \
+                     entropy: not achievable",
+                    t.loss
+                ));
+            }
+        }
+        if self.sweep.runs.len() > self.runs.len() + self.excluded.len() {
+            w.push(format!(
+                "{} of the sweep's {} runs have not finished; the fit uses the {} that have",
+                self.sweep.runs.len() - self.runs.len() - self.excluded.len(),
+                self.sweep.runs.len(),
+                self.runs.len()
+            ));
+        }
+        w
+    }
+}
+
+/// Floors of the built-in domains, the floor of the sweep's mixture and its provable lower
+/// bound (when every domain is built in and all runs share one mix).
+fn entropy_floors(sweep: &Sweep) -> (Vec<(String, f64)>, Option<f64>, Option<f64>) {
+    let Some(first) = sweep.runs.first() else { return (Vec::new(), None, None) };
+    let floors: Vec<(String, f64, bool)> = first
+        .domains
+        .iter()
+        .filter_map(|d| data::entropy_floor(&d.kind).map(|f| (d.name.clone(), f, d.kind == "builtin:markov")))
+        .collect();
+    let one_mix = sweep.runs.iter().all(|r| r.mix == first.mix);
+    let ok = one_mix && floors.len() == first.domains.len() && !floors.is_empty();
+    let w = |n: &str| first.mix.get(n).copied().unwrap_or(0.0);
+    let mix = ok.then(|| floors.iter().map(|(n, f, _)| f * w(n)).sum());
+    let lb = ok.then(|| floors.iter().filter(|x| x.2).map(|(n, f, _)| f * w(n)).sum::<f64>()).filter(|v| *v > 0.0);
+    (floors.into_iter().map(|(n, f, _)| (n, f)).collect(), mix, lb)
+}
+
+/// windtunnel version, git commit, sweep file hash, backend and device, date (UTC).
+fn provenance(dir: &SweepDir, sweep: &Sweep) -> String {
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let hash = std::fs::read(dir.sweep_toml())
+        .map(|b| blake3::hash(&b).to_hex()[..16].to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let device = match sweep.backend.as_str() {
+        "cpu" => "cpu (burn flex)".to_string(),
+        "cuda" => "cuda (burn cuda, device 0)".to_string(),
+        b => b.to_string(),
+    };
+    format!(
+        "windtunnel {} | git {git} | sweep file `{}` (blake3 {hash}) | backend {device} | generated {}",
+        env!("CARGO_PKG_VERSION"),
+        sweep.path,
+        utc_date(crate::store::now_unix())
+    )
+}
+
+/// "YYYY-MM-DD HH:MM:SS UTC" from unix seconds (civil-from-days, proleptic Gregorian).
+pub fn utc_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}

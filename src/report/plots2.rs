@@ -1,0 +1,231 @@
+//! The report's diagnostic figures: learning-rate sweeps, the backtest, residuals, the data
+//! mixture response and WSD branches (the last two only when the results have them).
+
+use super::chart::{self, bounds, color, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si, Area, FONT};
+use super::doc::Figure;
+use super::facts::{Facts, RunCurve};
+use super::plots::{distinct_sizes, figure, size_index};
+use anyhow::Result;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// Final loss against learning rate, one line per (width, depth, tokens), optimum ringed.
+pub fn loss_vs_lr(f: &Facts) -> Result<Figure> {
+    let caption = "Final loss against peak learning rate for each model shape and data size; the ring marks each \
+                   line's best learning rate."
+        .to_string();
+    let mk = |r| figure("loss_vs_lr", "Loss vs learning rate", caption.clone(), r);
+    let mut lrs: Vec<f64> = f.runs.iter().map(|r| r.lr).filter(|x| x.is_finite() && *x > 0.0).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    if lrs.len() < 2 {
+        return Ok(mk(Err(format!("the sweep has {} learning rate(s); this plot needs 2 or more", lrs.len()))));
+    }
+    let mut groups: BTreeMap<(i64, i64, i64), Vec<&RunCurve>> = BTreeMap::new();
+    for r in f.runs.iter().filter(|r| r.lr > 0.0) {
+        groups.entry((r.width, r.depth, r.tokens.round() as i64)).or_default().push(r);
+    }
+    groups.retain(|_, v| v.len() >= 2);
+    if groups.len() > 10 {
+        // Keep, per shape, the data size with the most learning rates (then the largest).
+        let mut best: BTreeMap<(i64, i64), (i64, usize)> = BTreeMap::new();
+        for ((w, d, t), v) in &groups {
+            let e = best.entry((*w, *d)).or_insert((*t, v.len()));
+            if (v.len(), *t) > (e.1, e.0) {
+                *e = (*t, v.len());
+            }
+        }
+        groups.retain(|(w, d, t), _| best.get(&(*w, *d)).is_some_and(|b| b.0 == *t));
+    }
+    if groups.is_empty() {
+        return Ok(mk(Err("no shape was trained at 2 or more learning rates".into())));
+    }
+    let all = groups.values().flatten();
+    let (y_lo, y_hi) = bounds(all.map(|r| r.loss)).unwrap_or((0.0, 1.0));
+    let xr = log_range(lrs[0], lrs[lrs.len() - 1]);
+    let yr = lin_range(y_lo, y_hi);
+    let svg = chart::render(860, 520, |root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption("Loss vs learning rate", (FONT, 20))
+            .margin(14)
+            .x_label_area_size(46)
+            .y_label_area_size(62)
+            .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
+        mesh!(ch, "peak learning rate", "final validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!(
+            "{v:.2}"
+        ));
+        for (k, ((w, d, t), v)) in groups.iter().enumerate() {
+            let c = color(k);
+            let mut pts: Vec<(f64, f64)> = v.iter().map(|r| (r.lr, r.loss)).collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            ch.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+                .label(format!("width {w}, depth {d}, D = {}", si(*t as f64)))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            ch.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+            if let Some(b) = pts.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+                ch.draw_series(std::iter::once(Circle::new(*b, 8, c.stroke_width(2))))?;
+            }
+        }
+        legend!(ch, SeriesLabelPosition::UpperMiddle);
+        Ok(())
+    })?;
+    Ok(mk(Ok(Some(svg))))
+}
+
+/// Backtest: predicted vs actual loss of the held-out runs' observations.
+pub fn backtest(f: &Facts) -> Result<Figure> {
+    let caption = f.fit.backtest.as_ref().map_or(String::new(), |b| {
+        format!(
+            "Backtest, predicted against actual loss of the held-out observations ({}). Dashed: y = x; dotted: ±5%.",
+            b.protocol
+        )
+    });
+    let mk = |r| figure("backtest", "Backtest: predicted vs actual", caption.clone(), r);
+    let Some(bt) = f.fit.backtest.as_ref().filter(|b| !b.points.is_empty()) else {
+        return Ok(mk(Err("no backtest in fit.json ([fit] backtest = \"none\", or it was skipped)".into())));
+    };
+    let held: Vec<String> = {
+        let mut v: Vec<String> = bt.points.iter().map(|p| p.run.clone()).collect();
+        v.dedup();
+        v
+    };
+    let (lo, hi) = bounds(bt.points.iter().flat_map(|p| [p.actual, p.predicted])).unwrap_or((0.0, 1.0));
+    let r = lin_range(lo, hi);
+    let svg = chart::render(620, 560, |root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption(format!("Backtest (ARE {:.2}%)", bt.are * 100.0), (FONT, 20))
+            .margin(14)
+            .x_label_area_size(46)
+            .y_label_area_size(62)
+            .build_cartesian_2d(r.clone(), r.clone())?;
+        mesh!(ch, "actual loss (nats/token)", "predicted loss (nats/token)", &|v| format!("{v:.2}"), &|v| format!(
+            "{v:.2}"
+        ));
+        ch.draw_series(chart::dashes(&line(&r, 1.0, 60), 2, 1).into_iter().map(|d| PathElement::new(d, BLACK)))?;
+        for m in [1.05, 0.95] {
+            let seg: Vec<(f64, f64)> = line(&r, m, 120).into_iter().filter(|p| r.contains(&p.1)).collect();
+            ch.draw_series(chart::dashes(&seg, 1, 1).into_iter().map(|d| PathElement::new(d, BLACK.mix(0.4))))?;
+        }
+        for (k, run) in held.iter().enumerate() {
+            let c = color(k);
+            let pts: Vec<(f64, f64)> =
+                bt.points.iter().filter(|p| &p.run == run).map(|p| (p.actual, p.predicted)).collect();
+            let n = bt.points.iter().find(|p| &p.run == run).map_or(0.0, |p| p.params);
+            ch.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, c.filled())))?
+                .label(format!("{} (N = {})", &run[..run.len().min(8)], si(n)))
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, c.filled()));
+        }
+        legend!(ch, SeriesLabelPosition::UpperLeft);
+        Ok(())
+    })?;
+    Ok(mk(Ok(Some(svg))))
+}
+
+fn line(r: &Range<f64>, slope: f64, n: usize) -> Vec<(f64, f64)> {
+    (0..=n).map(|i| r.start + (r.end - r.start) * i as f64 / n as f64).map(|x| (x, slope * x)).collect()
+}
+
+/// Residuals of the final points against the fitted law, vs N and vs D.
+pub fn residuals(f: &Facts) -> Result<Figure> {
+    let caption = "Relative residual (actual / predicted - 1) of each run's final loss under the fitted law, \
+                   against N (left) and D (right), coloured by model size. Structure here (a trend or curvature) \
+                   means the law's form misses something the extrapolation will inherit."
+        .to_string();
+    let mk = |r| figure("residuals", "Residuals vs N and D", caption.clone(), r);
+    if f.runs.is_empty() {
+        return Ok(mk(Err("no finished runs".into())));
+    }
+    let law = f.fit.params;
+    let sizes = distinct_sizes(f);
+    let res: Vec<(usize, f64, f64, f64)> = f
+        .runs
+        .iter()
+        .map(|r| {
+            (size_index(&sizes, r.params), r.params, r.tokens, 100.0 * (r.loss / law.predict(r.params, r.tokens) - 1.0))
+        })
+        .filter(|x| x.3.is_finite())
+        .collect();
+    let (lo, hi) = bounds(res.iter().map(|x| x.3).chain([0.0])).unwrap_or((-1.0, 1.0));
+    let m = lo.abs().max(hi.abs()).max(0.1);
+    let yr = lin_range(-m, m);
+    let svg = chart::render(1000, 440, |root| {
+        let (left, right) = root.split_horizontally(500);
+        let panel = |area: &Area<'_>,
+                     title: &str,
+                     xd: &str,
+                     get: &dyn Fn(&(usize, f64, f64, f64)) -> f64|
+         -> Result<()> {
+            let (x_lo, x_hi) = bounds(res.iter().map(get)).unwrap_or((1.0, 10.0));
+            let xr = log_range(x_lo, x_hi);
+            let mut ch = ChartBuilder::on(area)
+                .caption(title, (FONT, 18))
+                .margin(12)
+                .x_label_area_size(46)
+                .y_label_area_size(58)
+                .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
+            mesh!(ch, xd, "residual (%)", &|v| fmt_tick(*v), &|v| format!("{v:+.1}"));
+            ch.draw_series(std::iter::once(PathElement::new(vec![(xr.start, 0.0), (xr.end, 0.0)], BLACK.mix(0.5))))?;
+            ch.draw_series(res.iter().map(|x| Circle::new((get(x), x.3), 4, color(x.0).filled())))?;
+            Ok(())
+        };
+        panel(&left, "Residuals vs N", "parameters N", &|x| x.1)?;
+        panel(&right, "Residuals vs D", "tokens D", &|x| x.2)?;
+        Ok(())
+    })?;
+    Ok(mk(Ok(Some(svg))))
+}
+
+/// Final loss against the first domain's mixture weight, per model size (only with 2+ mixes).
+pub fn mix_response(f: &Facts) -> Result<Figure> {
+    let dom = f.runs.first().and_then(|r| r.mix.keys().next().cloned()).unwrap_or_default();
+    let caption = format!("Final loss against the mixture weight of `{dom}`, one line per model size.");
+    let mk = |r| figure("mix_response", "Data-mixture response", caption.clone(), r);
+    let mut ws: Vec<f64> = f.runs.iter().filter_map(|r| r.mix.get(&dom).copied()).collect();
+    ws.sort_by(f64::total_cmp);
+    ws.dedup();
+    if ws.len() < 2 {
+        return Ok(mk(Err("the sweep trains a single data mixture".into())));
+    }
+    let sizes = distinct_sizes(f);
+    let (y_lo, y_hi) = bounds(f.runs.iter().map(|r| r.loss)).unwrap_or((0.0, 1.0));
+    let (xr, yr) = (lin_range(ws[0], ws[ws.len() - 1]), lin_range(y_lo, y_hi));
+    let svg = chart::render(860, 500, |root| {
+        let mut ch = ChartBuilder::on(root)
+            .caption("Data-mixture response", (FONT, 20))
+            .margin(14)
+            .x_label_area_size(46)
+            .y_label_area_size(62)
+            .build_cartesian_2d(xr.clone(), yr.clone())?;
+        let xd = format!("mixture weight of {dom}");
+        mesh!(ch, &xd, "final validation loss (nats/token)", &|v| format!("{v:.2}"), &|v| format!("{v:.2}"));
+        for (k, n) in sizes.iter().enumerate() {
+            let c = color(k);
+            let mut pts: Vec<(f64, f64)> = f
+                .runs
+                .iter()
+                .filter(|r| r.params == *n)
+                .filter_map(|r| r.mix.get(&dom).map(|w| (*w, r.loss)))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            ch.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+                .label(format!("N = {}", si(*n)))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            ch.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+        }
+        legend!(ch, SeriesLabelPosition::UpperRight);
+        Ok(())
+    })?;
+    Ok(mk(Ok(Some(svg))))
+}
+
+/// WSD decay branches: not in the results frame yet (issue 4), so always skipped for now.
+pub fn wsd_branches(_f: &Facts) -> Figure {
+    figure(
+        "wsd_branches",
+        "WSD decay branches",
+        String::new(),
+        Err("the results have no WSD decay-branch runs (branching one WSD run into several decays is not built yet)"
+            .into()),
+    )
+}

@@ -1,0 +1,181 @@
+//! The report end to end on a synthetic frame and fit (no training, no fitting): every plot
+//! that has data is drawn and non-empty, the HTML is self-contained, the headline is there,
+//! and a comparison reads a better sweep as denser than the reference.
+
+use super::compare::{self, Loaded};
+use super::facts::run_curves;
+use super::*;
+use crate::fit::backtest::{Backtest, BacktestPoint};
+use crate::fit::law::{Law, TargetSpec};
+use crate::fit::{isoflop, Interval, Obs};
+use crate::flops;
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+fn law() -> Law {
+    Law { e: 1.7, a: 20.0, b: 40.0, alpha: 0.3, beta: 0.3 }
+}
+
+struct Run {
+    id: String,
+    width: usize,
+    lr: f64,
+    tokens: f64,
+    scale: f64,
+}
+
+/// Three IsoFLOP budgets x five widths, plus one width at three learning rates.
+fn runs(scale: f64) -> Vec<Run> {
+    let mut v = Vec::new();
+    for c in [2e10, 6e10, 2e11] {
+        for w in [16, 24, 32, 48, 64] {
+            let n = flops::params(w, 1, 256) as f64;
+            v.push(Run { id: format!("c{c:e}-w{w}"), width: w, lr: 1e-2, tokens: (c / (6.0 * n)).round(), scale });
+        }
+    }
+    for lr in [3e-3, 1e-2, 3e-2] {
+        let n = flops::params(32, 1, 256) as f64;
+        v.push(Run { id: format!("lr{lr:e}"), width: 32, lr, tokens: (1e12 / (6.0 * n)).round(), scale });
+    }
+    v
+}
+
+fn loss(r: &Run, n: f64, d: f64) -> f64 {
+    r.scale * (law().predict(n, d) + 0.05 * (r.lr / 1e-2).ln().powi(2))
+}
+
+fn frame(runs: &[Run]) -> DataFrame {
+    let mut s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let (mut ids, mut fin, mut ints) = (Vec::new(), Vec::new(), BTreeMap::<&str, Vec<i64>>::new());
+    for r in runs {
+        let n = flops::params(r.width, 1, 256) as f64;
+        for k in 1..=4 {
+            let d = r.tokens * k as f64 / 4.0;
+            ids.push(r.id.clone());
+            fin.push(k == 4);
+            for (c, v) in [("width", r.width as i64), ("depth", 1), ("heads", r.width as i64 / 16), ("seq_len", 32)] {
+                ints.entry(c).or_default().push(v);
+            }
+            ints.entry("batch_size").or_default().push(4);
+            ints.entry("step").or_default().push(k);
+            for (c, v) in [("lr", r.lr), ("params", n), ("tokens", d), ("flops", 6.0 * n * d), ("loss", loss(r, n, d))]
+            {
+                s.entry(c).or_default().push(v);
+            }
+            s.entry("mix_markov").or_default().push(0.5);
+            s.entry("mix_grammar").or_default().push(0.5);
+        }
+    }
+    let mut cols = vec![Column::new("run_id".into(), ids), Column::new("is_final".into(), fin)];
+    cols.extend(ints.into_iter().map(|(k, v)| Column::new(k.into(), v)));
+    cols.extend(s.into_iter().map(|(k, v)| Column::new(k.into(), v)));
+    DataFrame::new(cols[0].len(), cols).unwrap()
+}
+
+fn fit_report(df: &DataFrame) -> FitReport {
+    let obs = crate::store::frame::to_obs(df, "synthetic").unwrap();
+    let t = law().target(TargetSpec::Flops(1e14));
+    let band = |v: f64| Interval { lo: v * 0.9, hi: v * 1.1 };
+    let mut intervals = BTreeMap::new();
+    for (k, v) in [("loss", t.loss), ("n_opt", t.n_opt), ("d_opt", t.d_opt), ("tokens_per_param", t.tokens_per_param)] {
+        intervals.insert(k.to_string(), band(v));
+    }
+    let points: Vec<BacktestPoint> = obs
+        .iter()
+        .filter(|o| o.run.ends_with("w64") && o.is_final)
+        .map(|o| BacktestPoint {
+            run: o.run.clone(),
+            params: o.params,
+            tokens: o.tokens,
+            actual: o.loss,
+            predicted: o.loss * 1.01,
+            rel_err: 0.01,
+        })
+        .collect();
+    let finals: Vec<Obs> = obs.iter().filter(|o| o.is_final && !o.run.starts_with("lr")).cloned().collect();
+    let mut laws = BTreeMap::new();
+    laws.insert("isoflop".to_string(), serde_json::to_value(isoflop::fit(&finals).unwrap()).unwrap());
+    FitReport {
+        law: "chinchilla".into(),
+        params: law(),
+        objective: 1e-6,
+        n_points: finals.len(),
+        n_sizes: 5,
+        starts: 1,
+        converged_starts: 1,
+        target: Some(t),
+        intervals,
+        bootstrap_resamples: 10,
+        bootstrap_ok: 10,
+        backtest: Some(Backtest {
+            protocol: "hold out the largest model size".into(),
+            held_out_runs: points.iter().map(|p| p.run.clone()).collect(),
+            n_fit_points: 12,
+            points,
+            are: 0.01,
+        }),
+        warnings: vec!["synthetic".into()],
+        laws,
+    }
+}
+
+fn tmp(name: &str) -> SweepDir {
+    let root = std::env::temp_dir().join(format!("wt-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    SweepDir { root }
+}
+
+#[test]
+fn html_report_is_self_contained_and_every_plot_has_data() {
+    let sweep = crate::spec::load(std::path::Path::new("sweeps/tiny.toml")).unwrap();
+    let df = frame(&runs(1.0));
+    let fit = fit_report(&df);
+    let dir = tmp("html");
+    let w = write_report(&dir, &sweep, &fit, &df, &[], &ReportOptions::default()).unwrap();
+    let names: Vec<String> = w.plots.iter().map(|p| p.file_stem().unwrap().to_string_lossy().to_string()).collect();
+    for want in ["loss_vs_compute", "isoflop", "loss_vs_lr", "backtest", "residuals"] {
+        assert!(names.iter().any(|n| n == want), "{want} not drawn: {names:?}");
+    }
+    for p in &w.plots {
+        let svg = std::fs::read_to_string(p).unwrap();
+        assert!(svg.contains("<svg"), "{}", p.display());
+        assert!(svg.contains("<circle") || svg.contains("<polyline") || svg.contains("<path"), "{}", p.display());
+    }
+    let html = std::fs::read_to_string(&w.html).unwrap();
+    assert_eq!(html.matches("<svg").count(), w.plots.len());
+    let rest = html.replace("http://www.w3.org/2000/svg", "");
+    assert!(!rest.contains("http") && !rest.contains("<script") && !rest.contains("src="), "external reference");
+    assert!(html.contains("<table class=\"headline\">") && html.contains("predicted loss"));
+    assert!(html.contains("estimated GPU-hours") && html.contains("Shape rule"));
+    let md = std::fs::read_to_string(&w.md).unwrap();
+    for s in
+        ["Backtest", "predicted loss", "## Runs", "](plots/loss_vs_compute.svg)", "skipped: the sweep trains a single"]
+    {
+        assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
+    }
+    let _ = std::fs::remove_dir_all(&dir.root);
+}
+
+#[test]
+fn a_better_sweep_is_denser_than_the_reference() {
+    let sweep = crate::spec::load(std::path::Path::new("sweeps/tiny.toml")).unwrap();
+    let (a, b) = (frame(&runs(1.0)), frame(&runs(0.97)));
+    let load = |df: &DataFrame, dir: SweepDir| Loaded {
+        dir,
+        sweep: sweep.clone(),
+        fit: fit_report(df),
+        runs: run_curves(df).unwrap(),
+    };
+    let all = [load(&a, tmp("cmp-a")), load(&b, tmp("cmp-b"))];
+    let (rho, cr, used) = compare::relative(&all[0].fit.params, &all[1].runs);
+    assert!(rho.unwrap() > 1.0 && cr.unwrap() > 1.0 && used > 0, "{rho:?} {cr:?}");
+    let (rho0, _, _) = compare::relative(&all[0].fit.params, &all[0].runs);
+    assert!(rho0.unwrap() > 0.5 && rho0.unwrap() < 2.0);
+    let w = compare::write_compare(&all).unwrap();
+    let html = std::fs::read_to_string(&w.html).unwrap();
+    assert!(html.contains("median density") && html.matches("<svg").count() == 1);
+    for l in &all {
+        let _ = std::fs::remove_dir_all(&l.dir.root);
+    }
+}
