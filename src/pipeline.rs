@@ -28,7 +28,16 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     }
     let df = frame::write_parquet(dir, &done)?;
     let obs = frame::to_obs(&df, &dir.runs_parquet().display().to_string())?;
-    let report = fit::fit_all(&obs, &fit_options(sweep)).context("fitting the scaling law")?;
+    let mut report = fit::fit_all(&obs, &fit_options(sweep)).context("fitting the scaling law")?;
+    if let Some(r) = &sweep.fit.density_ref {
+        // A missing reference must not cost the night's fit: it becomes a warning.
+        match store::read_json::<FitReport>(Path::new(r)) {
+            Ok(reference) => {
+                report.laws.insert("density".into(), fit::density_table(&reference.params, &obs));
+            }
+            Err(e) => report.warnings.push(format!("fit.density_ref: no density table: {e:#}")),
+        }
+    }
     store::write_json_atomic(&dir.fit_json(), &report)?;
     report::write_report(dir, sweep, &report, &df, &diverged, &report::ReportOptions::default())?;
     Ok(dir.report_md())

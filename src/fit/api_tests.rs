@@ -95,7 +95,10 @@ fn bad_requests_are_errors() {
     assert!(fit_all(&pts, &neg).is_err());
     let unknown = FitOptions { laws: vec!["isoflops".into()], ..quick() };
     let e = fit_all(&pts, &unknown).unwrap_err().to_string();
-    assert!(e.contains("chinchilla, isoflop, envelope, loss_vs_compute, lr_vs_compute, batch_vs_compute"), "{e}");
+    assert!(
+        e.contains("chinchilla, chinchilla_varpro, isoflop, envelope, loss_vs_compute, lr_vs_compute, batch_vs_compute, batch_vs_loss"),
+        "{e}"
+    );
     let mut nan = pts.clone();
     nan[3].loss = f64::NAN;
     assert!(fit_all(&nan, &quick()).unwrap_err().to_string().contains("loss"));
@@ -128,4 +131,15 @@ fn auxiliary_laws_land_in_the_report() {
     // a warning, not a failure of the whole report.
     assert!(!rep.laws.contains_key("isoflop"));
     assert!(rep.warnings.iter().any(|w| w.starts_with("law isoflop")), "{:?}", rep.warnings);
+}
+
+#[test]
+fn varpro_cross_check_agrees_with_the_grid_fit() {
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let opts = FitOptions { laws: vec!["chinchilla_varpro".into()], ..quick() };
+    let rep = fit_all(&grid_points(&law), &opts).unwrap();
+    let v: Law = serde_json::from_value(rep.laws["chinchilla_varpro"]["params"].clone()).unwrap();
+    for (a, b) in [(v.e, rep.params.e), (v.alpha, rep.params.alpha), (v.beta, rep.params.beta)] {
+        assert!((a / b - 1.0).abs() < 1e-3, "varpro {v:?} vs L-BFGS {:?}", rep.params);
+    }
 }

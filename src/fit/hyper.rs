@@ -51,6 +51,40 @@ pub fn fit_lr(obs: &[Obs]) -> Result<HyperFit> {
     fit_quantity(obs, "lr", |o| o.lr)
 }
 
+/// MiniCPM's batch-size law: the optimal batch as a power law in the loss reached,
+/// B_opt = c * L^d, from each budget's near-optimal runs (value against the budget's best
+/// loss). Needs runs at several batch sizes in at least 2 budgets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchVsLoss {
+    /// batch = coef * loss^exponent.
+    pub law: PowerLaw,
+    pub n_budgets: usize,
+    pub tolerance: f64,
+    /// The near-optimal (best loss of the budget, batch) pairs the law was fitted to.
+    pub points: Vec<(f64, f64)>,
+}
+
+pub fn fit_batch_vs_loss(obs: &[Obs]) -> Result<BatchVsLoss> {
+    let finals: Vec<Obs> = final_per_run(obs).into_iter().filter(|o| o.batch.is_some()).collect();
+    let mut points = Vec::new();
+    let mut n_budgets = 0;
+    for g in budgets(&finals) {
+        let best = g.iter().map(|o| o.loss).fold(f64::INFINITY, f64::min);
+        n_budgets += 1;
+        points
+            .extend(g.iter().filter(|o| o.loss <= best * (1.0 + TOLERANCE)).filter_map(|o| o.batch).map(|b| (best, b)));
+    }
+    if n_budgets < 2 {
+        bail!("batch_vs_loss needs runs with batch set in at least 2 compute budgets, found {n_budgets}");
+    }
+    let ls: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let bs: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let Some(law) = power_law(&ls, &bs) else {
+        bail!("batch_vs_loss: near-optimal runs do not span distinct losses");
+    };
+    Ok(BatchVsLoss { law, n_budgets, tolerance: TOLERANCE, points })
+}
+
 /// B_opt(C) from runs that recorded `batch`.
 pub fn fit_batch(obs: &[Obs]) -> Result<HyperFit> {
     fit_quantity(obs, "batch", |o| o.batch)
@@ -93,6 +127,32 @@ mod tests {
         assert_eq!(lr.n_budgets, 4);
         let b = fit_batch(&sweeps()).unwrap();
         assert!((b.law.exponent - 0.33).abs() < 1e-9);
+    }
+
+    #[test]
+    fn recovers_minicpm_batch_vs_loss() {
+        // Four budgets whose best losses are 3.0 .. 2.4; optimal batch 5 * L^-6 (MiniCPM form).
+        let mut v = Vec::new();
+        for (i, l_best) in [3.0f64, 2.8, 2.6, 2.4].iter().enumerate() {
+            let c = 1e18 * 10f64.powi(i as i32);
+            for k in -3..=3 {
+                let f = 2f64.powf(k as f64 * 0.5);
+                v.push(Obs {
+                    run: format!("c{i}-k{k}"),
+                    params: 1e8,
+                    tokens: c / 6e8,
+                    flops: c,
+                    loss: l_best + 0.5 * (f.ln()).powi(2),
+                    lr: None,
+                    batch: Some(5.0 * l_best.powf(-6.0) * f),
+                    is_final: true,
+                });
+            }
+        }
+        let b = fit_batch_vs_loss(&v).unwrap();
+        assert!((b.law.exponent + 6.0).abs() < 1e-9, "{b:?}");
+        assert!((b.law.coef / 5.0 - 1.0).abs() < 1e-6);
+        assert_eq!((b.n_budgets, b.points.len()), (4, 4));
     }
 
     #[test]

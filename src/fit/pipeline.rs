@@ -8,14 +8,22 @@ use crate::fit::law::{Law, TargetSpec};
 use crate::fit::objective::{LogData, Theta};
 use crate::fit::parametric::{hoffmann_grid, multistart, MultiFit};
 use crate::fit::validate::{check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings};
-use crate::fit::{envelope, hyper, isoflop, lossvc, FitOptions, FitReport, Obs};
+use crate::fit::{envelope, hyper, isoflop, lossvc, varpro, FitOptions, FitReport, Obs};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
 /// Names accepted in `FitOptions::laws`. "chinchilla" is always fitted (it
 /// is the report's main law), so naming it is accepted and changes nothing.
-pub const LAW_NAMES: [&str; 6] =
-    ["chinchilla", "isoflop", "envelope", "loss_vs_compute", "lr_vs_compute", "batch_vs_compute"];
+pub const LAW_NAMES: [&str; 8] = [
+    "chinchilla",
+    "chinchilla_varpro",
+    "isoflop",
+    "envelope",
+    "loss_vs_compute",
+    "lr_vs_compute",
+    "batch_vs_compute",
+    "batch_vs_loss",
+];
 
 /// A fitted Chinchilla law with what produced it.
 #[derive(Clone, Debug)]
@@ -68,6 +76,18 @@ fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
         "loss_vs_compute" => serde_json::to_value(lossvc::fit(obs)?)?,
         "lr_vs_compute" => serde_json::to_value(hyper::fit_lr(obs)?)?,
         "batch_vs_compute" => serde_json::to_value(hyper::fit_batch(obs)?)?,
+        "batch_vs_loss" => serde_json::to_value(hyper::fit_batch_vs_loss(obs)?)?,
+        "chinchilla_varpro" => {
+            // The cross-check of approach 3: for fixed (alpha, beta) the law is linear in
+            // (E, A, B), so profile them out and search (alpha, beta) only.
+            let points = final_per_run(&obs.iter().filter(|o| o.is_final).cloned().collect::<Vec<_>>());
+            check_chinchilla_points(&points)?;
+            let n: Vec<f64> = points.iter().map(|o| o.params).collect();
+            let d: Vec<f64> = points.iter().map(|o| o.tokens).collect();
+            let l: Vec<f64> = points.iter().map(|o| o.loss).collect();
+            let v = varpro::fit(&LogData::new(&n, &d, &l));
+            serde_json::json!({"params": v.law, "objective": v.objective, "inner_solves": v.inner_solves})
+        }
         _ => bail!("unknown law {name:?}"),
     })
 }

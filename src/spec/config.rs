@@ -93,11 +93,15 @@ pub struct FitSpec {
     /// "largest" (hold out the largest-compute run(s)) or "none".
     pub backtest: String,
     pub bootstrap: usize,
+    /// A reference fit.json (path as written, relative to the working directory): each run's
+    /// density (effective-parameter ratio) against that law lands in fit.json's `laws.density`.
+    #[serde(default)]
+    pub density_ref: Option<String>,
 }
 
 impl Default for FitSpec {
     fn default() -> Self {
-        FitSpec { laws: vec!["chinchilla".into()], backtest: "largest".into(), bootstrap: 1000 }
+        FitSpec { laws: vec!["chinchilla".into()], backtest: "largest".into(), bootstrap: 1000, density_ref: None }
     }
 }
 

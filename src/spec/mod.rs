@@ -262,7 +262,20 @@ params = 1e7
         ("tokens_per_param = [2]", "tokens = [1e5, 2.5]", 26, 16, "grid.tokens[1]", "whole number"),
         ("width = 48, lr", "mix = 1, lr", 29, 14, "grid.exclude[0].mix", "not a numeric axis"),
         ("zip = [[\"width\", \"depth\"]]", "zip = [[\"width\", \"batch_size\"]]", 28, 18, "grid.zip[0][1]", "not an axis"),
+        ("bootstrap = 50", "bootstrap = 50\ndensity_ref = \" \"", 37, 15, "fit.density_ref", "reference fit.json"),
+        ("\"isoflop\"]", "\"batch_vs_loss\", \"chinchilla_varpro\", 3]", 35, 61, "fit.laws[3]", "invalid type: integer"),
     ];
+
+    #[test]
+    fn fit_section_takes_every_law_and_a_density_reference() {
+        let s = parse(
+            &edit("\"isoflop\"]", "\"batch_vs_loss\", \"chinchilla_varpro\"]\ndensity_ref = \"results/a/fit.json\""),
+            "f.toml",
+        )
+        .unwrap();
+        assert_eq!(s.fit.laws, ["chinchilla", "batch_vs_loss", "chinchilla_varpro"]);
+        assert_eq!(s.fit.density_ref.as_deref(), Some("results/a/fit.json"));
+    }
 
     #[test]
     fn bad_inputs_point_at_the_offending_value() {

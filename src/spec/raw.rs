@@ -201,12 +201,14 @@ pub struct RawTarget {
 #[serde(deny_unknown_fields)]
 pub struct RawFit {
     /// Default `["chinchilla"]`; each one of chinchilla, isoflop, envelope,
-    /// loss_vs_compute, lr_vs_compute, batch_vs_compute; no repeats.
+    /// loss_vs_compute, lr_vs_compute, batch_vs_compute, batch_vs_loss, chinchilla_varpro; no repeats.
     pub laws: Option<S<Vec<S<String>>>>,
     /// `"largest"` (default: hold out the largest-compute runs) or `"none"`.
     pub backtest: Option<S<String>>,
     /// Bootstrap resamples for confidence intervals, >= 0 (0 disables); default 1000.
     pub bootstrap: Option<S<i64>>,
+    /// A reference fit.json for the density (Densing Law) table; a non-empty path.
+    pub density_ref: Option<S<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawLr {

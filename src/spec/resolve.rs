@@ -13,8 +13,8 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 /// The byte-level tokenizer's vocabulary.
 pub const VOCAB: usize = 256;
 pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg"];
-pub const LAWS: &[&str] =
-    &["chinchilla", "isoflop", "envelope", "loss_vs_compute", "lr_vs_compute", "batch_vs_compute"];
+/// The fit engine owns the list of laws; the sweep file accepts exactly those.
+pub const LAWS: &[&str] = &crate::fit::pipeline::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
 
@@ -287,6 +287,12 @@ fn fit_section(raw: Option<RawFit>, ctx: &Ctx) -> Res<FitSpec> {
         spec.backtest = ctx.choice(b, "fit.backtest", &["largest", "none"])?.to_string();
     }
     spec.bootstrap = opt_int(&f.bootstrap, "fit.bootstrap", 1000, 0, 1 << 24, ctx)? as usize;
+    if let Some(p) = &f.density_ref {
+        if p.get_ref().trim().is_empty() {
+            return Err(ctx.err(p.span(), "fit.density_ref", "expected a path to a reference fit.json, got \"\""));
+        }
+        spec.density_ref = Some(p.get_ref().clone());
+    }
     Ok(spec)
 }
 
