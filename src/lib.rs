@@ -18,6 +18,10 @@ pub mod spec;
 pub mod store;
 pub mod train;
 
+/// When this process started (set first thing in `main`): a run's summary records how long the
+/// worker took from its start to the first training step (spawn, model init, data setup).
+pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// Bad input from the user (a file, a flag, a column): the CLI exits with code 2 and prints
 /// the message as is. Everything else is a failure (exit 1).
 #[derive(Debug)]

@@ -50,6 +50,11 @@ enum Cmd {
         /// Only train; skip collecting, fitting and reporting (e.g. on a shard of a cluster job).
         #[arg(long)]
         no_fit: bool,
+        /// GPUs to spread runs over (cuda backend), comma separated indices, e.g. 0,1,2,3; each
+        /// new run goes to the device with the fewest active runs, so --jobs 8 --devices 0,1
+        /// trains four small models per GPU. Default: device 0.
+        #[arg(long, value_delimiter = ',', value_name = "I,J,...")]
+        devices: Vec<usize>,
     },
     /// Fit scaling laws to a sweep results folder, or to a CSV/Parquet file with columns
     /// `params`, `tokens` (or `flops`, then D = C/6N) and `loss`.
@@ -170,6 +175,7 @@ enum Cmd {
 }
 
 fn main() {
+    windtunnel::PROCESS_START.get_or_init(std::time::Instant::now);
     let cli = Cli::parse();
     let code = match dispatch(cli.cmd) {
         Ok(c) => c,
@@ -199,14 +205,15 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs)));
             Ok(0)
         }
-        Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit } => {
+        Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit, devices } => {
             let sw = spec::load(&sweep)?;
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
             if jobs == 0 {
                 return Err(UserError("--jobs must be at least 1".into()).into());
             }
             let shard = runner::plan::shard_from_env(shard.as_deref())?;
-            let opts = runner::RunOptions { results: results.clone(), jobs, shard, max_hours, worker_exe: None };
+            let opts =
+                runner::RunOptions { results: results.clone(), jobs, shard, max_hours, worker_exe: None, devices };
             let rep = runner::run(&sw, &opts)?;
             eprintln!(
                 "trained {} run(s), {} already done, {} diverged, {} failed, {} not started, {} running elsewhere, in {}",

@@ -143,3 +143,25 @@ fn varpro_cross_check_agrees_with_the_grid_fit() {
         assert!((a / b - 1.0).abs() < 1e-3, "varpro {v:?} vs L-BFGS {:?}", rep.params);
     }
 }
+
+#[test]
+fn a_learning_rate_sweep_is_fitted_on_each_sizes_best_run() {
+    // Every (N, D) trained at three learning rates; two of them land 5% and 20% worse.
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let mut pts = Vec::new();
+    for o in grid_points(&law) {
+        for (k, worse) in [(0, 1.05), (1, 1.0), (2, 1.2)] {
+            let mut p = o.clone();
+            p.run = format!("{}-lr{k}", o.run);
+            p.loss *= worse;
+            p.lr = Some(10f64.powi(-k - 2));
+            pts.push(p);
+        }
+    }
+    let opts = FitOptions { backtest: true, ..quick() };
+    let rep = fit_all(&pts, &opts).unwrap();
+    assert_eq!(rep.n_points, 16);
+    assert!((rep.params.alpha - 0.35).abs() < 1e-4 && (rep.params.e - 1.8).abs() < 1e-3, "{:?}", rep.params);
+    assert!(rep.warnings.iter().any(|w| w.starts_with("32 run(s) share their (N, D)")), "{:?}", rep.warnings);
+    assert!(rep.backtest.unwrap().are < 1e-3);
+}

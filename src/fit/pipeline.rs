@@ -92,6 +92,19 @@ fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
     })
 }
 
+/// Of the points sharing (N, D), the one with the lowest loss, in input order.
+fn best_per_size(points: &[Obs]) -> Vec<Obs> {
+    points
+        .iter()
+        .filter(|o| {
+            !points.iter().any(|p| {
+                p.params == o.params && p.tokens == o.tokens && (p.loss < o.loss || (p.loss == o.loss && p.run < o.run))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 /// The body of `fit_all`.
 pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     check_obs(obs)?;
@@ -101,11 +114,30 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     if finals.is_empty() {
         bail!("no observation is marked is_final; the chinchilla law is fitted to final points");
     }
-    // One final point per run (a run flagged twice keeps its longest).
-    let points = final_per_run(&finals);
+    // One final point per run (a run flagged twice keeps its longest), and of the runs that
+    // share (N, D) but differ in other settings (learning rate, batch, ...) only the best: the
+    // law describes well-tuned models, and a learning-rate sweep's bad corners are not part of
+    // it. The auxiliary laws (lr_vs_compute, ...) still see every run.
+    let all_points = final_per_run(&finals);
+    let points = best_per_size(&all_points);
+    let (obs_law, left_out) = if points.len() < all_points.len() {
+        let keep: std::collections::BTreeSet<&str> = points.iter().map(|o| o.run.as_str()).collect();
+        (
+            obs.iter().filter(|o| keep.contains(o.run.as_str())).cloned().collect::<Vec<_>>(),
+            all_points.len() - points.len(),
+        )
+    } else {
+        (obs.to_vec(), 0)
+    };
     let fit = fit_chinchilla(&points)?;
     let min_loss = points.iter().map(|o| o.loss).fold(f64::INFINITY, f64::min);
     let mut warnings = design_warnings(&points);
+    if left_out > 0 {
+        warnings.push(format!(
+            "{left_out} run(s) share their (N, D) with a better run (other learning rate, batch or mixture) and were \
+             left out of the chinchilla fit and backtest: the law is fitted to each (N, D)'s best run"
+        ));
+    }
     warnings.extend(fit_warnings(&fit.multi, &fit.law, min_loss, points.len()));
 
     let target = spec.map(|s| fit.law.target(s));
@@ -144,7 +176,7 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     }
 
     let backtest = if opts.backtest {
-        match backtest::run(obs, |train| fit_chinchilla(train).map(|f| f.law)) {
+        match backtest::run(&obs_law, |train| fit_chinchilla(train).map(|f| f.law)) {
             Ok(bt) => Some(bt),
             Err(e) => {
                 warnings.push(format!("backtest skipped: {e}"));

@@ -44,6 +44,7 @@ pub fn build(f: &Facts, figures: Vec<Figure>) -> Doc {
     ));
     headline(&mut d, f);
     trust(&mut d, f);
+    lr_transfer(&mut d, f);
     d.h2("Plots");
     for fig in figures {
         d.blocks.push(Block::Figure(fig));
@@ -180,6 +181,78 @@ fn trust(d: &mut Doc, f: &Facts) {
         d.p("Warnings:");
         d.list(f.warnings.clone());
     }
+}
+
+/// Each width's best learning rate, in log2 units: the grid's argmin refined by a parabola
+/// through it and its two neighbours (when it is not at an end of the grid).
+pub(crate) fn lr_optimum(pts: &[(f64, f64)]) -> Option<(f64, bool)> {
+    let mut p: Vec<(f64, f64)> = pts.iter().map(|&(lr, l)| (lr.log2(), l)).filter(|x| x.1.is_finite()).collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let k = (0..p.len()).min_by(|&i, &j| p[i].1.total_cmp(&p[j].1))?;
+    if k == 0 || k + 1 == p.len() {
+        return Some((p[k].0, false));
+    }
+    let ((x0, y0), (x1, y1), (x2, y2)) = (p[k - 1], p[k], p[k + 1]);
+    let den = (x0 - x1) * (x0 - x2) * (x1 - x2);
+    let a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den;
+    let b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / den;
+    let x = if a > 0.0 { (-b / (2.0 * a)).clamp(x0, x2) } else { x1 };
+    Some((x, true))
+}
+
+/// μP transfer: where each width's loss-vs-learning-rate curve bottoms out, and how far the
+/// optimum moves from the narrowest to the widest width (MiniCPM: it should not).
+fn lr_transfer(d: &mut Doc, f: &Facts) {
+    use std::collections::BTreeMap;
+    // Per (width, depth): the data size with the most learning rates, then the largest.
+    let mut by: BTreeMap<(i64, i64, i64), Vec<(f64, f64)>> = BTreeMap::new();
+    for r in f.runs.iter().filter(|r| r.lr > 0.0) {
+        by.entry((r.width, r.depth, r.tokens.round() as i64)).or_default().push((r.lr, r.loss));
+    }
+    let mut best: BTreeMap<(i64, i64), (i64, Vec<(f64, f64)>)> = BTreeMap::new();
+    for ((w, dep, t), v) in by {
+        let e = best.entry((w, dep)).or_insert((t, Vec::new()));
+        if (v.len(), t) > (e.1.len(), e.0) {
+            *e = (t, v);
+        }
+    }
+    best.retain(|_, (_, v)| v.len() >= 3);
+    if best.len() < 2 {
+        return;
+    }
+    d.h2("Learning-rate transfer");
+    let mut rows = Vec::new();
+    let mut opts = Vec::new();
+    for ((w, dep), (t, v)) in &best {
+        let Some((x, interior)) = lr_optimum(v) else { continue };
+        let loss = v.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        opts.push((*w, x, interior));
+        rows.push(vec![
+            w.to_string(),
+            dep.to_string(),
+            si(*t as f64),
+            v.len().to_string(),
+            format!("{} (2^{x:.2}){}", g(x.exp2()), if interior { "" } else { ", at the grid's edge" }),
+            format!("{loss:.4}"),
+        ]);
+    }
+    d.table(&["width", "depth", "tokens D", "learning rates", "best learning rate", "best loss"], rows);
+    let (Some(lo), Some(hi)) = (opts.iter().min_by_key(|o| o.0), opts.iter().max_by_key(|o| o.0)) else { return };
+    let shift = hi.1 - lo.1;
+    let verdict = if !(lo.2 && hi.2) {
+        "an optimum sits at the edge of the learning-rate grid, so the shift is a bound only; widen the grid"
+            .to_string()
+    } else if shift.abs() <= 1.0 {
+        "within ±1: the optimum transfers across width".to_string()
+    } else {
+        "more than ±1: the optimum drifts with width (expected under standard parametrization, a warning under μP)"
+            .to_string()
+    };
+    d.p(format!(
+        "Optimum shift log2(lr_opt(width {}) / lr_opt(width {})) = **{shift:+.2}**: {verdict}. Each optimum is the \
+         grid's best learning rate refined by a parabola in log2(lr) through it and its neighbours.",
+        hi.0, lo.0
+    ));
 }
 
 fn law(d: &mut Doc, f: &Facts) {

@@ -179,3 +179,14 @@ fn a_better_sweep_is_denser_than_the_reference() {
         let _ = std::fs::remove_dir_all(&l.dir.root);
     }
 }
+
+#[test]
+fn lr_optimum_refines_the_grid_argmin() {
+    // loss = (log2 lr + 6.3)^2 + 2 sampled at 2^-10 .. 2^-2: the optimum is 2^-6.3.
+    let pts: Vec<(f64, f64)> = (2..=10).map(|k| (2f64.powi(-k), (6.3 - k as f64).powi(2) + 2.0)).collect();
+    let (x, interior) = super::content::lr_optimum(&pts).unwrap();
+    assert!(interior && (x + 6.3).abs() < 1e-9, "{x}");
+    // Monotone: the optimum is at the edge and says so.
+    let edge: Vec<(f64, f64)> = (2..=10).map(|k| (2f64.powi(-k), k as f64)).collect();
+    assert_eq!(super::content::lr_optimum(&edge), Some((-2.0, false)));
+}

@@ -29,6 +29,14 @@ pub struct RunOptions {
     pub max_hours: Option<f64>,
     /// The windtunnel binary to run workers with (defaults to the current executable).
     pub worker_exe: Option<PathBuf>,
+    /// GPU indices to spread runs over (empty: device 0). Ignored by the CPU backend.
+    pub devices: Vec<usize>,
+}
+
+/// The device for the next run: the one with the fewest active runs (ties: first listed).
+fn pick_device(devices: &[usize], active: &[usize]) -> usize {
+    let count = |d: usize| active.iter().filter(|&&a| a == d).count();
+    devices.iter().copied().min_by_key(|&d| count(d)).unwrap_or(0)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -85,6 +93,7 @@ struct Active {
     bar: ProgressBar,
     attempt: u32,
     est_s: f64,
+    device: usize,
     state: Arc<Mutex<(u64, u64, f64, f64, String)>>,
 }
 
@@ -183,7 +192,9 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                     continue;
                 }
             }
-            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, &mp)?);
+            let busy: Vec<usize> = active.iter().map(|a| a.device).collect();
+            let device = pick_device(&opts.devices, &busy);
+            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, device, &mp)?);
         }
         if active.is_empty() {
             break;
@@ -208,7 +219,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                     report.trained += 1;
                     let s = a.dir.read_summary();
                     let line = format!(
-                        "[{}/{}] run {id} (d{} L{} lr {:.2e}) done: loss {:.4}, {:.1} s, {:.0} tokens/s",
+                        "[{}/{}] run {id} (d{} L{} lr {:.2e}) done: loss {:.4}, {:.1} s, {:.0} tokens/s, startup {:.2} s",
                         done_runs,
                         n_pending,
                         a.run.width,
@@ -216,7 +227,8 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                         a.run.lr,
                         s.as_ref().map_or(f64::NAN, |s| s.final_loss),
                         s.as_ref().map_or(0.0, |s| s.wall_s),
-                        s.as_ref().map_or(0.0, |s| s.tokens_per_s)
+                        s.as_ref().map_or(0.0, |s| s.tokens_per_s),
+                        s.as_ref().and_then(|s| s.startup_s).unwrap_or(f64::NAN)
                     );
                     log(&mp, tty, &line);
                 } else if code == 3 {
@@ -297,6 +309,7 @@ fn spawn(
     est_s: f64,
     threads: usize,
     backend: &str,
+    device: usize,
     mp: &MultiProgress,
 ) -> Result<Active> {
     let rd = dir.run(&run.run_id());
@@ -306,6 +319,7 @@ fn spawn(
         .arg(&rd.path)
         .env("RAYON_NUM_THREADS", threads.to_string())
         .env("WINDTUNNEL_BACKEND", backend)
+        .env("WINDTUNNEL_DEVICE", device.to_string())
         .env("WINDTUNNEL_PARENT_PID", std::process::id().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
@@ -333,7 +347,18 @@ fn spawn(
         ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} {msg}").unwrap().progress_chars("=> "),
     );
     bar.set_prefix(format!("{} d{} L{}", &rd.id[..8], run.width, run.depth));
-    Ok(Active { child, run, dir: rd, bar, attempt, est_s, state })
+    Ok(Active { child, run, dir: rd, bar, attempt, est_s, device, state })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runs_go_to_the_least_busy_device() {
+        assert_eq!(super::pick_device(&[], &[]), 0);
+        assert_eq!(super::pick_device(&[2, 3], &[]), 2);
+        assert_eq!(super::pick_device(&[2, 3], &[2]), 3);
+        assert_eq!(super::pick_device(&[2, 3], &[2, 3, 3]), 2);
+    }
 }
 
 /// Every finished run of the sweep with its config, in sweep order (runs of other sweep

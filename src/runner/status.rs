@@ -203,6 +203,7 @@ mod tests {
                     tokens: run.tokens,
                     wall_s: 1.0,
                     tokens_per_s: 1.0,
+                    startup_s: None,
                 };
                 rd.mark_done(&sum).unwrap();
             }

@@ -77,7 +77,12 @@ pub fn main(dir: &Path) -> Result<i32> {
     let result = match cfg_backend(&cfg) {
         "cpu" => train::train::<crate::backend::Cpu>(&cfg, &run_dir, &Default::default(), &stop, &mut progress),
         #[cfg(feature = "cuda")]
-        "cuda" => train::train::<crate::backend::Cuda>(&cfg, &run_dir, &Default::default(), &stop, &mut progress),
+        "cuda" => {
+            // `run --devices` places each worker on one GPU (index in WINDTUNNEL_DEVICE).
+            let index = std::env::var("WINDTUNNEL_DEVICE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let dev = burn::backend::cuda::CudaDevice { index };
+            train::train::<crate::backend::Cuda>(&cfg, &run_dir, &dev, &stop, &mut progress)
+        }
         other => anyhow::bail!("backend `{other}` is not available in this build"),
     };
     match result {

@@ -123,6 +123,10 @@ pub struct Summary {
     pub tokens: u64,
     pub wall_s: f64,
     pub tokens_per_s: f64,
+    /// Seconds from the worker process's start to its first training step (absent in
+    /// summaries written before this field existed).
+    #[serde(default)]
+    pub startup_s: Option<f64>,
 }
 
 impl RunDir {

@@ -117,6 +117,7 @@ pub fn train<B: AutodiffBackend>(
     };
     dir.write_status(&status)?;
     let t0 = Instant::now();
+    let startup_s = crate::PROCESS_START.get().map(|p| t0.duration_since(*p).as_secs_f64());
     let mut last_beat = Instant::now();
     let mut first_loss = f64::NAN;
     // Smoothed train loss: a run whose loss *stays* 2 nats above where it started (worse than
@@ -195,6 +196,7 @@ pub fn train<B: AutodiffBackend>(
         tokens: run.tokens,
         wall_s: wall,
         tokens_per_s: ((run.steps - start) * tokens_per_step) as f64 / wall.max(1e-9),
+        startup_s,
     };
     status.state = "done".into();
     status.heartbeat = store::now_unix();
