@@ -34,6 +34,7 @@ pub fn reference_run(width: usize, depth: usize, seq_len: usize, batch: usize) -
         beta1: 0.9,
         beta2: 0.95,
         grad_clip: 1.0,
+        micro_batch: None,
         eval_every: 1,
         eval_tokens: 0,
         domains: vec![],

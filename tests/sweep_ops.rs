@@ -377,3 +377,48 @@ fn slurm_array_and_merge_reproduce_a_local_run() {
     assert_same_results(&local.join("cluster/runs.parquet"), &sd.join("runs.parquet"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn out_of_memory_falls_back_to_gradient_accumulation() {
+    // Every run "runs out of memory" above one sequence per pass (a test hook standing in for a
+    // GPU allocation failure): the pool halves the micro-batch (4 -> 2 -> 1) and the runs finish
+    // with the same batch size, their DONE recording the micro-batch they ran with.
+    let dir = tmp("oom");
+    let sweep = sweep_file(&dir, "oom", &[("grid", "width", "[16, 32]"), ("grid", "depth", "[1, 1]")]);
+    let o = bin()
+        .arg("run")
+        .arg(&sweep)
+        .arg("--results")
+        .arg(&dir)
+        .args(["--no-fit", "--jobs", "2"])
+        .env("WINDTUNNEL_FAKE_OOM_ABOVE", "1")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("ran out of memory at micro-batch 4; retrying from its checkpoint with micro-batch 2"), "{t}");
+    assert!(t.contains("ran out of memory at micro-batch 2; retrying from its checkpoint with micro-batch 1"), "{t}");
+    let runs: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("oom/runs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    assert_eq!(runs.len(), 6);
+    for r in &runs {
+        let done: serde_json::Value = serde_json::from_slice(&std::fs::read(r.join("DONE")).unwrap()).unwrap();
+        assert_eq!(done["micro_batch"], 1, "{}", r.display());
+    }
+    // Even one sequence at a time is too much: a clear failure, not a loop.
+    let dir2 = tmp("oom2");
+    let o = bin()
+        .arg("run")
+        .arg(&sweep)
+        .arg("--results")
+        .arg(&dir2)
+        .args(["--no-fit", "--jobs", "2"])
+        .env("WINDTUNNEL_FAKE_OOM_ABOVE", "0")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("out of memory even one sequence at a time"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}

@@ -94,6 +94,7 @@ struct Active {
     attempt: u32,
     est_s: f64,
     device: usize,
+    micro: Option<usize>,
     state: Arc<Mutex<(u64, u64, f64, f64, String)>>,
 }
 
@@ -112,7 +113,8 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     }
     let shard_of = opts.shard.map(|(_, n)| plan::shard_of(&sweep.runs, n));
     let mut report = RunReport::default();
-    let mut queue: VecDeque<(RunConfig, u32)> = VecDeque::new();
+    // (run, attempt, micro-batch override after an out-of-memory failure)
+    let mut queue: VecDeque<(RunConfig, u32, Option<usize>)> = VecDeque::new();
     for (k, r) in sweep.runs.iter().enumerate() {
         if let (Some((i, _)), Some(map)) = (opts.shard, &shard_of) {
             if map[k] != i {
@@ -122,12 +124,12 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
         if dir.run(&r.run_id()).is_done() {
             report.skipped_done += 1;
         } else {
-            queue.push_back((r.clone(), 1));
+            queue.push_back((r.clone(), 1, None));
         }
     }
     // Largest first: the long runs start early so the tail of the sweep is short.
     queue.make_contiguous().sort_by(|a, b| plan::estimate_s(&b.0).total_cmp(&plan::estimate_s(&a.0)));
-    let total_est: f64 = queue.iter().map(|(r, _)| plan::estimate_s(r)).sum();
+    let total_est: f64 = queue.iter().map(|(r, _, _)| plan::estimate_s(r)).sum();
     let n_pending = queue.len();
     eprintln!(
         "sweep `{}`: {} runs, {} already done, {} to train{} with --jobs {} (estimated {})",
@@ -179,7 +181,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             queue.clear();
         }
         while !report.interrupted && active.len() < opts.jobs.max(1) && !queue.is_empty() {
-            let (r, attempt) = queue.pop_front().unwrap();
+            let (r, attempt, micro) = queue.pop_front().unwrap();
             let est = plan::estimate_s(&r);
             if let Some(b) = budget_s {
                 if start.elapsed().as_secs_f64() + est > b {
@@ -194,7 +196,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             }
             let busy: Vec<usize> = active.iter().map(|a| a.device).collect();
             let device = pick_device(&opts.devices, &busy);
-            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, device, &mp)?);
+            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, device, micro, &mp)?);
         }
         if active.is_empty() {
             break;
@@ -241,13 +243,37 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 } else if code == 4 || (report.interrupted && status.code().is_none()) {
                     log(&mp, tty, &format!("run {id} stopped by a signal; checkpoint saved, `run` again resumes it"));
                     report.not_started += 1;
+                } else if let Some(cur) = out_of_memory(&a) {
+                    if cur > 1 {
+                        let next = cur / 2;
+                        log(
+                            &mp,
+                            tty,
+                            &format!(
+                                "run {id} ran out of memory at micro-batch {cur}; retrying from its checkpoint with \
+                                 micro-batch {next} (gradient accumulation, same batch size)"
+                            ),
+                        );
+                        queue.push_front((a.run, a.attempt, Some(next)));
+                    } else {
+                        log(
+                            &mp,
+                            tty,
+                            &format!(
+                                "run {id} FAILED: out of memory even one sequence at a time (see {}); use a smaller \
+                                 model or seq_len, or a device with more memory",
+                                a.dir.log_file().display()
+                            ),
+                        );
+                        report.failed.push(id);
+                    }
                 } else if a.attempt < 2 {
                     log(
                         &mp,
                         tty,
                         &format!("run {id} FAILED (exit {code}; see {}), retrying once", a.dir.log_file().display()),
                     );
-                    queue.push_back((a.run, a.attempt + 1));
+                    queue.push_back((a.run, a.attempt + 1, a.micro));
                 } else {
                     log(
                         &mp,
@@ -292,6 +318,15 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     Ok(report)
 }
 
+/// If the worker died of an out-of-memory error (its log's tail says so: a CUDA allocation
+/// failure, or the test hook's simulated one), the micro-batch it was running with.
+fn out_of_memory(a: &Active) -> Option<usize> {
+    let text = std::fs::read(a.dir.log_file()).ok()?;
+    let tail = String::from_utf8_lossy(&text[text.len().saturating_sub(65536)..]).to_lowercase();
+    let oom = ["out of memory", "outofmemory", "out_of_memory"].iter().any(|p| tail.contains(p));
+    oom.then(|| a.micro.or(a.run.micro_batch).unwrap_or(a.run.batch_size).min(a.run.batch_size))
+}
+
 fn log(mp: &MultiProgress, tty: bool, line: &str) {
     if tty {
         let _ = mp.println(line);
@@ -310,11 +345,16 @@ fn spawn(
     threads: usize,
     backend: &str,
     device: usize,
+    micro: Option<usize>,
     mp: &MultiProgress,
 ) -> Result<Active> {
     let rd = dir.run(&run.run_id());
     let log_file = std::fs::OpenOptions::new().create(true).append(true).open(rd.log_file())?;
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if let Some(m) = micro {
+        cmd.env("WINDTUNNEL_MICRO_BATCH", m.to_string());
+    }
+    let mut child = cmd
         .arg("worker")
         .arg(&rd.path)
         .env("RAYON_NUM_THREADS", threads.to_string())
@@ -347,7 +387,7 @@ fn spawn(
         ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} {msg}").unwrap().progress_chars("=> "),
     );
     bar.set_prefix(format!("{} d{} L{}", &rd.id[..8], run.width, run.depth));
-    Ok(Active { child, run, dir: rd, bar, attempt, est_s, device, state })
+    Ok(Active { child, run, dir: rd, bar, attempt, est_s, device, micro, state })
 }
 
 #[cfg(test)]

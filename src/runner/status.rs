@@ -204,6 +204,7 @@ mod tests {
                     wall_s: 1.0,
                     tokens_per_s: 1.0,
                     startup_s: None,
+                    micro_batch: None,
                 };
                 rd.mark_done(&sum).unwrap();
             }

@@ -68,6 +68,11 @@ pub struct RunConfig {
     pub beta2: f64,
     /// Global-norm gradient clip; 0 disables it.
     pub grad_clip: f64,
+    /// Sequences per forward/backward pass when smaller than `batch_size` (gradient
+    /// accumulation); absent means the whole batch at once. Omitted from the JSON (and so from
+    /// the run id) when absent, so configs from before this field keep their ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
     // evaluation
     /// Validate every this many steps (and always at the last step).
     pub eval_every: u64,

@@ -114,6 +114,9 @@ pub struct RawTrain {
     pub betas: Option<S<Vec<S<f64>>>>,
     /// Global gradient-norm clip, >= 0 (0 disables); default 1.0.
     pub grad_clip: Option<S<f64>>,
+    /// Sequences per forward/backward pass, >= 1; a batch larger than this is accumulated
+    /// over several passes (for batches that do not fit in memory). Default: the whole batch.
+    pub micro_batch: Option<S<i64>>,
     /// Validate every this many steps; 0 (default) means max(1, steps / 8).
     pub eval_every: Option<S<i64>>,
     /// Validation tokens per domain, at least seq_len + 1; default 16384.

@@ -39,6 +39,7 @@ struct Train {
     weight_decay: f64,
     betas: (f64, f64),
     grad_clip: f64,
+    micro_batch: Option<usize>,
     eval_every: u64,
     eval_tokens: u64,
 }
@@ -165,6 +166,10 @@ fn train_section(raw: Option<RawTrain>, seq_len: usize, ctx: &Ctx) -> Res<Train>
         weight_decay: opt_float(&t.weight_decay, "train.weight_decay", 0.1, NONNEG, ctx)?,
         betas: betas(&t.betas, ctx)?,
         grad_clip: opt_float(&t.grad_clip, "train.grad_clip", 1.0, NONNEG, ctx)?,
+        micro_batch: match &t.micro_batch {
+            Some(m) => Some(ctx.int(m, "train.micro_batch", 1, MAX_SEQ)? as usize),
+            None => None,
+        },
         eval_every: opt_int(&t.eval_every, "train.eval_every", 0, 0, i64::MAX, ctx)? as u64,
         eval_tokens: eval_tokens as u64,
     })
@@ -367,6 +372,8 @@ fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
         beta1: t.betas.0,
         beta2: t.betas.1,
         grad_clip: t.grad_clip,
+        // A micro-batch as large as the batch is no accumulation: same run, same id.
+        micro_batch: t.micro_batch.filter(|&m| m < p.batch_size),
         eval_every,
         eval_tokens: t.eval_tokens,
         domains: base.domains.to_vec(),

@@ -127,6 +127,10 @@ pub struct Summary {
     /// summaries written before this field existed).
     #[serde(default)]
     pub startup_s: Option<f64>,
+    /// Sequences per forward/backward pass when the batch was accumulated over several
+    /// (absent: the whole batch at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
 }
 
 impl RunDir {

@@ -15,6 +15,7 @@ use crate::store::{self, EvalRecord, MetricRecord, RunDir, Status, Summary};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
@@ -126,11 +127,44 @@ pub fn train<B: AutodiffBackend>(
     let mut ema = f64::NAN;
     let mut final_loss = f64::NAN;
     let log_every = (run.steps / 50).max(1);
+    // WINDTUNNEL_MICRO_BATCH (set by the runner after an out-of-memory failure) overrides the
+    // config: the same run, computed in smaller pieces.
+    let micro = std::env::var("WINDTUNNEL_MICRO_BATCH")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&m| m >= 1)
+        .or(run.micro_batch)
+        .unwrap_or(run.batch_size)
+        .min(run.batch_size);
+    // Test hook: fail like a GPU out of memory when the micro-batch exceeds this many sequences,
+    // so the runner's fallback to gradient accumulation is tested without a GPU.
+    if let Some(lim) = std::env::var("WINDTUNNEL_FAKE_OOM_ABOVE").ok().and_then(|v| v.parse::<usize>().ok()) {
+        if micro > lim {
+            bail!("out of memory (simulated by WINDTUNNEL_FAKE_OOM_ABOVE={lim}) at micro-batch {micro}");
+        }
+    }
     for step in start..run.steps {
         let lr = run.lr * schedule::lr_mult(&run.schedule, step, run.steps);
         let (ids, _counts) = data.train_batch(step, run.batch_size);
-        let loss = loss_on(&model, &gcfg, ids, run.batch_size, dev);
-        let loss_v: f64 = loss.clone().into_scalar().elem();
+        // The whole batch at once, or micro-batches whose gradients add up to the same mean
+        // (each micro-batch's mean loss weighted by its share of the rows).
+        let (grads, loss_v) = if micro >= run.batch_size {
+            let loss = loss_on(&model, &gcfg, ids, run.batch_size, dev);
+            let v: f64 = loss.clone().into_scalar().elem();
+            (GradientsParams::from_grads(loss.backward(), &model), v)
+        } else {
+            let row = run.seq_len + 1;
+            let (mut acc, mut v) = (None, 0.0);
+            for lo in (0..run.batch_size).step_by(micro) {
+                let rows = micro.min(run.batch_size - lo);
+                let part = ids[lo * row..(lo + rows) * row].to_vec();
+                let share = rows as f64 / run.batch_size as f64;
+                let loss = loss_on(&model, &gcfg, part, rows, dev).mul_scalar(share);
+                v += loss.clone().into_scalar().elem::<f64>();
+                acc = Some(opt.accumulate(acc, GradientsParams::from_grads(loss.backward(), &model)));
+            }
+            (acc.expect("a batch has at least one row"), v)
+        };
         if first_loss.is_nan() {
             first_loss = loss_v;
         }
@@ -141,7 +175,7 @@ pub fn train<B: AutodiffBackend>(
         if ema > first_loss + 2.0 {
             return diverged(dir, &mut status, step, loss_v, Some(ema));
         }
-        let (m, grad_norm) = opt.step(model, loss, lr);
+        let (m, grad_norm) = opt.apply(model, grads, lr);
         model = m;
         let done = step + 1;
         let tokens = done * tokens_per_step;
@@ -197,6 +231,7 @@ pub fn train<B: AutodiffBackend>(
         wall_s: wall,
         tokens_per_s: ((run.steps - start) * tokens_per_step) as f64 / wall.max(1e-9),
         startup_s,
+        micro_batch: (micro < run.batch_size).then_some(micro),
     };
     status.state = "done".into();
     status.heartbeat = store::now_unix();
@@ -222,4 +257,42 @@ fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64, ema: Option
         bail!("run {} is already DONE", dir.id);
     }
     Ok(Outcome::Diverged(step, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trains the tiny sweep's first run for its whole length and returns its losses.
+    fn eval_losses(micro_batch: Option<usize>, tag: &str) -> Vec<f64> {
+        let sweep = crate::spec::parse(include_str!("../../sweeps/tiny.toml"), "sweeps/tiny.toml").unwrap();
+        let mut run = sweep.runs[0].clone();
+        run.micro_batch = micro_batch;
+        let root = std::env::temp_dir().join(format!("wt-accum-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = crate::store::SweepDir::new(&root, "t").run(&run.run_id());
+        std::fs::create_dir_all(&dir.path).unwrap();
+        let out = train::<crate::backend::Cpu>(&run, &dir, &Default::default(), &|| false, &mut |_, _, _, _| {});
+        assert!(matches!(out, Ok(Outcome::Done(_))), "{out:?}");
+        let evals: Vec<EvalRecord> = store::read_jsonl(&dir.evals_jsonl()).unwrap();
+        let train: Vec<MetricRecord> = store::read_jsonl(&dir.metrics_jsonl()).unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        // Validation losses, then the recorded training-batch losses (the weighted sum of the
+        // micro-batches' means must equal the batch mean).
+        evals.iter().map(|e| e.loss).chain(train.iter().map(|m| m.loss)).collect()
+    }
+
+    #[test]
+    fn gradient_accumulation_matches_the_whole_batch() {
+        // tiny.toml: batch 4. Micro-batches of 1 (4 passes) and 3 (3 + 1 rows) must train the
+        // same model up to float rounding.
+        let whole = eval_losses(None, "whole");
+        for m in [1, 3] {
+            let acc = eval_losses(Some(m), &format!("m{m}"));
+            assert_eq!(acc.len(), whole.len());
+            for (a, b) in acc.iter().zip(&whole) {
+                assert!((a - b).abs() < 1e-3, "micro_batch {m}: {acc:?} vs {whole:?}");
+            }
+        }
+    }
 }

@@ -87,7 +87,35 @@ impl<B: AutodiffBackend> Optim<B> {
 
     /// Backward, clip, and one AdamW step per group. Returns (model, pre-clip grad norm).
     pub fn step(&mut self, model: Gpt<B>, loss: Tensor<B, 1>, lr: f64) -> (Gpt<B>, f64) {
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.apply(model, grads, lr)
+    }
+
+    /// Gradient accumulation: adds `more` into `acc` parameter by parameter, so a step's
+    /// batch can be processed as several micro-batches (each backward frees its graph).
+    pub fn accumulate(&self, acc: Option<GradientsParams>, mut more: GradientsParams) -> GradientsParams {
+        let Some(mut acc) = acc else { return more };
+        for &(id, rank) in &self.groups.all {
+            if rank == 1 {
+                match (acc.remove::<B::InnerBackend, 1>(id), more.remove::<B::InnerBackend, 1>(id)) {
+                    (Some(a), Some(b)) => acc.register(id, a + b),
+                    (Some(g), None) | (None, Some(g)) => acc.register(id, g),
+                    (None, None) => {}
+                }
+            } else {
+                match (acc.remove::<B::InnerBackend, 2>(id), more.remove::<B::InnerBackend, 2>(id)) {
+                    (Some(a), Some(b)) => acc.register(id, a + b),
+                    (Some(g), None) | (None, Some(g)) => acc.register(id, g),
+                    (None, None) => {}
+                }
+            }
+        }
+        acc
+    }
+
+    /// Clip and one AdamW step per group, from gradients already computed. Returns (model,
+    /// pre-clip grad norm).
+    pub fn apply(&mut self, model: Gpt<B>, mut grads: GradientsParams, lr: f64) -> (Gpt<B>, f64) {
         let norm = global_norm::<B>(&grads, &self.groups.all);
         if self.clip > 0.0 && norm > self.clip {
             scale_grads::<B>(&mut grads, &self.groups.all, self.clip / norm);
