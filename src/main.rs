@@ -169,6 +169,23 @@ enum Cmd {
         #[arg(long)]
         submit: bool,
     },
+    /// μP coordinate check: train a few steps at each width of the sweep's grid (same depth,
+    /// learning rate and data) and report, per activation, its RMS and the RMS of its change
+    /// against width, with log-log slopes (flat under a correct μP). Writes
+    /// RESULTS/<sweep>/coord_check.{md,json,svg}.
+    CoordCheck {
+        /// The sweep TOML file (its widths, and its first run's depth, lr, batch and data).
+        sweep: PathBuf,
+        /// Results root.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Optimizer steps per width.
+        #[arg(long, default_value_t = 10)]
+        steps: u64,
+        /// Learning rate (default: the sweep's first run's).
+        #[arg(long)]
+        lr: Option<f64>,
+    },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker { dir: PathBuf },
@@ -314,6 +331,23 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("report: {}", report.display());
             println!("fit:    {}", dir.fit_json().display());
             println!("runs:   {}", dir.runs_parquet().display());
+            Ok(0)
+        }
+        Cmd::CoordCheck { sweep, results, steps, lr } => {
+            let sw = spec::load(&sweep)?;
+            if lr.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+                return Err(UserError("--lr must be a positive number".into()).into());
+            }
+            let cc =
+                windtunnel::coord::run(&sw, steps, lr).map_err(|e| UserError(format!("{}: {e:#}", sweep.display())))?;
+            let dir = SweepDir::new(&results, &sw.name);
+            std::fs::create_dir_all(&dir.root)?;
+            let md = cc.markdown();
+            store::write_atomic(&dir.root.join("coord_check.md"), md.as_bytes())?;
+            store::write_json_atomic(&dir.root.join("coord_check.json"), &cc)?;
+            store::write_atomic(&dir.root.join("coord_check.svg"), cc.svg()?.as_bytes())?;
+            print!("{md}");
+            eprintln!("coord-check: {}", dir.root.join("coord_check.md").display());
             Ok(0)
         }
         Cmd::Status { dir } => {

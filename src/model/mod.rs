@@ -96,25 +96,43 @@ impl GptConfig {
 impl<B: Backend> Gpt<B> {
     /// Logits [batch, time, vocab] for token ids [batch, time].
     pub fn forward(&self, idx: Tensor<B, 2, Int>, cfg: &GptConfig) -> Tensor<B, 3> {
+        self.forward_probed(idx, cfg, &mut |_, _| {})
+    }
+
+    /// `forward`, showing `probe` every named activation on the way (the coordinate check
+    /// measures their size against width): `embed`, per block `blockI.attn` and `blockI.mlp`
+    /// (the branch outputs as added to the residual) and `blockI.out`, then `logits`.
+    pub fn forward_probed(
+        &self,
+        idx: Tensor<B, 2, Int>,
+        cfg: &GptConfig,
+        probe: &mut dyn FnMut(&str, &Tensor<B, 3>),
+    ) -> Tensor<B, 3> {
         let [b, t] = idx.dims();
         let device = idx.device();
         let s = &cfg.scales;
         let pos = Tensor::<B, 1, Int>::arange(0..t as i64, &device).reshape([1, t]);
         let mut x = (self.tok.forward(idx) + self.pos.forward(pos)).mul_scalar(s.emb_mult);
+        probe("embed", &x);
         let d = cfg.width;
         let hd = d / cfg.heads;
-        for blk in &self.blocks {
+        for (i, blk) in self.blocks.iter().enumerate() {
             // Separate q/k/v projections (same parameters and FLOPs as a fused qkv): slicing a
             // fused output makes strided copies that cost more than the matmuls at this size.
             let h = blk.ln1.forward(x.clone());
             let split = |lin: &Linear<B>| lin.forward(h.clone()).reshape([b, t, cfg.heads, hd]).swap_dims(1, 2);
             let opts = AttentionModuleOptions { is_causal: true, ..Default::default() };
             let y = attention(split(&blk.q), split(&blk.k), split(&blk.v), None, None, opts);
-            let y = blk.proj.forward(y.swap_dims(1, 2).reshape([b, t, d]));
-            x = x + y.mul_scalar(s.residual_mult);
-            let h = blk.fc2.forward(gelu(blk.fc1.forward(blk.ln2.forward(x.clone()))));
-            x = x + h.mul_scalar(s.residual_mult);
+            let y = blk.proj.forward(y.swap_dims(1, 2).reshape([b, t, d])).mul_scalar(s.residual_mult);
+            probe(&format!("block{i}.attn"), &y);
+            x = x + y;
+            let h = blk.fc2.forward(gelu(blk.fc1.forward(blk.ln2.forward(x.clone())))).mul_scalar(s.residual_mult);
+            probe(&format!("block{i}.mlp"), &h);
+            x = x + h;
+            probe(&format!("block{i}.out"), &x);
         }
-        self.head.forward(self.lnf.forward(x)).mul_scalar(s.logit_mult)
+        let logits = self.head.forward(self.lnf.forward(x)).mul_scalar(s.logit_mult);
+        probe("logits", &logits);
+        logits
     }
 }
