@@ -51,6 +51,8 @@ pub struct Bootstrap {
     pub samples: BTreeMap<String, Vec<f64>>,
     /// 2.5% and 97.5% percentiles of each quantity.
     pub intervals: BTreeMap<String, Interval>,
+    /// The converged refits' laws (for intervals of anything derived later, e.g. the frontier).
+    pub laws: Vec<Law>,
 }
 
 /// Percentile with linear interpolation between order statistics (numpy's
@@ -134,7 +136,8 @@ pub fn bootstrap(data: &LogData, warm: &[Theta], resamples: usize, seed: u64, ta
             intervals.insert(k.clone(), iv);
         }
     }
-    Bootstrap { resamples, ok, samples, intervals }
+    let laws = laws.into_iter().flatten().collect();
+    Bootstrap { resamples, ok, samples, intervals, laws }
 }
 
 #[cfg(test)]

@@ -108,6 +108,20 @@ pub struct FitReport {
     pub warnings: Vec<String>,
     /// Auxiliary laws by name (see `pipeline::LAW_NAMES`).
     pub laws: BTreeMap<String, serde_json::Value>,
+    /// The compute-optimal frontier L_opt(C) on a log grid from the smallest run's compute to
+    /// past the target, with its 95% bootstrap band (empty without bootstrap).
+    #[serde(default)]
+    pub frontier: Vec<FrontierPoint>,
+}
+
+/// One point of the frontier: L(N_opt(C), D_opt(C)) under the fit and the 2.5% / 97.5%
+/// percentiles of the same quantity under the bootstrap refits.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrontierPoint {
+    pub flops: f64,
+    pub loss: f64,
+    pub lo: f64,
+    pub hi: f64,
 }
 
 impl FitReport {

@@ -154,11 +154,13 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
 
     let mut intervals = BTreeMap::new();
     let mut bootstrap_ok = 0;
+    let mut frontier = Vec::new();
     if opts.bootstrap > 0 {
         let warm: Vec<Theta> = fit.multi.optima.iter().map(|s| s.theta).collect();
         let bs = bootstrap(&fit.data, &warm, opts.bootstrap, opts.seed, spec);
         bootstrap_ok = bs.ok;
         intervals = bs.intervals;
+        frontier = frontier_band(&fit.law, &bs.laws, &points, target.map(|t| t.flops));
         if (bs.ok as f64) < 0.95 * opts.bootstrap as f64 {
             warnings
                 .push(format!("only {} of {} bootstrap refits converged; intervals use those", bs.ok, opts.bootstrap));
@@ -212,5 +214,32 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
         backtest,
         warnings,
         laws,
+        frontier,
     })
+}
+
+/// L_opt(C) and its 95% bootstrap band at 48 log-spaced budgets from half the smallest run's
+/// 6ND to twice the larger of the largest run's and the target's.
+fn frontier_band(law: &Law, boot: &[Law], points: &[Obs], target: Option<f64>) -> Vec<crate::fit::FrontierPoint> {
+    let c6 = |o: &Obs| 6.0 * o.params * o.tokens;
+    let lo = points.iter().map(c6).fold(f64::INFINITY, f64::min) / 2.0;
+    let hi = points.iter().map(c6).fold(0.0, f64::max).max(target.unwrap_or(0.0)) * 2.0;
+    if boot.is_empty() || !(lo > 0.0 && hi > lo && hi.is_finite()) {
+        return Vec::new();
+    }
+    let k = 48;
+    (0..k)
+        .map(|i| {
+            let c = lo * (hi / lo).powf(i as f64 / (k - 1) as f64);
+            let mut ls: Vec<f64> =
+                boot.iter().map(|b| b.target(TargetSpec::Flops(c)).loss).filter(|x| x.is_finite()).collect();
+            ls.sort_by(f64::total_cmp);
+            let (lo, hi) = if ls.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                (crate::fit::bootstrap::percentile(&ls, 0.025), crate::fit::bootstrap::percentile(&ls, 0.975))
+            };
+            crate::fit::FrontierPoint { flops: c, loss: law.target(TargetSpec::Flops(c)).loss, lo, hi }
+        })
+        .collect()
 }

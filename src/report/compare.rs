@@ -60,9 +60,24 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) })
 }
 
-/// Median density and median compute ratio of `runs` against `reference`, and how many runs
-/// had a finite value.
+/// Of the runs sharing (N, D), the best (lowest final loss): a learning-rate sweep's bad corners
+/// say nothing about the architecture or data being compared (the fit uses the same rule).
+fn best_per_size(runs: &[RunCurve]) -> Vec<&RunCurve> {
+    runs.iter()
+        .filter(|r| {
+            !runs.iter().any(|o| {
+                o.params == r.params
+                    && o.tokens == r.tokens
+                    && (o.loss < r.loss || (o.loss == r.loss && o.run_id < r.run_id))
+            })
+        })
+        .collect()
+}
+
+/// Median density and median compute ratio against `reference` of each (N, D)'s best run, and
+/// how many runs had a finite value.
 pub fn relative(reference: &Law, runs: &[RunCurve]) -> (Option<f64>, Option<f64>, usize) {
+    let runs = best_per_size(runs);
     let rho: Vec<f64> =
         runs.iter().filter_map(|r| density(reference, r.params, r.tokens, r.loss).ok().map(|d| d.density)).collect();
     let cr: Vec<f64> = runs.iter().filter_map(|r| frontier_compute(reference, r.loss).map(|c| c / r.c6())).collect();
@@ -79,8 +94,8 @@ pub fn write_compare(all: &[Loaded]) -> Result<Written> {
         "Reference: `{}` (its fitted law). For every other sweep, each run's final (N, D, loss) is read through the \
          reference law: **density** rho = N_hat / N, where N_hat is the size at which the reference law reaches the same \
          loss at the same D (`fit::density`), and **compute ratio** = C_ref(loss) / 6ND, where C_ref is the compute at \
-         which the reference's compute-optimal frontier reaches that loss. Medians over the sweep's runs; above 1 means \
-         more capability per parameter (per FLOP) than the reference.",
+         which the reference's compute-optimal frontier reaches that loss. Medians over the sweep's runs (of runs sharing N \
+         and D, only the best); above 1 means more capability per parameter (per FLOP) than the reference.",
         first.sweep.name
     ));
     let mut rows = Vec::new();
@@ -95,7 +110,7 @@ pub fn write_compare(all: &[Loaded]) -> Result<Written> {
             l.fit.target.map_or("n/a".into(), |t| format!("{:.4} at C = {:.2e}", t.loss, t.flops)),
             rho.map_or("n/a".into(), g),
             cr.map_or("n/a".into(), g),
-            format!("{used} of {}", l.runs.len()),
+            format!("{used} of {}", best_per_size(&l.runs).len()),
         ]);
     }
     d.table(

@@ -50,10 +50,9 @@ pub fn distinct_sizes(f: &Facts) -> Vec<f64> {
 fn loss_vs_compute(f: &Facts) -> Result<Figure> {
     let caption = "Validation loss against training compute C = 6ND for every evaluation of every run (one line \
                    per run, coloured by model size N; filled dots are final evaluations, which the law is fitted to). \
-                   Dashed: the fitted compute-optimal frontier L(N_opt(C), D_opt(C)). Grey dotted: the known entropy floor \
-                   of the data mixture (built-in data only). Red cross: the target with its 95% bootstrap interval on \
-                   the loss (fit.json gives intervals at the target only, so no band is drawn \
-                   along the frontier)."
+                   Dashed: the fitted compute-optimal frontier L(N_opt(C), D_opt(C)); shaded: its 95% bootstrap band \
+                   (fit.json `frontier`). Grey dotted: the known entropy floor of the data mixture (built-in data \
+                   only). Red cross: the target with its 95% bootstrap interval on the loss."
         .to_string();
     let mk = |r| figure("loss_vs_compute", "Loss vs compute", caption.clone(), r);
     if f.runs.is_empty() {
@@ -134,6 +133,19 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1)));
                 }
             }
+        }
+        // The 95% band of the frontier, clamped to the plot (a polygon: upper edge, then lower
+        // edge backwards).
+        let band: Vec<&crate::fit::FrontierPoint> =
+            f.fit.frontier.iter().filter(|p| xr.contains(&p.flops) && p.lo.is_finite() && p.hi.is_finite()).collect();
+        if band.len() >= 2 {
+            let clamp = |y: f64| y.clamp(yr.start, yr.end);
+            let mut poly: Vec<(f64, f64)> = band.iter().map(|p| (p.flops, clamp(p.hi))).collect();
+            poly.extend(band.iter().rev().map(|p| (p.flops, clamp(p.lo))));
+            let blue = RGBColor(70, 110, 200);
+            ch.draw_series(std::iter::once(Polygon::new(poly, blue.mix(0.15).filled())))?
+                .label("95% bootstrap band of the frontier")
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], blue.mix(0.3).filled()));
         }
         let mut first = true;
         for seg in clip(&frontier, &xr, &yr) {

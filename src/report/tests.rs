@@ -116,6 +116,14 @@ fn fit_report(df: &DataFrame) -> FitReport {
         }),
         warnings: vec!["synthetic".into()],
         laws,
+        // A band of +-2% around the frontier, so the plot draws it.
+        frontier: (0..=32)
+            .map(|k| 10f64.powf(8.0 + 0.5 * k as f64))
+            .map(|c| {
+                let l = law().target(crate::fit::law::TargetSpec::Flops(c)).loss;
+                crate::fit::FrontierPoint { flops: c, loss: l, lo: l * 0.98, hi: l * 1.02 }
+            })
+            .collect(),
     }
 }
 
@@ -144,6 +152,8 @@ fn html_report_is_self_contained_and_every_plot_has_data() {
     }
     let html = std::fs::read_to_string(&w.html).unwrap();
     assert_eq!(html.matches("<svg").count(), w.plots.len());
+    let lvc = std::fs::read_to_string(dir.plots_dir().join("loss_vs_compute.svg")).unwrap();
+    assert!(lvc.contains("<polygon") && lvc.contains("95% bootstrap band"), "no frontier band drawn");
     let rest = html.replace("http://www.w3.org/2000/svg", "");
     assert!(!rest.contains("http") && !rest.contains("<script") && !rest.contains("src="), "external reference");
     assert!(html.contains("<table class=\"headline\">") && html.contains("predicted loss"));
