@@ -15,17 +15,6 @@ use plotters::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
-
 /// One activation at one width.
 #[derive(Clone, Debug, Serialize)]
 pub struct Coord {
@@ -194,18 +183,13 @@ impl CoordCheck {
 
     /// Log-log plot: trained RMS of every activation against width, one line per layer.
     pub fn svg(&self) -> Result<String> {
-        let mut out = String::new();
-        {
-            let root = SVGBackend::with_string(&mut out, (860, 520)).into_drawing_area();
-            root.fill(&WHITE)?;
-            let ys = self.coords.iter().map(|c| c.rms_trained).filter(|v| *v > 0.0);
-            let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
-            let (wl, wh) = (self.widths[0] as f64, *self.widths.last().unwrap() as f64);
-            let mut ch = ChartBuilder::on(&root)
-                .caption(
-                    format!("Coordinate check ({}, {} steps)", self.parametrization, self.steps),
-                    ("sans-serif", 20),
-                )
+        use crate::report::chart::{color, render, FONT};
+        let ys = self.coords.iter().map(|c| c.rms_trained).filter(|v| *v > 0.0);
+        let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+        let (wl, wh) = (self.widths[0] as f64, *self.widths.last().unwrap() as f64);
+        render(860, 520, |root| {
+            let mut ch = ChartBuilder::on(root)
+                .caption(format!("Coordinate check ({}, {} steps)", self.parametrization, self.steps), (FONT, 20))
                 .margin(14)
                 .x_label_area_size(46)
                 .y_label_area_size(62)
@@ -215,7 +199,7 @@ impl CoordCheck {
                 )?;
             ch.configure_mesh().x_desc("width").y_desc("activation RMS after the updates").draw()?;
             for (k, layer) in self.slopes.keys().enumerate() {
-                let c = PALETTE[k % PALETTE.len()];
+                let c = color(k);
                 let pts: Vec<(f64, f64)> = self
                     .coords
                     .iter()
@@ -228,9 +212,8 @@ impl CoordCheck {
                 ch.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
             }
             ch.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-            root.present()?;
-        }
-        Ok(out)
+            Ok(())
+        })
     }
 }
 

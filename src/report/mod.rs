@@ -8,7 +8,7 @@
 //! configuration, `plots`/`plots2` draw the figures (on `chart`'s plumbing), `content` writes
 //! the sections, `doc` renders them, `compare` reads several sweeps against the first.
 
-mod chart;
+pub(crate) mod chart;
 pub mod compare;
 mod content;
 pub mod doc;
