@@ -35,6 +35,7 @@ pub fn reference_run(width: usize, depth: usize, seq_len: usize, batch: usize) -
         beta2: 0.95,
         grad_clip: 1.0,
         micro_batch: None,
+        branch: None,
         eval_every: 1,
         eval_tokens: 0,
         domains: vec![],

@@ -422,3 +422,64 @@ fn out_of_memory_falls_back_to_gradient_accumulation() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+/// Final loss, tokens and branch point of every DONE run of a sweep folder, by tokens.
+fn finals_by_tokens(sweep_dir: &Path) -> BTreeMap<u64, (f64, u64, Option<u64>)> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(sweep_dir.join("runs")).unwrap() {
+        let p = e.unwrap().path();
+        let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("config.json")).unwrap()).unwrap();
+        let done: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("DONE")).unwrap()).unwrap();
+        let from = cfg["branch"]["from"].as_u64();
+        out.insert(
+            cfg["tokens"].as_u64().unwrap(),
+            (done["final_loss"].as_f64().unwrap(), cfg["steps"].as_u64().unwrap(), from),
+        );
+    }
+    out
+}
+
+#[test]
+fn wsd_decay_branches_match_independent_runs_at_a_fraction_of_the_cost() {
+    let dir = tmp("branches");
+    let common = [
+        ("train", "schedule", "{ kind = \"wsd\", warmup = 0.0, decay = 0.1 }"),
+        ("grid", "width", "[32]"),
+        ("grid", "depth", "[1]"),
+        ("grid", "tokens_per_param", "[2, 4, 8]"),
+    ];
+    let mut with = common.to_vec();
+    with.push(("train", "wsd_branches", "true"));
+    let branched = sweep_file(&dir, "branched", &with);
+    let independent = sweep_file(&dir, "independent", &common);
+    let plan = bin().arg("plan").arg(&branched).arg("--results").arg(&dir).output().unwrap();
+    assert!(text(&plan).contains("WSD decay branches: 2 runs"), "{}", text(&plan));
+    for s in [&branched, &independent] {
+        let o = run(s, &dir, &["--no-fit", "--jobs", "2"]);
+        assert!(o.status.success(), "{}", text(&o));
+        if s == &branched {
+            // Both shorter runs started from the trunk's snapshots, not from scratch.
+            assert_eq!(text(&o).matches("branches off its trunk at step").count(), 2, "{}", text(&o));
+        }
+    }
+    let b = finals_by_tokens(&dir.join("branched"));
+    let i = finals_by_tokens(&dir.join("independent"));
+    assert_eq!(b.len(), 3);
+    assert_eq!(b.keys().collect::<Vec<_>>(), i.keys().collect::<Vec<_>>());
+    for (tokens, (loss, _, _)) in &b {
+        let want = i[tokens].0;
+        // Same data, init and schedule: a branch is the independent run, computed in two parts.
+        assert!(((loss - want) / want).abs() < 1e-6, "D = {tokens}: branch {loss} vs independent {want}");
+    }
+    // Each branch trains only its own decay: the family costs at most 1.3x its longest run.
+    let max_steps = b.values().map(|v| v.1).max().unwrap();
+    let trained: u64 = b.values().map(|(_, steps, from)| steps - from.unwrap_or(0)).sum();
+    assert_eq!(b.values().filter(|v| v.2.is_some()).count(), 2);
+    assert!(trained as f64 <= 1.3 * max_steps as f64, "{trained} steps for a longest run of {max_steps}");
+    // Each branch's curve starts with the trunk's records, so it reads as a whole run.
+    for e in std::fs::read_dir(dir.join("branched/runs")).unwrap() {
+        let evals = std::fs::read_to_string(e.unwrap().path().join("evals.jsonl")).unwrap();
+        assert!(evals.lines().count() >= 3, "{evals}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

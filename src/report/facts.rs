@@ -37,6 +37,8 @@ pub struct RunCurve {
     pub mix: BTreeMap<String, f64>,
     /// Every evaluation, in token order.
     pub points: Vec<Point>,
+    /// A WSD decay branch: its trunk's run id (empty otherwise).
+    pub branch_of: String,
 }
 
 impl RunCurve {
@@ -91,6 +93,10 @@ pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
         .iter()
         .filter_map(|k| k.strip_prefix("mix_").map(|d| (d.to_string(), col(df, k.as_str()))))
         .collect();
+    let branch_of: Vec<String> = match df.column("branch_of") {
+        Ok(c) => c.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect(),
+        Err(_) => vec![String::new(); df.height()],
+    };
     let mut by_id: BTreeMap<&str, RunCurve> = BTreeMap::new();
     for k in 0..ids.len() {
         let r = by_id.entry(ids[k].as_str()).or_insert_with(|| RunCurve {
@@ -107,6 +113,7 @@ pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
             flops: f64::NAN,
             mix: mixes.iter().map(|(name, v)| (name.clone(), v[k])).collect(),
             points: Vec::new(),
+            branch_of: branch_of[k].clone(),
         });
         if t[k] > 0.0 && l[k].is_finite() {
             r.points.push(Point { tokens: t[k], loss: l[k] });

@@ -191,6 +191,7 @@ mod tests {
             flops: 1e12,
             mix: Default::default(),
             points: Vec::new(),
+            branch_of: String::new(),
         }
     }
 

@@ -180,8 +180,23 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             report.not_started += queue.len();
             queue.clear();
         }
+        let mut deferred = Vec::new();
         while !report.interrupted && active.len() < opts.jobs.max(1) && !queue.is_empty() {
             let (r, attempt, micro) = queue.pop_front().unwrap();
+            // A WSD branch waits for its trunk's snapshot while the trunk trains here.
+            let trunk_here = |t: &str| {
+                active.iter().any(|a| a.dir.id == t) || queue.iter().chain(&deferred).any(|q| q.0.run_id() == t)
+            };
+            match seed_branch(sweep, &dir, &r, &trunk_here)? {
+                Seed::Wait => {
+                    deferred.push((r, attempt, micro));
+                    continue;
+                }
+                Seed::Seeded(from) => {
+                    log(&mp, tty, &format!("run {} branches off its trunk at step {from}", r.run_id()))
+                }
+                Seed::Scratch => {}
+            }
             let est = plan::estimate_s(&r);
             if let Some(b) = budget_s {
                 if start.elapsed().as_secs_f64() + est > b {
@@ -198,6 +213,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             let device = pick_device(&opts.devices, &busy);
             active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, device, micro, &mp)?);
         }
+        queue.extend(deferred);
         if active.is_empty() {
             break;
         }
@@ -316,6 +332,56 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     report.not_started += queue.len(); // retries queued while stopping
     report.wall_s = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+enum Seed {
+    /// Not a branch, already started, or its trunk is not training here: train as it stands.
+    Scratch,
+    /// Its checkpoint is now the trunk's snapshot at this step.
+    Seeded(u64),
+    /// The trunk trains here but has not reached the branch point yet.
+    Wait,
+}
+
+/// Prepares a WSD branch run: when it has no checkpoint of its own and its trunk's snapshot at
+/// its branch point exists, that snapshot becomes its checkpoint and the trunk's records up to
+/// that step become the start of its own (they are exactly what it would have computed), so
+/// it trains only its decay. Without a snapshot it waits for a trunk training here, or trains
+/// from scratch (same numbers, more compute) when the trunk is elsewhere or gone.
+fn seed_branch(sweep: &Sweep, dir: &SweepDir, run: &RunConfig, trunk_here: &dyn Fn(&str) -> bool) -> Result<Seed> {
+    let Some(b) = &run.branch else { return Ok(Seed::Scratch) };
+    let Some(from) = b.from else { return Ok(Seed::Scratch) };
+    let rd = dir.run(&run.run_id());
+    if rd.checkpoint_dir().exists() || rd.metrics_jsonl().exists() {
+        return Ok(Seed::Scratch); // started before: it resumes from its own state
+    }
+    let Some(trunk) =
+        sweep.runs.iter().find(|t| t.branch.as_ref().is_some_and(|tb| tb.family == b.family && tb.from.is_none()))
+    else {
+        return Ok(Seed::Scratch);
+    };
+    let td = dir.run(&trunk.run_id());
+    let snap = crate::train::checkpoint::snapshot_dir(&td, from);
+    if !snap.join("step.json").exists() {
+        let gone = td.is_done() || td.read_status().is_some_and(|s| s.state == "diverged" || s.state == "failed");
+        return Ok(if trunk_here(&td.id) && !gone { Seed::Wait } else { Seed::Scratch });
+    }
+    for (src, dst) in [(td.metrics_jsonl(), rd.metrics_jsonl()), (td.evals_jsonl(), rd.evals_jsonl())] {
+        let text = std::fs::read_to_string(&src).unwrap_or_default();
+        let keep: String = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s <= from)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        store::write_atomic(&dst, keep.as_bytes())?;
+    }
+    crate::train::checkpoint::seed_from(&rd, &snap)?;
+    Ok(Seed::Seeded(from))
 }
 
 /// If the worker died of an out-of-memory error (its log's tail says so: a CUDA allocation

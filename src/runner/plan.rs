@@ -31,8 +31,20 @@ pub struct PlanRow {
     pub done: bool,
 }
 
-/// Estimated wall seconds of one run on one job.
+/// The share of a run's steps it trains itself: a WSD branch starts at its branch point.
+pub fn trained_share(r: &RunConfig) -> f64 {
+    match r.branch.as_ref().and_then(|b| b.from) {
+        Some(from) => (r.steps - from.min(r.steps)) as f64 / r.steps.max(1) as f64,
+        None => 1.0,
+    }
+}
+
+/// Estimated wall seconds of one run on one job (of the part it trains itself).
 pub fn estimate_s(r: &RunConfig) -> f64 {
+    estimate_full_s(r) * trained_share(r)
+}
+
+fn estimate_full_s(r: &RunConfig) -> f64 {
     let train = flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens);
     // validation forward passes: 1/3 of training FLOPs per token, per domain, per eval
     let evals = (r.steps / r.eval_every.max(1) + 1) as f64;
@@ -57,7 +69,7 @@ pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
                 batch_size: r.batch_size,
                 params: flops::params(r.width, r.depth, r.vocab),
                 tokens: r.tokens,
-                flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens),
+                flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * trained_share(r),
                 est_s: estimate_s(r),
                 id,
             }
@@ -135,6 +147,17 @@ pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize) -> String {
         "\n{} of {} runs pending: {:.2e} training FLOPs, about {} of compute, about {} wall-clock with --jobs {} on this machine ({} GFLOP/s per job assumed).\n",
         pending.len(), rows.len(), total_flops, hms(total_s), hms(total_s / jobs.max(1) as f64 * 1.05), jobs, CPU_GFLOPS_PER_JOB
     );
+    let branches = sweep.runs.iter().filter(|r| r.branch.as_ref().is_some_and(|b| b.from.is_some())).count();
+    if branches > 0 {
+        let full: f64 =
+            sweep.runs.iter().map(|r| flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens)).sum();
+        let own: f64 = rows.iter().map(|r| r.flops).sum();
+        s += &format!(
+            "WSD decay branches: {branches} runs start from their family's longest run and train only their decay: \
+             {own:.2e} training FLOPs instead of {full:.2e} ({:.0}% saved). FLOPs above are what each run trains itself.\n",
+            100.0 * (1.0 - own / full)
+        );
+    }
     s
 }
 

@@ -35,6 +35,19 @@ pub enum Schedule {
     Constant { warmup: f64 },
 }
 
+/// A run of a WSD branch family. All members share warmup (in steps) and the constant phase,
+/// so each run's first `from` steps are exactly its family's longest run (the trunk): a member
+/// starts from the trunk's snapshot at `from` and trains only its own decay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    /// Hash of what the members share (the config without tokens, steps and warmup).
+    pub family: String,
+    /// The step at which this run leaves the trunk (its decay starts); None for the trunk.
+    pub from: Option<u64>,
+    /// Trunk only: the steps at which it keeps a snapshot for its branches.
+    pub snapshots: Vec<u64>,
+}
+
 /// One data domain: a name (used in column names `loss_<name>` and mixture keys) and its source.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DomainConfig {
@@ -73,6 +86,10 @@ pub struct RunConfig {
     /// the run id) when absent, so configs from before this field keep their ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub micro_batch: Option<usize>,
+    /// WSD decay branches (`[train] wsd_branches = true`): this run's place in its family of
+    /// runs that differ only in tokens. Absent otherwise (and then absent from the run id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Branch>,
     // evaluation
     /// Validate every this many steps (and always at the last step).
     pub eval_every: u64,

@@ -267,6 +267,42 @@ params = 1e7
     ];
 
     #[test]
+    fn wsd_branches_form_families_that_share_the_trunk() {
+        let tiny = include_str!("../../sweeps/tiny.toml");
+        let text = tiny.replace("batch_size = 4\n", "batch_size = 4\nwsd_branches = true\n");
+        let s = parse(&text, "b.toml").unwrap();
+        // 3 widths x 3 token counts: 3 families, each with a trunk (its longest run) and 2 branches.
+        for w in [16, 32, 48] {
+            let fam: Vec<&RunConfig> = s.runs.iter().filter(|r| r.width == w).collect();
+            let trunk = fam.iter().max_by_key(|r| r.steps).unwrap();
+            let tb = trunk.branch.as_ref().unwrap();
+            assert_eq!(tb.from, None);
+            let mut froms: Vec<u64> = fam.iter().filter_map(|r| r.branch.as_ref().unwrap().from).collect();
+            froms.sort();
+            assert_eq!(tb.snapshots, froms);
+            for r in &fam {
+                let b = r.branch.as_ref().unwrap();
+                assert_eq!(b.family, tb.family);
+                // The same warmup in steps as the trunk: the trunk's default 5% of its steps.
+                let Schedule::Wsd { warmup, decay, .. } = r.schedule else { panic!() };
+                assert_eq!((warmup * r.steps as f64).round(), (0.05 * trunk.steps as f64).round());
+                assert_eq!(
+                    b.from.unwrap_or(r.steps - (decay * r.steps as f64).round() as u64),
+                    r.steps - (decay * r.steps as f64).round() as u64
+                );
+            }
+        }
+        let ids: std::collections::BTreeSet<String> =
+            s.runs.iter().map(|r| r.branch.as_ref().unwrap().family.clone()).collect();
+        assert_eq!(ids.len(), 3);
+        // Only WSD has a stable phase to branch from.
+        let cosine = text.replace("eval_tokens = 2048", "eval_tokens = 2048\nschedule = { kind = \"cosine\" }");
+        let e = parse(&cosine, "c.toml").unwrap_err();
+        assert_eq!(e.field, "train.wsd_branches");
+        assert!(e.message.contains("need schedule kind \"wsd\""), "{e}");
+    }
+
+    #[test]
     fn fit_section_takes_every_law_and_a_density_reference() {
         let s = parse(
             &edit("\"isoflop\"]", "\"batch_vs_loss\", \"chinchilla_varpro\"]\ndensity_ref = \"results/a/fit.json\""),

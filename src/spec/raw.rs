@@ -117,6 +117,9 @@ pub struct RawTrain {
     /// Sequences per forward/backward pass, >= 1; a batch larger than this is accumulated
     /// over several passes (for batches that do not fit in memory). Default: the whole batch.
     pub micro_batch: Option<S<i64>>,
+    /// WSD decay branches: runs that differ only in tokens share one warmup + stable trunk
+    /// (the longest run) and each trains only its own decay from the trunk's snapshot.
+    pub wsd_branches: Option<S<bool>>,
     /// Validate every this many steps; 0 (default) means max(1, steps / 8).
     pub eval_every: Option<S<i64>>,
     /// Validation tokens per domain, at least seq_len + 1; default 16384.

@@ -40,6 +40,7 @@ struct Train {
     betas: (f64, f64),
     grad_clip: f64,
     micro_batch: Option<usize>,
+    wsd_branches: bool,
     eval_every: u64,
     eval_tokens: u64,
 }
@@ -56,9 +57,62 @@ pub fn resolve(raw: RawFile, ctx: &Ctx) -> Res<Sweep> {
     let target = target_section(raw.target, ctx)?;
     let fit = fit_section(raw.fit, ctx)?;
     let base = RunBase { sweep: &name, seed, domains: &domains, model: &model, train: &train };
-    let runs = build_runs(&points, &base, ctx)?;
+    let mut runs = build_runs(&points, &base, ctx)?;
+    if train.wsd_branches {
+        branch_families(&mut runs, ctx)?;
+    }
     let path = ctx.path.to_string();
     Ok(Sweep { name, path, backend, runs, target, fit })
+}
+
+/// Groups runs that differ only in tokens into WSD branch families: the longest is the trunk;
+/// every member's warmup becomes the trunk's (in steps), and each member leaves the trunk where
+/// its own decay starts.
+fn branch_families(runs: &mut [RunConfig], ctx: &Ctx) -> Res<()> {
+    let key = |r: &RunConfig| {
+        let mut k = r.clone();
+        (k.tokens, k.steps, k.eval_every) = (0, 0, 0);
+        if let Schedule::Wsd { warmup, .. } = &mut k.schedule {
+            *warmup = 0.0;
+        }
+        blake3::hash(&serde_json::to_vec(&k).expect("RunConfig serialises")).to_hex()[..16].to_string()
+    };
+    let mut families: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        families.entry(key(r)).or_default().push(i);
+    }
+    for (family, members) in families {
+        let trunk = *members.iter().max_by_key(|&&i| runs[i].steps).expect("families are not empty");
+        let Schedule::Wsd { warmup, decay, decay_shape } = runs[trunk].schedule.clone() else { continue };
+        let warmup_steps = (warmup * runs[trunk].steps as f64).round();
+        let mut snapshots = Vec::new();
+        for &i in &members {
+            let r = &mut runs[i];
+            let from = r.steps - (decay * r.steps as f64).round() as u64;
+            if (from as f64) < warmup_steps {
+                let msg = format!(
+                    "a run of {} steps decays from step {from}, before the family's warmup ends ({warmup_steps} steps \
+                     of its longest run); lower the warmup or drop the shortest token counts",
+                    r.steps
+                );
+                return Err(ctx.err_key("train.wsd_branches", "train.wsd_branches", &msg));
+            }
+            // The member's warmup fraction that gives the trunk's warmup steps exactly.
+            r.schedule =
+                Schedule::Wsd { warmup: warmup_steps / r.steps as f64, decay, decay_shape: decay_shape.clone() };
+            if i != trunk {
+                snapshots.push(from);
+            }
+            r.branch =
+                Some(Branch { family: family.clone(), from: (i != trunk).then_some(from), snapshots: Vec::new() });
+        }
+        snapshots.sort_unstable();
+        snapshots.dedup();
+        if let Some(b) = runs[trunk].branch.as_mut() {
+            b.snapshots = snapshots;
+        }
+    }
+    Ok(())
 }
 
 fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)> {
@@ -160,9 +214,17 @@ fn train_section(raw: Option<RawTrain>, seq_len: usize, ctx: &Ctx) -> Res<Train>
         let msg = format!("default eval_tokens = 16384 is below seq_len + 1 = {min_eval}; set it");
         return Err(ctx.err_key("model.seq_len", "train.eval_tokens", &msg));
     }
+    let sched = schedule(t.schedule, ctx)?;
     Ok(Train {
         batch_size: opt_int(&t.batch_size, "train.batch_size", 16, 1, MAX_SEQ, ctx)? as usize,
-        schedule: schedule(t.schedule, ctx)?,
+        wsd_branches: match &t.wsd_branches {
+            Some(b) if *b.get_ref() && !matches!(sched, Schedule::Wsd { .. }) => {
+                return Err(ctx.err(b.span(), "train.wsd_branches", "decay branches need schedule kind \"wsd\""));
+            }
+            Some(b) => *b.get_ref(),
+            None => false,
+        },
+        schedule: sched,
         weight_decay: opt_float(&t.weight_decay, "train.weight_decay", 0.1, NONNEG, ctx)?,
         betas: betas(&t.betas, ctx)?,
         grad_clip: opt_float(&t.grad_clip, "train.grad_clip", 1.0, NONNEG, ctx)?,
@@ -374,6 +436,7 @@ fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
         grad_clip: t.grad_clip,
         // A micro-batch as large as the batch is no accumulation: same run, same id.
         micro_batch: t.micro_batch.filter(|&m| m < p.batch_size),
+        branch: None,
         eval_every,
         eval_tokens: t.eval_tokens,
         domains: base.domains.to_vec(),

@@ -20,8 +20,19 @@ pub fn build(runs: &[(RunDir, RunConfig)]) -> Result<DataFrame> {
     let mut b: Vec<bool> = Vec::new();
     let domains: Vec<String> =
         runs.first().map(|(_, c)| c.domains.iter().map(|d| d.name.clone()).collect()).unwrap_or_default();
+    // WSD decay branches link to their trunk (the family's longest run): `branch_of` is its run
+    // id and `branch_from` the step the branch left it (empty / -1 for other runs).
+    let trunks: std::collections::HashMap<&str, String> = runs
+        .iter()
+        .filter_map(|(_, c)| c.branch.as_ref().filter(|b| b.from.is_none()).map(|b| (b.family.as_str(), c.run_id())))
+        .collect();
     for (dir, cfg) in runs {
         let evals = dir.read_evals()?;
+        let from = cfg.branch.as_ref().and_then(|b| b.from);
+        let trunk = match (&cfg.branch, from) {
+            (Some(b), Some(_)) => trunks.get(b.family.as_str()).cloned().unwrap_or_default(),
+            _ => String::new(),
+        };
         let last_step = evals.iter().map(|e| e.step).max().unwrap_or(0);
         let params = flops::params(cfg.width, cfg.depth, cfg.vocab) as f64;
         let total = flops::params_total(cfg.width, cfg.depth, cfg.seq_len, cfg.vocab) as f64;
@@ -29,6 +40,8 @@ pub fn build(runs: &[(RunDir, RunConfig)]) -> Result<DataFrame> {
             s.entry("run_id").or_default().push(dir.id.clone());
             s.entry("sweep").or_default().push(cfg.sweep.clone());
             s.entry("parametrization").or_default().push(param_name(cfg).into());
+            s.entry("branch_of").or_default().push(trunk.clone());
+            i.entry("branch_from").or_default().push(from.map_or(-1, |f| f as i64));
             for (k, v) in [
                 ("width", cfg.width),
                 ("depth", cfg.depth),

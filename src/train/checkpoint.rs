@@ -14,7 +14,7 @@ use burn::optim::Optimizer;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 type Rec = BinFileRecorder<FullPrecisionSettings>;
 
@@ -27,16 +27,52 @@ fn current(dir: &RunDir) -> Option<PathBuf> {
     [dir.checkpoint_dir(), old_dir(dir)].into_iter().find(|p| p.join("step.json").exists())
 }
 
-pub fn save<B: AutodiffBackend>(dir: &RunDir, model: &Gpt<B>, opt: &Optim<B>, step: u64) -> Result<()> {
-    let tmp = dir.path.join("checkpoint.tmp");
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp)?;
+/// Writes a complete checkpoint folder at `tmp` (step.json last: it marks the folder complete).
+fn write<B: AutodiffBackend>(tmp: &Path, model: &Gpt<B>, opt: &Optim<B>, step: u64) -> Result<()> {
+    let _ = fs::remove_dir_all(tmp);
+    fs::create_dir_all(tmp)?;
     let rec = Rec::new();
     model.clone().save_file(tmp.join("model"), &rec).context("saving model checkpoint")?;
     rec.record(opt.decay.to_record(), tmp.join("adam_decay")).context("saving optimizer")?;
     rec.record(opt.no_decay.to_record(), tmp.join("adam_no_decay")).context("saving optimizer")?;
-    // step.json last: its presence marks the folder complete.
-    store::write_json_atomic(&tmp.join("step.json"), &step)?;
+    store::write_json_atomic(&tmp.join("step.json"), &step)
+}
+
+/// The trunk of a WSD branch family keeps the state at each branch point, under
+/// `snapshots/<step>/` (written aside, then renamed: a folder there is always complete).
+pub fn snapshot_dir(dir: &RunDir, step: u64) -> PathBuf {
+    dir.path.join("snapshots").join(step.to_string())
+}
+
+pub fn save_snapshot<B: AutodiffBackend>(dir: &RunDir, model: &Gpt<B>, opt: &Optim<B>, step: u64) -> Result<()> {
+    let tmp = dir.path.join("snapshots").join(format!("{step}.tmp"));
+    write(&tmp, model, opt, step)?;
+    let to = snapshot_dir(dir, step);
+    let _ = fs::remove_dir_all(&to);
+    fs::rename(&tmp, &to)?;
+    Ok(())
+}
+
+/// Seeds a branch run with its trunk's snapshot as its own checkpoint (copied aside, then
+/// renamed in), so the worker resumes from the branch point. False if there is no snapshot.
+pub fn seed_from(dir: &RunDir, snapshot: &Path) -> Result<bool> {
+    if !snapshot.join("step.json").exists() {
+        return Ok(false);
+    }
+    let tmp = dir.path.join("checkpoint.seed");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)?;
+    for e in fs::read_dir(snapshot)? {
+        let e = e?;
+        fs::copy(e.path(), tmp.join(e.file_name()))?;
+    }
+    fs::rename(&tmp, dir.checkpoint_dir())?;
+    Ok(true)
+}
+
+pub fn save<B: AutodiffBackend>(dir: &RunDir, model: &Gpt<B>, opt: &Optim<B>, step: u64) -> Result<()> {
+    let tmp = dir.path.join("checkpoint.tmp");
+    write(&tmp, model, opt, step)?;
     let cur = dir.checkpoint_dir();
     let old = old_dir(dir);
     let _ = fs::remove_dir_all(&old);

@@ -218,6 +218,9 @@ pub fn train<B: AutodiffBackend>(
             dir.write_status(&status)?;
             last_beat = Instant::now();
         }
+        if run.branch.as_ref().is_some_and(|b| b.snapshots.contains(&done)) {
+            checkpoint::save_snapshot::<B>(dir, &model, &opt, done)?;
+        }
         if stop() && done < run.steps {
             checkpoint::save::<B>(dir, &model, &opt, done)?;
             return Ok(Outcome::Stopped(done));
