@@ -2,7 +2,7 @@
 q/k/v/proj/MLP linears, LayerNorm, untied head, head_dim 32), the same AdamW step, random
 tokens, median step time after warmup. Prints one line per model in the same table format.
 
-    python3 analysis/torch_bench.py [tiny small medium] [--threads 1] [--steps 20]
+    python3 analysis/torch_bench.py [tiny small medium] [--threads 1] [--steps 20] [--device cuda]
 """
 import argparse, statistics, time
 
@@ -39,7 +39,7 @@ class GPT(nn.Module):
         self.lnf, self.head = nn.LayerNorm(d), nn.Linear(d, V, bias=False)
 
     def forward(self, idx):
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
         for b in self.blocks:
             x = b(x)
         return self.head(self.lnf(x))
@@ -54,17 +54,18 @@ def main():
     ap.add_argument("models", nargs="*", default=list(MODELS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print("| model | width | depth | ctx | batch | params N | tokens/s | GFLOP/s |\n|---|---|---|---|---|---|---|---|")
     for name in a.models:
         d, L, T, B = MODELS[name]
         torch.manual_seed(0)
-        model = GPT(d, L, T)
+        model = GPT(d, L, T).to(a.device)
         opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
         times = []
         for i in range(a.steps + 3):
-            data = torch.randint(0, V, (B, T + 1))
+            data = torch.randint(0, V, (B, T + 1), device=a.device)
             t0 = time.perf_counter()
             loss = F.cross_entropy(model(data[:, :-1]).reshape(-1, V), data[:, 1:].reshape(-1))
             opt.zero_grad(set_to_none=True)

@@ -34,10 +34,10 @@ pub fn cuda_available() -> bool {
 /// Why the cuda backend cannot be used here, or None if it can.
 pub fn cuda_problem() -> Option<String> {
     if !cfg!(feature = "cuda") {
-        return Some("the sweep asks for backend = \"cuda\" but this binary was built without the `cuda` feature (rebuild with `cargo build --release --features cuda`)".into());
+        return Some("the cuda backend was asked for but this binary was built without the `cuda` feature (rebuild with `cargo build --release --features cuda`)".into());
     }
     if !cuda_available() {
-        return Some("the sweep asks for backend = \"cuda\" but no CUDA driver/device was found (libcuda could not be loaded or no GPU is visible)".into());
+        return Some("the cuda backend was asked for but no CUDA driver/device was found (libcuda could not be loaded or no GPU is visible)".into());
     }
     None
 }

@@ -69,8 +69,16 @@ pub fn measure<B: AutodiffBackend>(run: &RunConfig, steps: usize, dev: &B::Devic
     (tps, gflops)
 }
 
-/// Runs every reference model (or the named ones) on the CPU backend and renders a table.
-pub fn run_cpu(names: &[String], steps: usize) -> String {
+/// Runs every reference model (or the named ones) on `backend` ("cpu", or "cuda" in a build
+/// with the `cuda` feature and a driver) and renders a table.
+pub fn run(names: &[String], steps: usize, backend: &str) -> anyhow::Result<String> {
+    if backend == "cuda" {
+        if let Some(why) = crate::backend::cuda_problem() {
+            anyhow::bail!("bench --backend cuda: {why}");
+        }
+    } else if backend != "cpu" {
+        anyhow::bail!("bench --backend must be cpu or cuda, got {backend:?}");
+    }
     let mut out = String::from(
         "| model | width | depth | ctx | batch | params N | tokens/s | GFLOP/s |\n|---|---|---|---|---|---|---|---|\n",
     );
@@ -79,10 +87,14 @@ pub fn run_cpu(names: &[String], steps: usize) -> String {
             continue;
         }
         let run = reference_run(w, d, t, b);
-        let (tps, gf) = measure::<crate::backend::Cpu>(&run, steps, &Default::default());
+        let (tps, gf) = match backend {
+            #[cfg(feature = "cuda")]
+            "cuda" => measure::<crate::backend::Cuda>(&run, steps, &Default::default()),
+            _ => measure::<crate::backend::Cpu>(&run, steps, &Default::default()),
+        };
         let line = format!("| {name} | {w} | {d} | {t} | {b} | {} | {tps:.0} | {gf:.2} |\n", flops::params(w, d, 256));
         eprint!("{line}");
         out += &line;
     }
-    out
+    Ok(out)
 }

@@ -115,6 +115,9 @@ enum Cmd {
         /// Timed steps per model (the median step time is reported).
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        /// cpu (burn flex, one thread per RAYON_NUM_THREADS) or cuda (needs `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        backend: String,
     },
     /// Collect the finished runs of a sweep into runs.parquet, fit and write the report, without
     /// training anything (the merge step of a cluster sweep).
@@ -311,8 +314,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("{}", fit::bench_chinchilla(&csv)?);
             Ok(0)
         }
-        Cmd::Bench { models, steps } => {
-            println!("{}", windtunnel::bench::run_cpu(&models, steps));
+        Cmd::Bench { models, steps, backend } => {
+            let table = windtunnel::bench::run(&models, steps, &backend).map_err(|e| UserError(format!("{e:#}")))?;
+            println!("{table}");
             Ok(0)
         }
         Cmd::Collect { sweep, results } => {

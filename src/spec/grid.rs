@@ -1,6 +1,7 @@
 //! The [grid] table: validates each axis, the zip groups and the exclude entries, and
 //! enumerates the grid points in a fixed, documented order. Axes are ordered width, depth,
-//! tokens_per_param | tokens, batch_size, lr, mix (outermost first, mix varies fastest); a
+//! tokens_per_param | tokens, batch_size, lr, mix, seq_len (outermost first, seq_len varies
+//! fastest; it came last so that grids without it kept their order); a
 //! zip group advances together at the position of its earliest member. The order is part of
 //! the format: it fixes `Sweep.runs` and therefore what "the first run" means everywhere.
 
@@ -26,6 +27,7 @@ pub struct Point {
     pub batch_size: usize,
     pub lr: f64,
     pub mix: BTreeMap<String, f64>,
+    pub seq_len: usize,
     /// "width=32, depth=2, ..." for messages.
     pub label: String,
 }
@@ -44,8 +46,16 @@ const MAX_POINTS: usize = 100_000;
 /// Exclude entries compare numbers with this relative tolerance (lr values are floats).
 const REL_TOL: f64 = 1e-6;
 
-/// The grid points in grid order, after zip and exclude; `batch` is the default batch size.
-pub fn points(raw: RawGrid, sources: &[&str], batch: usize, head_dim: usize, ctx: &Ctx) -> Res<Vec<Point>> {
+/// The grid points in grid order, after zip and exclude; `batch` and `seq_len` are the
+/// defaults of those axes.
+pub fn points(
+    raw: RawGrid,
+    sources: &[&str],
+    batch: usize,
+    seq_len: usize,
+    head_dim: usize,
+    ctx: &Ctx,
+) -> Res<Vec<Point>> {
     let width = int_axis(&raw.width, "width", 1 << 16, ctx)?;
     for (i, (w, span)) in width.values.iter().enumerate() {
         if !(*w as usize).is_multiple_of(head_dim) {
@@ -61,7 +71,11 @@ pub fn points(raw: RawGrid, sources: &[&str], batch: usize, head_dim: usize, ctx
     };
     let lr = lr_axis(&raw.lr, ctx)?;
     let (mix, mixes) = mix_axis(&raw.mix, sources, ctx)?;
-    let axes = [width, depth, amount, batch, lr, mix];
+    let seq = match raw.seq_len {
+        Some(_) => int_axis(&raw.seq_len, "seq_len", 1 << 20, ctx)?,
+        None => Axis { name: "seq_len", values: vec![(seq_len as f64, 0..0)], given: false },
+    };
+    let axes = [width, depth, amount, batch, lr, mix, seq];
     let units = zip_units(&raw.zip, &axes, ctx)?;
     let excludes = excludes(&raw.exclude, &axes, ctx)?;
     enumerate(&axes, &units, &excludes, &mixes, ctx)
@@ -327,6 +341,7 @@ fn point(axes: &[Axis], idx: &[usize], mixes: &[BTreeMap<String, f64>]) -> Point
         batch_size: val(3) as usize,
         lr: val(4),
         mix: mixes[idx[5]].clone(),
+        seq_len: val(6) as usize,
         label,
     }
 }

@@ -267,6 +267,21 @@ params = 1e7
     ];
 
     #[test]
+    fn seq_len_is_a_grid_axis() {
+        let tiny = include_str!("../../sweeps/tiny.toml");
+        let s = parse(&tiny.replace("lr = [1e-2]", "lr = [1e-2]\nseq_len = [16, 64]"), "s.toml").unwrap();
+        assert_eq!(s.runs.len(), 18);
+        let lens: Vec<usize> = s.runs.iter().take(2).map(|r| r.seq_len).collect();
+        assert_eq!(lens, [16, 64]);
+        for r in &s.runs {
+            assert_eq!(r.tokens, r.steps * (r.batch_size * r.seq_len) as u64);
+        }
+        let e = parse(&tiny.replace("lr = [1e-2]", "lr = [1e-2]\nseq_len = [16, 4096]"), "s.toml").unwrap_err();
+        assert_eq!(e.field, "grid.seq_len");
+        assert!(e.message.contains("eval_tokens = 2048 is below seq_len + 1 = 4097"), "{e}");
+    }
+
+    #[test]
     fn wsd_branches_form_families_that_share_the_trunk() {
         let tiny = include_str!("../../sweeps/tiny.toml");
         let text = tiny.replace("batch_size = 4\n", "batch_size = 4\nwsd_branches = true\n");

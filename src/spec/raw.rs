@@ -163,6 +163,8 @@ pub struct RawGrid {
     pub tokens: Option<S<Vec<S<f64>>>>,
     /// Optional axis of sequences per step; default `[train.batch_size]`.
     pub batch_size: Option<S<Vec<S<i64>>>>,
+    /// Optional axis of context lengths (tokens per sequence); default `[model.seq_len]`.
+    pub seq_len: Option<S<Vec<S<i64>>>>,
     /// Optional axis of mixtures `{ source = weight }`: weights >= 0, not all 0, normalised
     /// to sum 1, absent sources weigh 0. Default: one uniform mixture.
     pub mix: Option<Vec<SpannedMap<f64>>>,

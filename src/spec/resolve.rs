@@ -53,7 +53,16 @@ pub fn resolve(raw: RawFile, ctx: &Ctx) -> Res<Sweep> {
     let msg = "missing required table [grid] (width, depth, lr and tokens_per_param or tokens)";
     let raw_grid = raw.grid.ok_or_else(|| ctx.err_key("grid", "grid", msg))?;
     let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
-    let points = grid::points(raw_grid, &names, train.batch_size, model.head_dim, ctx)?;
+    let points = grid::points(raw_grid, &names, train.batch_size, model.seq_len, model.head_dim, ctx)?;
+    if let Some(p) = points.iter().find(|p| (train.eval_tokens as usize) < p.seq_len + 1) {
+        let msg = format!(
+            "train.eval_tokens = {} is below seq_len + 1 = {} of grid point ({}): one validation window must fit",
+            train.eval_tokens,
+            p.seq_len + 1,
+            p.label
+        );
+        return Err(ctx.err_key("grid", "grid.seq_len", &msg));
+    }
     let target = target_section(raw.target, ctx)?;
     let fit = fit_section(raw.fit, ctx)?;
     let base = RunBase { sweep: &name, seed, domains: &domains, model: &model, train: &train };
@@ -402,7 +411,7 @@ fn build_runs(points: &[Point], base: &RunBase, ctx: &Ctx) -> Res<Vec<RunConfig>
 fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
     let (m, t) = (base.model, base.train);
     let n = crate::flops::params(p.width, p.depth, VOCAB);
-    let per_step = (p.batch_size * m.seq_len) as u64;
+    let per_step = (p.batch_size * p.seq_len) as u64;
     let wanted = match p.amount {
         Amount::TokensPerParam(r) => r * n as f64,
         Amount::Tokens(x) => x as f64,
@@ -422,7 +431,7 @@ fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
         width: p.width,
         depth: p.depth,
         heads: p.width / m.head_dim,
-        seq_len: m.seq_len,
+        seq_len: p.seq_len,
         vocab: VOCAB,
         parametrization,
         lr: p.lr,
