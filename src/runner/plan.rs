@@ -8,7 +8,7 @@ use crate::store::SweepDir;
 use anyhow::{bail, Result};
 
 /// Throughput model of one job on one CPU core with the flex backend, measured on the 2-core
-/// development machine (AMD EPYC, AVX2; see README "Benchmarks"): sustained matmul-bound
+/// development machine (Intel Xeon, AVX-512; see README "Benchmarks"): sustained matmul-bound
 /// GFLOP/s plus a fixed per-step cost for the many small ops of a tiny model. Calibrated on
 /// the quickstart's 17 runs (2 jobs on 2 cores, batch 16 x 64 tokens): 13 ms/step at width 16,
 /// 84 ms/step at width 80 depth 2; this model is within ~15% of every run.
