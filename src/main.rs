@@ -106,7 +106,8 @@ enum Cmd {
         /// Epoch AI's svg_extracted_data.csv (../shared/reference-data/chinchilla/).
         csv: PathBuf,
     },
-    /// Training throughput (tokens/s, GFLOP/s) of fixed reference models on the CPU backend
+    /// Training throughput (tokens/s, GFLOP/s) of fixed reference models on the CPU (or, with
+    /// --backend cuda, the GPU) backend
     /// (single-threaded unless RAYON_NUM_THREADS says otherwise). Compare with
     /// analysis/torch_bench.py.
     Bench {
