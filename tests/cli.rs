@@ -54,6 +54,19 @@ fn bad_sweep_file_is_located_and_exits_2() {
 
     let o = bin().args(["plan", "/nonexistent/sweep.toml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // The cuda backend where it cannot run (no `cuda` feature here, or no driver): a clear
+    // error before anything is written, not a panic inside the driver bindings.
+    let path3 = dir.join("gpu.toml");
+    std::fs::write(&path3, good.replacen("backend = \"cpu\"", "backend = \"cuda\"", 1)).unwrap();
+    let res = dir.join("gpu-results");
+    let o = bin().args(["run", path3.to_str().unwrap(), "--results", res.to_str().unwrap()]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("the cuda backend was asked for"), "{t}");
+    assert!(!res.join("tiny/runs").exists(), "run folders written before the backend check");
+    let o = bin().args(["bench", "tiny", "--backend", "cuda", "--steps", "1"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 fn run_tiny(results: &Path) -> Output {
