@@ -106,15 +106,25 @@ pub fn shard_from_env(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
 /// Deterministic cost-balanced assignment: runs sorted by estimated cost (largest first, ties
 /// by id) go greedily to the least-loaded shard. Every machine computes the same split.
 pub fn shard_of(runs: &[RunConfig], n: usize) -> Vec<usize> {
-    let mut order: Vec<(f64, String, usize)> =
-        runs.iter().enumerate().map(|(k, r)| (estimate_s(r), r.run_id(), k)).collect();
+    // A WSD branch family stays on one shard: its branches start from the trunk's snapshots,
+    // which only exist where the trunk trains (elsewhere they would train from scratch).
+    let mut groups: std::collections::BTreeMap<String, (f64, Vec<usize>)> = Default::default();
+    for (k, r) in runs.iter().enumerate() {
+        let key = r.branch.as_ref().map_or_else(|| r.run_id(), |b| format!("family-{}", b.family));
+        let g = groups.entry(key).or_default();
+        g.0 += estimate_s(r);
+        g.1.push(k);
+    }
+    let mut order: Vec<(f64, String, Vec<usize>)> = groups.into_iter().map(|(key, (c, ks))| (c, key, ks)).collect();
     order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut load = vec![0.0f64; n];
     let mut out = vec![0; runs.len()];
-    for (cost, _, k) in order {
+    for (cost, _, ks) in order {
         let s = (0..n).min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b))).unwrap();
         load[s] += cost;
-        out[k] = s;
+        for k in ks {
+            out[k] = s;
+        }
     }
     out
 }
@@ -192,4 +202,33 @@ pub fn check_backend(sweep: &Sweep) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_balance_cost_and_keep_branch_families_together() {
+        let tiny = include_str!("../../sweeps/tiny.toml");
+        let plain = crate::spec::parse(tiny, "tiny.toml").unwrap();
+        let map = shard_of(&plain.runs, 3);
+        assert_eq!(map, shard_of(&plain.runs, 3), "deterministic");
+        assert!((0..3).all(|s| map.contains(&s)), "{map:?}");
+        let text = tiny.replace("batch_size = 4\n", "batch_size = 4\nwsd_branches = true\n");
+        let branched = crate::spec::parse(&text, "b.toml").unwrap();
+        let map = shard_of(&branched.runs, 3);
+        for r in &branched.runs {
+            let fam = &r.branch.as_ref().unwrap().family;
+            let shards: Vec<usize> = branched
+                .runs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| &o.branch.as_ref().unwrap().family == fam)
+                .map(|(k, _)| map[k])
+                .collect();
+            assert!(shards.windows(2).all(|w| w[0] == w[1]), "family split over shards: {shards:?}");
+        }
+        assert!((0..3).all(|s| map.contains(&s)), "3 families over 3 shards: {map:?}");
+    }
 }
