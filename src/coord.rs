@@ -183,16 +183,12 @@ impl CoordCheck {
 
     /// Log-log plot: trained RMS of every activation against width, one line per layer.
     pub fn svg(&self) -> Result<String> {
-        use crate::report::chart::{color, render, FONT};
+        use crate::report::chart::{color, frame, render};
         let ys = self.coords.iter().map(|c| c.rms_trained).filter(|v| *v > 0.0);
         let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
         let (wl, wh) = (self.widths[0] as f64, *self.widths.last().unwrap() as f64);
         render(860, 520, |root| {
-            let mut ch = ChartBuilder::on(root)
-                .caption(format!("Coordinate check ({}, {} steps)", self.parametrization, self.steps), (FONT, 20))
-                .margin(14)
-                .x_label_area_size(46)
-                .y_label_area_size(62)
+            let mut ch = frame(root, format!("Coordinate check ({}, {} steps)", self.parametrization, self.steps))
                 .build_cartesian_2d(
                     (wl * 0.9..wh * 1.1).log_scale().with_key_points(self.widths.iter().map(|&w| w as f64).collect()),
                     (lo * 0.7..hi * 1.4).log_scale(),

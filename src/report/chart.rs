@@ -29,6 +29,14 @@ pub fn color(i: usize) -> RGBColor {
 
 pub const FONT: &str = "sans-serif";
 
+/// The frame every full-size report plot shares: its title, margins and room for the axis
+/// labels. Callers add the axes with `build_cartesian_2d`.
+pub fn frame<'a, 'b>(root: &'a Area<'b>, title: impl AsRef<str>) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, (FONT, 20)).margin(14).x_label_area_size(46).y_label_area_size(62);
+    b
+}
+
 /// Draws into a fresh `w` x `h` SVG and returns its text.
 pub fn render(w: u32, h: u32, draw: impl FnOnce(&Area<'_>) -> Result<()>) -> Result<String> {
     let mut s = String::new();

@@ -1,9 +1,7 @@
 //! The report's figures. Each returns a `Figure`: an SVG, or the reason it was skipped when
 //! its data are absent. Compute on every axis is C = 6ND, the convention of the fitted laws.
 
-use super::chart::{
-    self, bounds, clip, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si, FONT,
-};
+use super::chart::{self, bounds, clip, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si};
 use super::doc::Figure;
 use super::facts::Facts;
 use crate::fit::regress::{budget_flops, budgets, quadratic};
@@ -93,11 +91,7 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
     let xr = log_range(x_lo, x_hi);
     let yr = lin_range(y_lo.max(0.0), y_hi);
     let svg = chart::render(860, 540, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("Loss vs compute (C = 6ND)", (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
+        let mut ch = chart::frame(root, "Loss vs compute (C = 6ND)")
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(ch, "training compute C = 6ND (FLOPs)", "validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!(
             "{v:.2}"
@@ -224,11 +218,7 @@ fn isoflop(f: &Facts) -> Result<Figure> {
     let (y_lo, y_hi) = bounds(pts.map(|p| p.1)).unwrap_or((0.0, 1.0));
     let (xr, yr) = (log_range(x_lo, x_hi), lin_range(y_lo, y_hi));
     let svg = chart::render(860, 520, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("IsoFLOP profiles", (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
+        let mut ch = chart::frame(root, "IsoFLOP profiles")
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(
             ch,

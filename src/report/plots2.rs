@@ -46,11 +46,7 @@ pub fn loss_vs_lr(f: &Facts) -> Result<Figure> {
     let xr = log_range(lrs[0], lrs[lrs.len() - 1]);
     let yr = lin_range(y_lo, y_hi);
     let svg = chart::render(860, 520, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("Loss vs learning rate", (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
+        let mut ch = chart::frame(root, "Loss vs learning rate")
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(ch, "peak learning rate", "final validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!(
             "{v:.2}"
@@ -93,11 +89,7 @@ pub fn backtest(f: &Facts) -> Result<Figure> {
     let (lo, hi) = bounds(bt.points.iter().flat_map(|p| [p.actual, p.predicted])).unwrap_or((0.0, 1.0));
     let r = lin_range(lo, hi);
     let svg = chart::render(620, 560, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption(format!("Backtest (ARE {:.2}%)", bt.are * 100.0), (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
+        let mut ch = chart::frame(root, format!("Backtest (ARE {:.2}%)", bt.are * 100.0))
             .build_cartesian_2d(r.clone(), r.clone())?;
         mesh!(ch, "actual loss (nats/token)", "predicted loss (nats/token)", &|v| format!("{v:.2}"), &|v| format!(
             "{v:.2}"
@@ -191,12 +183,7 @@ pub fn mix_response(f: &Facts) -> Result<Figure> {
     let (y_lo, y_hi) = bounds(f.runs.iter().map(|r| r.loss)).unwrap_or((0.0, 1.0));
     let (xr, yr) = (lin_range(ws[0], ws[ws.len() - 1]), lin_range(y_lo, y_hi));
     let svg = chart::render(860, 500, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("Data-mixture response", (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
-            .build_cartesian_2d(xr.clone(), yr.clone())?;
+        let mut ch = chart::frame(root, "Data-mixture response").build_cartesian_2d(xr.clone(), yr.clone())?;
         let xd = format!("mixture weight of {dom}");
         mesh!(ch, &xd, "final validation loss (nats/token)", &|v| format!("{v:.2}"), &|v| format!("{v:.2}"));
         for (k, n) in sizes.iter().enumerate() {
@@ -242,11 +229,7 @@ pub fn wsd_branches(f: &Facts) -> Result<Figure> {
     let (y_lo, y_hi) = bounds(pts.map(|p| p.loss)).unwrap_or((0.0, 1.0));
     let (xr, yr) = (log_range(x_lo, x_hi), lin_range(y_lo, y_hi));
     let svg = chart::render(860, 520, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("WSD decay branches", (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
+        let mut ch = chart::frame(root, "WSD decay branches")
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(ch, "tokens D", "validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!("{v:.2}"));
         for (k, t) in trunks.iter().enumerate() {
