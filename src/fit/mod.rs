@@ -138,6 +138,23 @@ pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
     pipeline::run(obs, opts)
 }
 
+/// Of the items that share a size (N, D), the one with the lowest loss (ties: the smaller id),
+/// in input order. A learning-rate (or batch, or mixture) sweep trains each size several times;
+/// the laws and comparisons describe well-tuned models, so they read only each size's best.
+pub fn best_per_size<'a, T>(
+    items: &'a [T],
+    size: impl Fn(&T) -> (f64, f64),
+    loss: impl Fn(&T) -> f64,
+    id: impl Fn(&T) -> &str,
+) -> Vec<&'a T> {
+    items
+        .iter()
+        .filter(|o| {
+            !items.iter().any(|p| size(p) == size(o) && (loss(p) < loss(o) || (loss(p) == loss(o) && id(p) < id(o))))
+        })
+        .collect()
+}
+
 /// Density of every run's final point against a reference law (the Densing Law's effective
 /// parameter ratio), as the `density` entry of `FitReport::laws`: per point N, D, loss, N_hat
 /// and rho = N_hat / N, plus the median rho. Points the reference cannot reach (loss below its

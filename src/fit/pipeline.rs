@@ -92,19 +92,6 @@ fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
     })
 }
 
-/// Of the points sharing (N, D), the one with the lowest loss, in input order.
-fn best_per_size(points: &[Obs]) -> Vec<Obs> {
-    points
-        .iter()
-        .filter(|o| {
-            !points.iter().any(|p| {
-                p.params == o.params && p.tokens == o.tokens && (p.loss < o.loss || (p.loss == o.loss && p.run < o.run))
-            })
-        })
-        .cloned()
-        .collect()
-}
-
 /// The body of `fit_all`.
 pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     check_obs(obs)?;
@@ -119,7 +106,11 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     // law describes well-tuned models, and a learning-rate sweep's bad corners are not part of
     // it. The auxiliary laws (lr_vs_compute, ...) still see every run.
     let all_points = final_per_run(&finals);
-    let points = best_per_size(&all_points);
+    let points: Vec<Obs> =
+        crate::fit::best_per_size(&all_points, |o| (o.params, o.tokens), |o| o.loss, |o| o.run.as_str())
+            .into_iter()
+            .cloned()
+            .collect();
     let (obs_law, left_out) = if points.len() < all_points.len() {
         let keep: std::collections::BTreeSet<&str> = points.iter().map(|o| o.run.as_str()).collect();
         (

@@ -5,7 +5,7 @@
 //! law's compute-optimal frontier reaches loss L. Above 1: the sweep does more per parameter
 //! (per FLOP) than the reference. Writes DIR1/compare.md, compare.html and plots/compare_frontiers.svg.
 
-use super::chart::{self, bounds, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si, FONT};
+use super::chart::{self, bounds, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si};
 use super::doc::{Block, Doc};
 use super::facts::RunCurve;
 use super::plots::figure;
@@ -60,18 +60,10 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) })
 }
 
-/// Of the runs sharing (N, D), the best (lowest final loss): a learning-rate sweep's bad corners
-/// say nothing about the architecture or data being compared (the fit uses the same rule).
+/// Of the runs sharing (N, D), the best: a learning-rate sweep's bad corners say nothing about
+/// the architecture or data being compared (the fit uses the same rule).
 fn best_per_size(runs: &[RunCurve]) -> Vec<&RunCurve> {
-    runs.iter()
-        .filter(|r| {
-            !runs.iter().any(|o| {
-                o.params == r.params
-                    && o.tokens == r.tokens
-                    && (o.loss < r.loss || (o.loss == r.loss && o.run_id < r.run_id))
-            })
-        })
-        .collect()
+    crate::fit::best_per_size(runs, |r| (r.params, r.tokens), |r| r.loss, |r| r.run_id.as_str())
 }
 
 /// Median density and median compute ratio against `reference` of each (N, D)'s best run, and
@@ -152,11 +144,7 @@ fn frontiers(all: &[Loaded]) -> Result<super::doc::Figure> {
     }
     let (xr, yr) = (log_range(x_lo, x_hi), lin_range(y_lo.max(0.0), y_hi));
     let svg = chart::render(860, 520, |root| {
-        let mut ch = ChartBuilder::on(root)
-            .caption("Frontiers compared", (FONT, 20))
-            .margin(14)
-            .x_label_area_size(46)
-            .y_label_area_size(62)
+        let mut ch = chart::frame(root, "Frontiers compared")
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(ch, "training compute C = 6ND (FLOPs)", "validation loss (nats/token)", &|v| fmt_tick(*v), &|v| {
             format!("{v:.2}")
