@@ -219,7 +219,8 @@ fn main() {
 fn dispatch(cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Plan { sweep, results, jobs } => {
-            let sw = spec::load(&sweep)?;
+            let (sw, data) = pipeline::load_and_prepare(&sweep)?;
+            print!("{data}");
             runner::plan::check_backend(&sw)?;
             let dir = SweepDir::new(&results, &sw.name);
             let rows = runner::plan::rows(&sw, &dir);
@@ -227,7 +228,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit, devices } => {
-            let sw = spec::load(&sweep)?;
+            let (sw, data) = pipeline::load_and_prepare(&sweep)?;
+            eprint!("{data}");
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
             if jobs == 0 {
                 return Err(UserError("--jobs must be at least 1".into()).into());
@@ -321,7 +323,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Collect { sweep, results } => {
-            let sw = spec::load(&sweep)?;
+            let sw = pipeline::load_sweep(&sweep)?;
             let dir = SweepDir::new(&results, &sw.name);
             let (done, diverged) = runner::finished(&sw, &dir);
             let missing = sw.runs.len() - done.len() - diverged.len();
@@ -339,7 +341,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::CoordCheck { sweep, results, steps, lr } => {
-            let sw = spec::load(&sweep)?;
+            let (sw, _) = pipeline::load_and_prepare(&sweep)?;
             if lr.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
                 return Err(UserError("--lr must be a positive number".into()).into());
             }

@@ -4,7 +4,7 @@
 use crate::fit::{self, FitOptions, FitReport};
 use crate::spec::{self, config::Sweep};
 use crate::store::{self, frame, SweepDir};
-use crate::{report, runner, UserError};
+use crate::{data, report, runner, UserError};
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,54 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         backtest: sweep.fit.backtest != "none",
         laws: sweep.fit.laws.iter().filter(|l| l.as_str() != "chinchilla").cloned().collect(),
     }
+}
+
+/// Reads a sweep file and stamps its file-backed domains' fingerprints (run ids depend on the
+/// data's contents), without tokenizing anything.
+pub fn load_sweep(path: &Path) -> Result<Sweep> {
+    let mut sw = spec::load(path)?;
+    data::prepare::stamp(&mut sw, &data::prepare::cache_root())?;
+    Ok(sw)
+}
+
+/// Reads a sweep file and gets its data ready for training (tokenized into the cache, shards
+/// checked): every data problem surfaces here, before any run starts. Returns the sweep and a
+/// printable summary of the data (empty for built-in domains only).
+pub fn load_and_prepare(path: &Path) -> Result<(Sweep, String)> {
+    let mut sw = spec::load(path)?;
+    let reports = data::prepare::prepare(&mut sw, &data::prepare::cache_root())?;
+    Ok((sw.clone(), data_summary(&sw, &reports)))
+}
+
+/// The data lines of `plan` and `run`: each file-backed domain's size and how it was prepared,
+/// and a warning when a run would draw more tokens of a domain than it has (windows repeat).
+pub fn data_summary(sw: &Sweep, reports: &[data::prepare::DomainReport]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for r in reports {
+        let bpt = r
+            .bytes_per_token
+            .map_or("bytes/token unknown (no bits/byte)".to_string(), |b| format!("{b:.2} bytes/token"));
+        let _ = writeln!(
+            out,
+            "data {}: {} from {} file(s), {} tokens, {bpt}, {}",
+            r.name, r.kind, r.files, r.tokens, r.how
+        );
+        let most = sw
+            .runs
+            .iter()
+            .map(|run| run.mix.get(&r.name).copied().unwrap_or(0.0) * run.tokens as f64)
+            .fold(0.0, f64::max);
+        let epochs = most / r.tokens.max(1) as f64;
+        if epochs > 1.0 {
+            let _ = writeln!(
+                out,
+                "warning: a run draws {most:.0} tokens of {} ({epochs:.1}x its size): windows repeat, while scaling laws assume fresh data",
+                r.name
+            );
+        }
+    }
+    out
 }
 
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
@@ -53,7 +101,7 @@ pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
         ))
         .into());
     }
-    Ok(spec::load(&p)?)
+    load_sweep(&p)
 }
 
 /// A results folder's sweep, fit.json and results frame.

@@ -198,7 +198,7 @@ pub struct Request {
 /// `windtunnel slurm`: prepares the sweep folder (so `status` lists every run as pending at
 /// once), writes the scripts and, with `submit`, submits them. Prints what it did.
 pub fn command(req: &Request) -> Result<i32> {
-    let sweep = crate::spec::load(&req.sweep)?;
+    let sweep = crate::pipeline::load_sweep(&req.sweep)?;
     super::plan::check_backend(&sweep)?;
     let n_runs = sweep.runs.len();
     let shards = req.shards.unwrap_or(n_runs.min(8)).max(1);

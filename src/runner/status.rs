@@ -87,7 +87,7 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
     }
     // Folders of runs that an edited sweep file no longer has are listed apart.
     let current: Option<BTreeSet<String>> =
-        crate::spec::load(&sd.sweep_toml()).ok().map(|s| s.runs.iter().map(|r| r.run_id()).collect());
+        crate::pipeline::load_sweep(&sd.sweep_toml()).ok().map(|s| s.runs.iter().map(|r| r.run_id()).collect());
     let (now, host) = (store::now_unix(), store::hostname());
     let mut out = Vec::new();
     for rd in sd.list_runs()? {
@@ -205,6 +205,7 @@ mod tests {
                     tokens_per_s: 1.0,
                     startup_s: None,
                     micro_batch: None,
+                    domain_tokens: Vec::new(),
                 };
                 rd.mark_done(&sum).unwrap();
             }

@@ -49,11 +49,59 @@ pub struct Branch {
 }
 
 /// One data domain: a name (used in column names `loss_<name>` and mixture keys) and its source.
+/// The two optional fields are absent for built-in domains, so their run ids predate them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DomainConfig {
     pub name: String,
-    /// e.g. "builtin:markov", "builtin:pcfg".
+    /// "builtin:markov", "builtin:pcfg", "text", "jsonl" or "shards".
     pub kind: String,
+    /// Files of a text/jsonl/shards domain, as written in the sweep file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<FileSource>,
+    /// blake3 of everything the domain's tokens depend on (file contents, options, tokenizer),
+    /// filled in by `data::prepare::stamp` before run ids are taken: changed data is a new run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// Where a file-backed domain's tokens come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileSource {
+    /// A file, a directory (every non-hidden file below it, sorted) or a glob; relative paths
+    /// are relative to the working directory (like every path windtunnel is given).
+    pub path: String,
+    /// jsonl: the string field holding each record's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// text/jsonl: what invalid UTF-8 becomes: "replace" (U+FFFD), "skip" (dropped) or "error".
+    pub invalid_utf8: String,
+    /// Share of the domain's 8192-token chunks held out for validation (at least one chunk).
+    pub val_fraction: f64,
+    /// shards: UTF-8 bytes per token of the corpus, for bits/byte (unknown otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_token: Option<f64>,
+}
+
+/// The tokenizer of a sweep's file-backed domains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TokenizerSpec {
+    /// One token per byte, vocabulary 256.
+    #[default]
+    Bytes,
+    /// A Hugging Face tokenizer.json (path as written, relative to the working directory).
+    Hf { path: String },
+}
+
+/// The sweep-wide data settings that are not per run (their effect on runs is stamped into
+/// each RunConfig: vocab and domain fingerprints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct DataSpec {
+    pub tokenizer: TokenizerSpec,
+    /// `[data] vocab`: the model's vocabulary when the tokenizer does not fix it (shards).
+    pub vocab: Option<usize>,
+    /// `file:line:col` of each `[[data.source]]`, for data errors found after parsing.
+    pub source_at: Vec<String>,
 }
 
 /// Everything needed to train one run, fully resolved (no defaults left to apply).
@@ -119,11 +167,21 @@ pub struct FitSpec {
     /// density (effective-parameter ratio) against that law lands in fit.json's `laws.density`.
     #[serde(default)]
     pub density_ref: Option<String>,
+    /// data_mixing: weights of the per-domain validation losses in the objective the
+    /// recommended mixture minimises (normalised to sum 1; default equal).
+    #[serde(default)]
+    pub objective: Option<BTreeMap<String, f64>>,
 }
 
 impl Default for FitSpec {
     fn default() -> Self {
-        FitSpec { laws: vec!["chinchilla".into()], backtest: "largest".into(), bootstrap: 1000, density_ref: None }
+        FitSpec {
+            laws: vec!["chinchilla".into()],
+            backtest: "largest".into(),
+            bootstrap: 1000,
+            density_ref: None,
+            objective: None,
+        }
     }
 }
 
@@ -138,6 +196,9 @@ pub struct Sweep {
     pub runs: Vec<RunConfig>,
     pub target: Target,
     pub fit: FitSpec,
+    /// Tokenizer and data settings (absent in sweeps serialised before it existed).
+    #[serde(default)]
+    pub data: DataSpec,
 }
 
 impl RunConfig {

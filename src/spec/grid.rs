@@ -162,15 +162,18 @@ fn lr_axis(raw: &Option<S<RawLr>>, ctx: &Ctx) -> Res<Axis> {
 }
 
 /// Mixtures normalised to sum 1 over all sources (absent ones 0); default uniform.
-fn mix_axis(
-    raw: &Option<Vec<SpannedMap<f64>>>,
-    sources: &[&str],
-    ctx: &Ctx,
-) -> Res<(Axis, Vec<BTreeMap<String, f64>>)> {
-    let Some(list) = raw else {
-        let uniform = sources.iter().map(|s| (s.to_string(), 1.0 / sources.len() as f64));
+fn mix_axis(raw: &Option<S<RawMix>>, sources: &[&str], ctx: &Ctx) -> Res<(Axis, Vec<BTreeMap<String, f64>>)> {
+    let Some(raw) = raw else {
         let axis = Axis { name: "mix", values: vec![(0.0, 0..0)], given: false };
-        return Ok((axis, vec![uniform.collect()]));
+        return Ok((axis, vec![uniform(sources)]));
+    };
+    let list = match raw.get_ref() {
+        RawMix::List(list) => list,
+        RawMix::Sample(s) => {
+            let mixes = sampled_mixes(s, sources, ctx)?;
+            let values = (0..mixes.len()).map(|i| (i as f64, raw.span())).collect();
+            return Ok((Axis { name: "mix", values, given: true }, mixes));
+        }
     };
     if list.is_empty() {
         return Err(ctx.err_key("grid.mix", "grid.mix", "must list at least one mixture"));
@@ -183,7 +186,57 @@ fn mix_axis(
     Ok((Axis { name: "mix", values, given: true }, mixes))
 }
 
-fn mixture(entry: &SpannedMap<f64>, field: &str, sources: &[&str], ctx: &Ctx) -> Res<BTreeMap<String, f64>> {
+fn uniform(sources: &[&str]) -> BTreeMap<String, f64> {
+    sources.iter().map(|s| (s.to_string(), 1.0 / sources.len() as f64)).collect()
+}
+
+/// `{ dirichlet = alpha, count = n, seed, corners }`: n draws from a symmetric Dirichlet, a pure
+/// function of the seed (weights rounded to 4 decimals so run ids do not hang on the last bit),
+/// optionally after the corners (each single source, then uniform).
+fn sampled_mixes(s: &RawMixSample, sources: &[&str], ctx: &Ctx) -> Res<Vec<BTreeMap<String, f64>>> {
+    let missing = |k: &str| ctx.err_key("grid.mix", &format!("grid.mix.{k}"), &format!("missing `{k}`"));
+    let alpha = ctx.float(
+        s.dirichlet.as_ref().ok_or_else(|| missing("dirichlet"))?,
+        "grid.mix.dirichlet",
+        (Excluded(0.0), Included(1e3)),
+    )?;
+    let count = ctx.int(s.count.as_ref().ok_or_else(|| missing("count"))?, "grid.mix.count", 1, 10_000)? as usize;
+    let seed = s.seed.as_ref().map_or(Ok(0), |v| ctx.int(v, "grid.mix.seed", 0, i64::MAX))? as u64;
+    let mut mixes = Vec::new();
+    let corners = s.corners.as_ref().is_some_and(|c| *c.get_ref());
+    if corners {
+        for src in sources {
+            mixes.push(sources.iter().map(|t| (t.to_string(), if t == src { 1.0 } else { 0.0 })).collect());
+        }
+        mixes.push(uniform(sources));
+    }
+    let mut rng = crate::data::rng::Rng::keyed(&[seed, 0x6d_6978]);
+    let wanted = count + if corners { sources.len() + 1 } else { 0 };
+    let mut tries = 0;
+    while mixes.len() < wanted {
+        tries += 1;
+        if tries > 100 * wanted {
+            let msg = format!("cannot draw {count} distinct mixtures over {} source(s)", sources.len());
+            return Err(ctx.err_key("grid.mix", "grid.mix.count", &msg));
+        }
+        let g: Vec<f64> = sources.iter().map(|_| rng.gamma(alpha).max(1e-12)).collect();
+        let total: f64 = g.iter().sum();
+        let mut w: Vec<f64> = g.iter().map(|x| (x / total * 1e4).round() / 1e4).collect();
+        let t: f64 = w.iter().sum();
+        if t <= 0.0 {
+            continue;
+        }
+        w.iter_mut().for_each(|x| *x /= t);
+        let m: BTreeMap<String, f64> = sources.iter().map(|s| s.to_string()).zip(w).collect();
+        // A repeated draw (possible after rounding with a tiny alpha) would be a duplicate run.
+        if !mixes.contains(&m) {
+            mixes.push(m);
+        }
+    }
+    Ok(mixes)
+}
+
+pub(super) fn mixture(entry: &SpannedMap<f64>, field: &str, sources: &[&str], ctx: &Ctx) -> Res<BTreeMap<String, f64>> {
     let mut mix: BTreeMap<String, f64> = sources.iter().map(|s| (s.to_string(), 0.0)).collect();
     for (key, w) in entry.get_ref() {
         let at = format!("{field}.{}", key.get_ref());

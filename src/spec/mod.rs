@@ -151,7 +151,10 @@ name = "unit"
         assert_eq!(r.parametrization, mup);
         let shape = DecayShape::Linear;
         assert_eq!(r.schedule, Schedule::Wsd { warmup: 0.1, decay: 0.2, decay_shape: shape });
-        assert_eq!(r.domains[1], DomainConfig { name: "grammar".into(), kind: "builtin:pcfg".into() });
+        assert_eq!(
+            r.domains[1],
+            DomainConfig { name: "grammar".into(), kind: "builtin:pcfg".into(), source: None, fingerprint: None }
+        );
     }
 
     #[test]
@@ -246,7 +249,18 @@ params = 1e7
         ("flops = 1e12", "flops = 1e12\nparams = 1e7", 33, 10, "target.params", "exactly one"),
         ("decay = 0.2", "decay = 0.95", 20, 50, "train.schedule.decay", "warmup + decay = 1.05"),
         ("\"isoflop\"", "\"isoflops\"", 35, 23, "fit.laws[1]", "unknown value \"isoflops\""),
-        ("\"bytes\"", "\"bpe\"", 6, 13, "data.tokenizer", "expected one of \"bytes\""),
+        ("\"bytes\"", "\"bpe\"", 6, 13, "data.tokenizer", "expected \"bytes\" or { hf ="),
+        ("\"bytes\"", "{ hf = \"/nonexistent/tokenizer.json\" }", 6, 13, "data.tokenizer", "cannot read tokenizer file"),
+        ("kind = \"builtin:pcfg\"", "kind = \"jsonl\"", 10, 1, "data.source[1].path", "missing `path`"),
+        ("kind = \"builtin:pcfg\"", "kind = \"builtin:pcfg\"\npath = \"x\"", 13, 8, "data.source[1].path", "does not apply"),
+        ("kind = \"builtin:pcfg\"", "kind = \"text\"\npath = \"x\"\nfield = \"t\"", 14, 9, "data.source[1].field", "jsonl"),
+        ("kind = \"builtin:pcfg\"", "kind = \"text\"\npath = \"x\"\nval_fraction = 0.9", 14, 16, "data.source[1].val_fraction", "(0, 0.5]"),
+        ("kind = \"builtin:pcfg\"", "kind = \"jsonl\"\npath = \"x\"\ninvalid_utf8 = \"drop\"", 14, 16, "data.source[1].invalid_utf8", "\"replace\""),
+        ("kind = \"builtin:pcfg\"", "kind = \"shards\"\npath = \"\"", 13, 8, "data.source[1].path", "got \"\""),
+        ("tokenizer = \"bytes\"", "tokenizer = \"bytes\"\nvocab = 1", 7, 9, "data.vocab", "at least 2"),
+        ("mix = [{ markov = 1, grammar = 1 }, { markov = 3, grammar = 1 }]", "mix = { dirichlet = 0, count = 3 }", 27, 21, "grid.mix.dirichlet", "(0, 1000]"),
+        ("mix = [{ markov = 1, grammar = 1 }, { markov = 3, grammar = 1 }]", "mix = { dirichlet = 1, cnt = 3 }", 27, 24, "grid.mix.cnt", "unknown field"),
+        ("bootstrap = 50", "bootstrap = 50\nobjective = { markov = -1 }", 37, 24, "fit.objective.markov", ">= 0"),
         ("\"builtin:pcfg\"", "\"hf:wiki\"", 12, 8, "data.source[1].kind", "\"builtin:markov\""),
         ("name = \"grammar\"", "name = \"markov\"", 11, 8, "data.source[1].name", "duplicate"),
         ("name = \"unit\"\n", "", 1, 2, "sweep.name", "missing required key `name`"),

@@ -54,8 +54,12 @@ pub struct RawSweep {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawData {
-    /// Only `"bytes"` (vocabulary 256), the default.
-    pub tokenizer: Option<S<String>>,
+    /// `"bytes"` (default: one token per byte, vocabulary 256) or `{ hf = "tokenizer.json" }`
+    /// (a Hugging Face tokenizer file; its vocabulary becomes the model's).
+    pub tokenizer: Option<S<toml::Value>>,
+    /// Model vocabulary for pre-tokenized shards read with `tokenizer = "bytes"`; must exceed
+    /// every token id. Default: the tokenizer's vocabulary.
+    pub vocab: Option<S<i64>>,
     /// `[[data.source]]`, at least one: the training/evaluation domains, in this order.
     pub source: Option<Vec<RawSource>>,
 }
@@ -66,8 +70,22 @@ pub struct RawData {
 pub struct RawSource {
     /// Required, unique, `[a-z0-9_]+`; the metrics column is `loss_<name>`.
     pub name: Option<S<String>>,
-    /// Required: `"builtin:markov"` or `"builtin:pcfg"`.
+    /// Required: `"builtin:markov"`, `"builtin:pcfg"` (synthetic, offline, known entropy
+    /// floor), `"text"` (UTF-8 files, one document each), `"jsonl"` (one JSON object per line)
+    /// or `"shards"` (llm.c token shards: 256 x int32 header, then uint16/uint32 tokens).
     pub kind: Option<S<String>>,
+    /// text/jsonl/shards (required there): a file, a directory or a glob (`data/*.jsonl.zst`),
+    /// relative to the working directory. `.gz` and `.zst` files are decompressed.
+    pub path: Option<S<String>>,
+    /// jsonl: the string field with each record's text; default `"text"`.
+    pub field: Option<S<String>>,
+    /// text/jsonl: `"replace"` (default: invalid UTF-8 becomes U+FFFD), `"skip"` or `"error"`.
+    pub invalid_utf8: Option<S<String>>,
+    /// File-backed: share of the domain held out for validation, in (0, 0.5]; default 0.02
+    /// (at least one 8192-token chunk).
+    pub val_fraction: Option<S<f64>>,
+    /// shards: UTF-8 bytes per token of the corpus, so losses are also given in bits/byte.
+    pub bytes_per_token: Option<S<f64>>,
 }
 
 /// `[model]`
@@ -165,9 +183,12 @@ pub struct RawGrid {
     pub batch_size: Option<S<Vec<S<i64>>>>,
     /// Optional axis of context lengths (tokens per sequence); default `[model.seq_len]`.
     pub seq_len: Option<S<Vec<S<i64>>>>,
-    /// Optional axis of mixtures `{ source = weight }`: weights >= 0, not all 0, normalised
-    /// to sum 1, absent sources weigh 0. Default: one uniform mixture.
-    pub mix: Option<Vec<SpannedMap<f64>>>,
+    /// Optional axis of mixtures: a list of `{ source = weight }` (weights >= 0, not all 0,
+    /// normalised to sum 1, absent sources weigh 0), or sampled mixtures
+    /// `{ dirichlet = alpha, count = n, seed = s, corners = true }` (RegMix-style: n draws from
+    /// a symmetric Dirichlet, plus, with corners, every single-source mixture and the uniform
+    /// one). Default: one uniform mixture.
+    pub mix: Option<S<RawMix>>,
     /// Groups of axis names that advance together, e.g. `[["width", "depth"]]`; the axes
     /// of a group must have equal lengths and an axis may be in one group only.
     pub zip: Option<Vec<S<Vec<S<String>>>>>,
@@ -194,6 +215,53 @@ pub struct RawLogRange {
     pub num: Option<S<i64>>,
 }
 
+/// `grid.mix`: listed or sampled mixtures (deserialized by hand, like `RawLr`).
+#[derive(Debug)]
+pub enum RawMix {
+    List(Vec<SpannedMap<f64>>),
+    Sample(RawMixSample),
+}
+
+/// `grid.mix = { dirichlet = alpha, count = n, ... }`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMixSample {
+    /// Required: concentration alpha > 0 of the symmetric Dirichlet (1 = uniform on the simplex).
+    pub dirichlet: Option<S<f64>>,
+    /// Required: number of sampled mixtures, >= 1.
+    pub count: Option<S<i64>>,
+    /// Sampling seed; default 0. Same seed, same mixtures.
+    pub seed: Option<S<i64>>,
+    /// Also every single-source mixture and the uniform one; default false.
+    pub corners: Option<S<bool>>,
+}
+
+impl<'de> Deserialize<'de> for RawMix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(MixVisitor)
+    }
+}
+
+struct MixVisitor;
+
+impl<'de> Visitor<'de> for MixVisitor {
+    type Value = RawMix;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of mixtures { source = weight } or { dirichlet = alpha, count = n }")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawMix, A::Error> {
+        let access = de::value::SeqAccessDeserializer::new(seq);
+        Ok(RawMix::List(Deserialize::deserialize(access)?))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMix, A::Error> {
+        let access = de::value::MapAccessDeserializer::new(map);
+        Ok(RawMix::Sample(Deserialize::deserialize(access)?))
+    }
+}
+
 /// `[target]`: exactly one of the two keys.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +285,9 @@ pub struct RawFit {
     pub bootstrap: Option<S<i64>>,
     /// A reference fit.json for the density (Densing Law) table; a non-empty path.
     pub density_ref: Option<S<String>>,
+    /// data_mixing law: the objective to minimise, a weighted sum of per-domain validation
+    /// losses `{ source = weight }` (weights >= 0, not all 0). Default: every source weight 1.
+    pub objective: Option<SpannedMap<f64>>,
 }
 
 impl<'de> Deserialize<'de> for RawLr {

@@ -12,7 +12,7 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 /// The byte-level tokenizer's vocabulary.
 pub const VOCAB: usize = 256;
-pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg"];
+pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards"];
 /// The fit engine owns the list of laws; the sweep file accepts exactly those.
 pub const LAWS: &[&str] = &crate::fit::pipeline::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
@@ -47,7 +47,7 @@ struct Train {
 
 pub fn resolve(raw: RawFile, ctx: &Ctx) -> Res<Sweep> {
     let (name, seed, backend) = sweep_section(raw.sweep, ctx)?;
-    let domains = data_section(raw.data, ctx)?;
+    let (domains, data) = data_section(raw.data, ctx)?;
     let model = model_section(raw.model, ctx)?;
     let train = train_section(raw.train, model.seq_len, ctx)?;
     let msg = "missing required table [grid] (width, depth, lr and tokens_per_param or tokens)";
@@ -64,14 +64,16 @@ pub fn resolve(raw: RawFile, ctx: &Ctx) -> Res<Sweep> {
         return Err(ctx.err_key("grid", "grid.seq_len", &msg));
     }
     let target = target_section(raw.target, ctx)?;
-    let fit = fit_section(raw.fit, ctx)?;
-    let base = RunBase { sweep: &name, seed, domains: &domains, model: &model, train: &train };
+    let fit = fit_section(raw.fit, &names, ctx)?;
+    // A tokenizer.json's vocabulary is read by `data::prepare::stamp`, which sets it per run.
+    let vocab = data.vocab.unwrap_or(VOCAB);
+    let base = RunBase { sweep: &name, seed, vocab, domains: &domains, model: &model, train: &train };
     let mut runs = build_runs(&points, &base, ctx)?;
     if train.wsd_branches {
         branch_families(&mut runs, ctx)?;
     }
     let path = ctx.path.to_string();
-    Ok(Sweep { name, path, backend, runs, target, fit })
+    Ok(Sweep { name, path, backend, runs, target, fit, data })
 }
 
 /// Groups runs that differ only in tokens into WSD branch families: the longest is the trunk;
@@ -142,22 +144,41 @@ fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)>
     Ok((name.into_inner(), seed, backend))
 }
 
-fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<Vec<DomainConfig>> {
+fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<(Vec<DomainConfig>, DataSpec)> {
     let msg = "missing required [[data.source]] tables (name = \"...\", kind = \"builtin:...\")";
     let d = raw.ok_or_else(|| ctx.err_key("data", "data", msg))?;
-    if let Some(t) = &d.tokenizer {
-        ctx.choice(t, "data.tokenizer", &["bytes"])?;
+    let tokenizer = match &d.tokenizer {
+        None => TokenizerSpec::Bytes,
+        Some(t) => tokenizer(t, ctx)?,
+    };
+    let vocab = match &d.vocab {
+        None => None,
+        Some(v) => Some(ctx.int(v, "data.vocab", 2, 1 << 24)? as usize),
+    };
+    if let (Some(v), TokenizerSpec::Hf { .. }) = (&d.vocab, &tokenizer) {
+        let msg = "a tokenizer.json fixes the vocabulary; `vocab` applies to tokenizer = \"bytes\" with shards";
+        return Err(ctx.err(v.span(), "data.vocab", msg));
     }
+    // The vocabulary sizes the model (and so N and the token counts), so the tokenizer file is
+    // read here, and a file that does not parse is an error at the `tokenizer` key.
+    let vocab = match (&tokenizer, &d.tokenizer) {
+        (TokenizerSpec::Hf { .. }, Some(t)) => match crate::data::tokenizer::vocab_of(&tokenizer) {
+            Ok(v) => Some(v),
+            Err(e) => return Err(ctx.err(t.span(), "data.tokenizer", &format!("{e:#}"))),
+        },
+        _ => vocab,
+    };
     let sources = d.source.unwrap_or_default();
     if sources.is_empty() {
         return Err(ctx.err_key("data", "data.source", msg));
     }
     let mut out: Vec<DomainConfig> = Vec::new();
+    let mut source_at = Vec::new();
     for (i, s) in sources.into_iter().enumerate() {
         let at = format!("data.source[{i}]");
         let missing = |k: &str| ctx.err_key(&at, &format!("{at}.{k}"), &format!("missing `{k}`"));
-        let name = s.name.ok_or_else(|| missing("name"))?;
-        let kind = s.kind.ok_or_else(|| missing("kind"))?;
+        let name = s.name.as_ref().ok_or_else(|| missing("name"))?;
+        let kind = s.kind.as_ref().ok_or_else(|| missing("kind"))?;
         let field = format!("{at}.name");
         let n = name.get_ref();
         let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
@@ -168,10 +189,89 @@ fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<Vec<DomainConfig>> {
             let msg = format!("duplicate source name \"{n}\"");
             return Err(ctx.err(name.span(), &field, &msg));
         }
-        ctx.choice(&kind, &format!("{at}.kind"), SOURCE_KINDS)?;
-        out.push(DomainConfig { name: name.into_inner(), kind: kind.into_inner() });
+        let kind_s = ctx.choice(kind, &format!("{at}.kind"), SOURCE_KINDS)?.to_string();
+        let e = ctx.err(name.span(), &field, "");
+        source_at.push(format!("{}:{}:{} ({at}, source \"{n}\")", e.path, e.line, e.col));
+        let source = file_source(&s, &kind_s, &at, &tokenizer, ctx)?;
+        out.push(DomainConfig { name: n.clone(), kind: kind_s, source, fingerprint: None });
     }
-    Ok(out)
+    Ok((out, DataSpec { tokenizer, vocab, source_at }))
+}
+
+/// `data.tokenizer`: "bytes" or { hf = "path" }.
+fn tokenizer(t: &S<toml::Value>, ctx: &Ctx) -> Res<TokenizerSpec> {
+    let expected = "expected \"bytes\" or { hf = \"path/to/tokenizer.json\" }";
+    match t.get_ref() {
+        toml::Value::String(s) if s == "bytes" => Ok(TokenizerSpec::Bytes),
+        toml::Value::Table(tab) if tab.len() == 1 => match tab.get("hf") {
+            Some(toml::Value::String(p)) if !p.trim().is_empty() => Ok(TokenizerSpec::Hf { path: p.clone() }),
+            _ => Err(ctx.err(t.span(), "data.tokenizer", expected)),
+        },
+        other => Err(ctx.err(t.span(), "data.tokenizer", &format!("{expected}, got {other}"))),
+    }
+}
+
+/// The file settings of a text/jsonl/shards source (None for built-in ones); keys that do not
+/// apply to the kind are errors rather than silently ignored.
+fn file_source(s: &RawSource, kind: &str, at: &str, tok: &TokenizerSpec, ctx: &Ctx) -> Res<Option<FileSource>> {
+    let reject = |v: Option<std::ops::Range<usize>>, key: &str, why: &str| match v {
+        Some(span) => Err(ctx.err(span, &format!("{at}.{key}"), &format!("`{key}` {why}"))),
+        None => Ok(()),
+    };
+    if kind.starts_with("builtin:") {
+        for (key, span) in [
+            ("path", s.path.as_ref().map(|v| v.span())),
+            ("field", s.field.as_ref().map(|v| v.span())),
+            ("invalid_utf8", s.invalid_utf8.as_ref().map(|v| v.span())),
+            ("val_fraction", s.val_fraction.as_ref().map(|v| v.span())),
+            ("bytes_per_token", s.bytes_per_token.as_ref().map(|v| v.span())),
+        ] {
+            reject(span, key, &format!("does not apply to kind = \"{kind}\" (a generated source)"))?;
+        }
+        if matches!(tok, TokenizerSpec::Hf { .. }) {
+            let msg = "built-in sources generate bytes and need tokenizer = \"bytes\"";
+            return Err(ctx.err(s.kind.as_ref().unwrap().span(), &format!("{at}.kind"), msg));
+        }
+        return Ok(None);
+    }
+    let path = s.path.as_ref().ok_or_else(|| {
+        let msg = format!("missing `path` (a file, directory or glob) for kind = \"{kind}\"");
+        ctx.err_key(at, &format!("{at}.path"), &msg)
+    })?;
+    if path.get_ref().trim().is_empty() {
+        return Err(ctx.err(path.span(), &format!("{at}.path"), "expected a file, directory or glob, got \"\""));
+    }
+    if kind != "jsonl" {
+        reject(s.field.as_ref().map(|v| v.span()), "field", "applies to kind = \"jsonl\" only")?;
+    }
+    if kind == "shards" {
+        reject(
+            s.invalid_utf8.as_ref().map(|v| v.span()),
+            "invalid_utf8",
+            "applies to text and jsonl (shards are tokens)",
+        )?;
+    } else {
+        let why = "applies to kind = \"shards\" only (text is measured in bytes as it is tokenized)";
+        reject(s.bytes_per_token.as_ref().map(|v| v.span()), "bytes_per_token", why)?;
+    }
+    let field = match &s.field {
+        Some(f) if f.get_ref().is_empty() => {
+            return Err(ctx.err(f.span(), &format!("{at}.field"), "expected a field name, got \"\""))
+        }
+        Some(f) => Some(f.get_ref().clone()),
+        None => (kind == "jsonl").then(|| "text".to_string()),
+    };
+    let invalid_utf8 = match &s.invalid_utf8 {
+        Some(v) => ctx.choice(v, &format!("{at}.invalid_utf8"), &["replace", "skip", "error"])?.to_string(),
+        None => "replace".to_string(),
+    };
+    let val_fraction =
+        opt_float(&s.val_fraction, &format!("{at}.val_fraction"), 0.02, (Excluded(0.0), Included(0.5)), ctx)?;
+    let bytes_per_token = match &s.bytes_per_token {
+        Some(v) => Some(ctx.float(v, &format!("{at}.bytes_per_token"), POS)?),
+        None => None,
+    };
+    Ok(Some(FileSource { path: path.get_ref().clone(), field, invalid_utf8, val_fraction, bytes_per_token }))
 }
 
 fn model_section(raw: Option<RawModel>, ctx: &Ctx) -> Res<Model> {
@@ -343,7 +443,7 @@ fn target_section(raw: Option<RawTarget>, ctx: &Ctx) -> Res<Target> {
     }
 }
 
-fn fit_section(raw: Option<RawFit>, ctx: &Ctx) -> Res<FitSpec> {
+fn fit_section(raw: Option<RawFit>, sources: &[&str], ctx: &Ctx) -> Res<FitSpec> {
     let Some(f) = raw else {
         return Ok(FitSpec::default());
     };
@@ -369,6 +469,9 @@ fn fit_section(raw: Option<RawFit>, ctx: &Ctx) -> Res<FitSpec> {
         }
         spec.density_ref = Some(p.get_ref().clone());
     }
+    if let Some(obj) = &f.objective {
+        spec.objective = Some(grid::mixture(obj, "fit.objective", sources, ctx)?);
+    }
     Ok(spec)
 }
 
@@ -384,6 +487,7 @@ fn opt_float(v: &Option<S<f64>>, field: &str, default: f64, range: Bounds, ctx: 
 struct RunBase<'a> {
     sweep: &'a str,
     seed: u64,
+    vocab: usize,
     domains: &'a [DomainConfig],
     model: &'a Model,
     train: &'a Train,
@@ -410,7 +514,7 @@ fn build_runs(points: &[Point], base: &RunBase, ctx: &Ctx) -> Res<Vec<RunConfig>
 
 fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
     let (m, t) = (base.model, base.train);
-    let n = crate::flops::params(p.width, p.depth, VOCAB);
+    let n = crate::flops::params(p.width, p.depth, base.vocab);
     let per_step = (p.batch_size * p.seq_len) as u64;
     let wanted = match p.amount {
         Amount::TokensPerParam(r) => r * n as f64,
@@ -432,7 +536,7 @@ fn run_config(p: &Point, base: &RunBase, min_width: usize) -> RunConfig {
         depth: p.depth,
         heads: p.width / m.head_dim,
         seq_len: p.seq_len,
-        vocab: VOCAB,
+        vocab: base.vocab,
         parametrization,
         lr: p.lr,
         batch_size: p.batch_size,

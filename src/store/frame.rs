@@ -35,6 +35,7 @@ pub fn build(runs: &[(RunDir, RunConfig)]) -> Result<DataFrame> {
         };
         let last_step = evals.iter().map(|e| e.step).max().unwrap_or(0);
         let params = flops::params(cfg.width, cfg.depth, cfg.vocab) as f64;
+        let realised = dir.read_summary().map(|s| s.domain_tokens).unwrap_or_default();
         let total = flops::params_total(cfg.width, cfg.depth, cfg.seq_len, cfg.vocab) as f64;
         for e in &evals {
             s.entry("run_id").or_default().push(dir.id.clone());
@@ -60,11 +61,16 @@ pub fn build(runs: &[(RunDir, RunConfig)]) -> Result<DataFrame> {
             put("tokens", e.tokens as f64);
             put("flops", e.flops);
             put("loss", e.loss);
-            put("bpb", e.bpb);
+            put("bpb", e.bpb.unwrap_or(f64::NAN));
             for d in &domains {
                 let v = e.domain_loss.iter().find(|(n, _)| n == d).map_or(f64::NAN, |x| x.1);
                 put(&format!("loss_{d}"), v);
+                let v = e.domain_bpb.iter().find(|(n, _)| n == d).map_or(f64::NAN, |x| x.1);
+                put(&format!("bpb_{d}"), v);
                 put(&format!("mix_{d}"), cfg.mix.get(d).copied().unwrap_or(0.0));
+                // Realised training tokens of the domain over the whole run (NaN if unrecorded).
+                let v = realised.iter().find(|(n, _)| n == d).map_or(f64::NAN, |x| x.1 as f64);
+                put(&format!("trained_tokens_{d}"), v);
             }
             b.push(e.step == last_step);
         }

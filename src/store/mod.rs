@@ -99,8 +99,13 @@ pub struct EvalRecord {
     pub loss: f64,
     /// Per-domain validation loss, nats/token, in the sweep's domain order.
     pub domain_loss: Vec<(String, f64)>,
-    /// Bits per byte of `loss` (equal to nats/ln 2 for the byte tokenizer).
-    pub bpb: f64,
+    /// Bits per byte of the mixture (total bits over total bytes under the run's mixture), so
+    /// runs with different tokenizers compare; absent when a domain's bytes/token is unknown.
+    #[serde(default)]
+    pub bpb: Option<f64>,
+    /// Per-domain bits per byte, for the domains whose bytes/token is known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domain_bpb: Vec<(String, f64)>,
 }
 
 /// One training-log line of `metrics.jsonl`.
@@ -131,6 +136,9 @@ pub struct Summary {
     /// (absent: the whole batch at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub micro_batch: Option<usize>,
+    /// Training tokens drawn from each domain (the realised mixture), in domain order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domain_tokens: Vec<(String, u64)>,
 }
 
 impl RunDir {

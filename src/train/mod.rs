@@ -198,6 +198,7 @@ pub fn train<B: AutodiffBackend>(
             let per = evaluate(&model.valid(), &gcfg, &data, run.eval_tokens, dev);
             let mixed: f64 = per.iter().zip(&weights).map(|(l, w)| l * w).sum::<f64>() / weights.iter().sum::<f64>();
             final_loss = mixed;
+            let (domain_bpb, bpb) = bits_per_byte(&data, &per, &weights);
             let rec = EvalRecord {
                 step: done,
                 tokens,
@@ -205,7 +206,8 @@ pub fn train<B: AutodiffBackend>(
                 lr,
                 loss: mixed,
                 domain_loss: data.domain_names().iter().cloned().zip(per).collect(),
-                bpb: mixed / std::f64::consts::LN_2,
+                bpb,
+                domain_bpb,
             };
             store::append_jsonl(&dir.evals_jsonl(), &rec)?;
             if done < run.steps {
@@ -235,6 +237,12 @@ pub fn train<B: AutodiffBackend>(
         tokens_per_s: ((run.steps - start) * tokens_per_step) as f64 / wall.max(1e-9),
         startup_s,
         micro_batch: (micro < run.batch_size).then_some(micro),
+        domain_tokens: data
+            .domain_names()
+            .iter()
+            .cloned()
+            .zip(data.realised_tokens(run.steps, run.batch_size))
+            .collect(),
     };
     status.state = "done".into();
     status.heartbeat = store::now_unix();
@@ -243,6 +251,25 @@ pub fn train<B: AutodiffBackend>(
     // After DONE: a kill between the two must not leave a run with neither.
     checkpoint::remove(dir);
     Ok(Outcome::Done(summary))
+}
+
+/// Per-domain bits/byte (loss / ln 2 / bytes per token) for the domains whose bytes/token is
+/// known, and the mixture's (total bits over total bytes), if every weighted domain's is.
+fn bits_per_byte(data: &Mixture, per: &[f64], weights: &[f64]) -> (Vec<(String, f64)>, Option<f64>) {
+    let ln2 = std::f64::consts::LN_2;
+    let mut out = Vec::new();
+    let (mut bits, mut bytes, mut known) = (0.0, 0.0, true);
+    for (d, (l, w)) in per.iter().zip(weights).enumerate() {
+        match data.bytes_per_token(d) {
+            Some(b) => {
+                out.push((data.domain_names()[d].clone(), l / ln2 / b));
+                bits += w * l / ln2;
+                bytes += w * b;
+            }
+            None => known &= *w == 0.0,
+        }
+    }
+    (out, (known && bytes > 0.0).then(|| bits / bytes))
 }
 
 fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64, ema: Option<f64>) -> Result<Outcome> {

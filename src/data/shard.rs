@@ -1,0 +1,207 @@
+//! llm.c token shards: a 256 x int32 little-endian header (magic, version, token count, rest
+//! zero) followed by the tokens as uint16 (magic 20240520, version 1: GPT-2 style) or uint32
+//! (magic 20240801, version 7: Llama-3 style). The same layout is what modded-nanogpt's
+//! FineWeb shards use, and it is also windtunnel's tokenization cache.
+//!
+//! A shard checks itself on open (magic, version, and file size against the header's count,
+//! so a truncated copy is caught before training) and is then memory-mapped: reading a window
+//! touches only its own pages, so a 1 GB shard costs no more resident memory than the windows
+//! read from it. The one full pass (the largest token id, checked against the vocabulary) reads
+//! through a small buffer instead of the map for the same reason.
+
+use anyhow::{bail, Context, Result};
+use memmap2::Mmap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+pub const HEADER_BYTES: usize = 256 * 4;
+pub const MAGIC_U16: i32 = 20240520;
+pub const MAGIC_U32: i32 = 20240801;
+
+/// What a shard's header says, checked against the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardInfo {
+    pub path: PathBuf,
+    /// Bytes per token: 2 or 4.
+    pub width: usize,
+    pub tokens: u64,
+}
+
+/// Reads and checks the header: the magic and version, and that the body holds exactly the
+/// number of tokens the header announces.
+pub fn read_header(path: &Path) -> Result<ShardInfo> {
+    let mut f = File::open(path).with_context(|| format!("{}: cannot open token shard", path.display()))?;
+    let len = f.metadata()?.len();
+    if len < HEADER_BYTES as u64 {
+        bail!("{}: not an llm.c token shard: {len} bytes, shorter than the {HEADER_BYTES}-byte header", path.display());
+    }
+    let mut head = [0u8; 12];
+    f.read_exact(&mut head)?;
+    let word = |i: usize| i32::from_le_bytes(head[4 * i..4 * i + 4].try_into().unwrap());
+    let (magic, version, count) = (word(0), word(1), word(2));
+    let width = match (magic, version) {
+        (MAGIC_U16, 1) => 2,
+        (MAGIC_U32, 7) => 4,
+        (MAGIC_U16 | MAGIC_U32, v) => {
+            bail!(
+                "{}: wrong header at byte 4: version {v} (expected 1 for uint16, 7 for uint32 tokens)",
+                path.display()
+            )
+        }
+        _ => bail!(
+            "{}: wrong header at byte 0: magic {magic} (expected {MAGIC_U16} for uint16 or {MAGIC_U32} for uint32 \
+             tokens, the llm.c layout)",
+            path.display()
+        ),
+    };
+    if count < 0 {
+        bail!("{}: wrong header at byte 8: token count {count} is negative", path.display());
+    }
+    let body = len - HEADER_BYTES as u64;
+    let want = count as u64 * width as u64;
+    if body != want {
+        let what = if body < want { "truncated" } else { "longer than its header says" };
+        bail!(
+            "{}: {what}: the header announces {count} tokens ({want} bytes) but the file has {body} bytes after \
+             the header",
+            path.display()
+        );
+    }
+    Ok(ShardInfo { path: path.to_path_buf(), width, tokens: count as u64 })
+}
+
+/// The largest token id in a shard, read through a 4 MB buffer (not the map, so the pass
+/// does not leave the whole file resident in this process).
+pub fn max_token(info: &ShardInfo) -> Result<u32> {
+    let mut f = File::open(&info.path)?;
+    let mut skip = [0u8; HEADER_BYTES];
+    f.read_exact(&mut skip)?;
+    let mut buf = vec![0u8; 4 << 20];
+    let mut max = 0u32;
+    let mut left = info.tokens * info.width as u64;
+    while left > 0 {
+        let n = (buf.len() as u64).min(left) as usize;
+        f.read_exact(&mut buf[..n]).with_context(|| format!("{}: reading tokens", info.path.display()))?;
+        let m = if info.width == 2 {
+            buf[..n].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).max()
+        } else {
+            buf[..n].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).max()
+        };
+        max = max.max(m.unwrap_or(0));
+        left -= n as u64;
+    }
+    Ok(max)
+}
+
+/// Writes tokens as a shard (uint16 when every id fits, else uint32) through a temporary file
+/// renamed into place, so a reader never sees a half-written shard.
+pub fn write(path: &Path, tokens: &[u32]) -> Result<()> {
+    let wide = tokens.iter().any(|&t| t > u16::MAX as u32);
+    let mut header = [0i32; 256];
+    header[0] = if wide { MAGIC_U32 } else { MAGIC_U16 };
+    header[1] = if wide { 7 } else { 1 };
+    header[2] = i32::try_from(tokens.len()).context("more than 2^31 tokens in one shard")?;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    {
+        let mut f = std::io::BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+        for h in header {
+            f.write_all(&h.to_le_bytes())?;
+        }
+        for &t in tokens {
+            if wide {
+                f.write_all(&t.to_le_bytes())?;
+            } else {
+                f.write_all(&(t as u16).to_le_bytes())?;
+            }
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    Ok(())
+}
+
+/// A checked, memory-mapped shard.
+pub struct Mapped {
+    map: Mmap,
+    pub info: ShardInfo,
+}
+
+impl Mapped {
+    pub fn open(path: &Path) -> Result<Mapped> {
+        let info = read_header(path)?;
+        let f = File::open(path)?;
+        // SAFETY: the file is only read; a concurrent writer would have to truncate a shard in
+        // place, which windtunnel never does (caches are written aside and renamed).
+        let map = unsafe { Mmap::map(&f) }.with_context(|| format!("{}: cannot memory-map", path.display()))?;
+        #[cfg(unix)]
+        {
+            // Windows are read at random places: read-ahead would only inflate resident memory.
+            let _ = map.advise(memmap2::Advice::Random);
+        }
+        Ok(Mapped { map, info })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.info.tokens
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.info.tokens == 0
+    }
+
+    /// Appends tokens [start, start + len) to `out` as i64 ids.
+    pub fn window(&self, start: u64, len: usize, out: &mut Vec<i64>) {
+        let w = self.info.width;
+        let a = HEADER_BYTES + start as usize * w;
+        let bytes = &self.map[a..a + len * w];
+        if w == 2 {
+            out.extend(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as i64));
+        } else {
+            out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("wt-shard-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("s.bin")
+    }
+
+    #[test]
+    fn roundtrip_u16_and_u32() {
+        for (name, toks) in [("u16", vec![1u32, 2, 65535, 7]), ("u32", vec![1u32, 70000, 3])] {
+            let p = tmp(name);
+            write(&p, &toks).unwrap();
+            let m = Mapped::open(&p).unwrap();
+            assert_eq!(m.info.width, if name == "u16" { 2 } else { 4 });
+            let mut out = Vec::new();
+            m.window(1, toks.len() - 1, &mut out);
+            assert_eq!(out, toks[1..].iter().map(|&t| t as i64).collect::<Vec<_>>());
+            assert_eq!(max_token(&m.info).unwrap(), *toks.iter().max().unwrap());
+        }
+    }
+
+    #[test]
+    fn bad_headers_and_truncation_are_named() {
+        let p = tmp("bad");
+        write(&p, &[1, 2, 3, 4]).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let mut magic = good.clone();
+        magic[0] = 0;
+        std::fs::write(&p, &magic).unwrap();
+        let e = format!("{:#}", read_header(&p).unwrap_err());
+        assert!(e.contains("wrong header at byte 0") && e.contains("s.bin"), "{e}");
+        std::fs::write(&p, &good[..good.len() - 3]).unwrap();
+        let e = format!("{:#}", read_header(&p).unwrap_err());
+        assert!(e.contains("truncated") && e.contains("4 tokens"), "{e}");
+        std::fs::write(&p, &good[..100]).unwrap();
+        let e = format!("{:#}", read_header(&p).unwrap_err());
+        assert!(e.contains("shorter than the 1024-byte header"), "{e}");
+    }
+}
