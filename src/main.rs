@@ -120,6 +120,38 @@ enum Cmd {
         #[arg(long, default_value = "cpu")]
         backend: String,
     },
+    /// Data loader cost on a large llm.c token shard: header check, vocabulary scan, opening,
+    /// window sampling (tokens/s) and resident memory before and after.
+    BenchData {
+        /// Shard size in GB.
+        #[arg(long, default_value_t = 1.0)]
+        gb: f64,
+        /// A sparse shard of zeros (no disk space, no write time) instead of random tokens.
+        #[arg(long)]
+        sparse: bool,
+        /// Training windows to sample.
+        #[arg(long, default_value_t = 20000)]
+        windows: usize,
+        /// Folder for the temporary shard (deleted afterwards).
+        #[arg(long, default_value = "/tmp")]
+        dir: PathBuf,
+    },
+    /// Held-out check of a data_mixing fit: train the recommended, RegMix, uniform and
+    /// single-domain mixtures at a larger size than any in the sweep (results in
+    /// RESULTS/<sweep>-mixcheck), compare with the law, and add the outcome to DIR's report.
+    MixCheck {
+        /// The sweep's results folder (results/<sweep>), fitted with the data_mixing law.
+        dir: PathBuf,
+        /// Width of the check runs (default: twice the width of the sweep's largest run).
+        #[arg(long)]
+        width: Option<usize>,
+        /// Depth of the check runs (default: that of the sweep's largest run).
+        #[arg(long)]
+        depth: Option<usize>,
+        /// Runs trained at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Collect the finished runs of a sweep into runs.parquet, fit and write the report, without
     /// training anything (the merge step of a cluster sweep).
     Collect {
@@ -293,12 +325,18 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 opts.laws = l;
             }
             opts.seed = seed;
+            let mixing = opts.laws.iter().any(|l| l == "data_mixing") && path.is_dir();
             // The input is the user's data: a fit it cannot support is bad input (exit 2).
             let mut rep = fit::fit_all(&obs, &opts).map_err(|e| UserError(format!("{}: {e:#}", path.display())))?;
             if let Some(r) = density_ref {
                 let reference: fit::FitReport =
                     store::read_json(&r).map_err(|e| UserError(format!("--density-ref: {e:#}")))?;
                 rep.laws.insert("density".into(), fit::density_table(&reference.params, &obs));
+            }
+            if mixing {
+                let sw = pipeline::sweep_of_dir(&path)?;
+                let df = frame::read_frame(&SweepDir { root: path.clone() }.runs_parquet())?;
+                pipeline::add_mixing_law(&sw, &df, &mut rep);
             }
             let out = out.unwrap_or(default_out);
             store::write_json_atomic(&out, &rep)?;
@@ -320,6 +358,23 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Bench { models, steps, backend } => {
             let table = windtunnel::bench::run(&models, steps, &backend).map_err(|e| UserError(format!("{e:#}")))?;
             println!("{table}");
+            Ok(0)
+        }
+        Cmd::BenchData { gb, sparse, windows, dir } => {
+            if !(gb > 0.0 && gb <= 8.0) || windows == 0 {
+                return Err(UserError("--gb must be in (0, 8] and --windows at least 1".into()).into());
+            }
+            print!("{}", windtunnel::data::bench::run(&dir, gb, sparse, windows)?);
+            Ok(0)
+        }
+        Cmd::MixCheck { dir, width, depth, jobs } => {
+            let opts = runner::mixcheck::Options { width, depth, jobs: jobs.unwrap_or_else(runner::default_jobs) };
+            let c = runner::mixcheck::run(&dir, &opts)?;
+            for r in &c.rows {
+                println!("{:>2}. {:<40} predicted {:.4}  actual {:.4}", r.rank, r.label, r.predicted, r.actual);
+            }
+            println!("{}", c.verdict);
+            println!("report: {}", dir.join("report.md").display());
             Ok(0)
         }
         Cmd::Collect { sweep, results } => {

@@ -86,9 +86,59 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
             Err(e) => report.warnings.push(format!("fit.density_ref: no density table: {e:#}")),
         }
     }
+    if sweep.fit.laws.iter().any(|l| l == "data_mixing") {
+        add_mixing_law(sweep, &df, &mut report);
+    }
     store::write_json_atomic(&dir.fit_json(), &report)?;
     report::write_report(dir, sweep, &report, &df, &diverged, &report::ReportOptions::default())?;
     Ok(dir.report_md())
+}
+
+/// The data mixing law (fit::mixing) on the runs' final per-domain losses, into
+/// `laws.data_mixing`; a fit the sweep cannot support becomes a warning, like other laws.
+pub fn add_mixing_law(sweep: &Sweep, df: &DataFrame, report: &mut FitReport) {
+    match mixing_law(sweep, df, report) {
+        Ok(m) => {
+            report.laws.insert("data_mixing".into(), serde_json::to_value(m).expect("serialisable"));
+        }
+        Err(e) => report.warnings.push(format!("law data_mixing not fitted: {e:#}")),
+    }
+}
+
+/// The final (mixture, compute, per-domain losses) of every run of a results frame.
+pub fn mix_observations(df: &DataFrame, domains: &[String]) -> Result<Vec<fit::mixing::MixObs>> {
+    let fin = df.filter(df.column("is_final")?.bool()?)?;
+    let f64s = |name: &str| -> Result<Vec<f64>> {
+        let c = fin.column(name).with_context(|| format!("runs.parquet has no column {name}"))?;
+        Ok(c.cast(&polars::prelude::DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    };
+    let flops = f64s("flops")?;
+    let mixes: Vec<Vec<f64>> = domains.iter().map(|d| f64s(&format!("mix_{d}"))).collect::<Result<_>>()?;
+    let losses: Vec<Vec<f64>> = domains.iter().map(|d| f64s(&format!("loss_{d}"))).collect::<Result<_>>()?;
+    Ok((0..flops.len())
+        .map(|r| fit::mixing::MixObs {
+            mix: mixes.iter().map(|m| m[r]).collect(),
+            flops: flops[r],
+            losses: losses.iter().map(|l| l[r]).collect(),
+        })
+        .collect())
+}
+
+fn mixing_law(sweep: &Sweep, df: &DataFrame, report: &FitReport) -> Result<fit::mixing::MixingFit> {
+    let domains: Vec<String> = sweep.runs[0].domains.iter().map(|d| d.name.clone()).collect();
+    let obs = mix_observations(df, &domains)?;
+    let weights: Vec<f64> = match &sweep.fit.objective {
+        Some(o) => domains.iter().map(|d| o.get(d).copied().unwrap_or(0.0)).collect(),
+        None => vec![1.0; domains.len()],
+    };
+    let target = report
+        .target
+        .as_ref()
+        .map(|t| t.flops)
+        .or(sweep.target.flops)
+        .unwrap_or_else(|| obs.iter().map(|o| o.flops).fold(0.0, f64::max));
+    let boots = sweep.fit.bootstrap.min(400);
+    fit::mixing::fit(&domains, &obs, &weights, target, boots, sweep.runs[0].seed)
 }
 
 /// Loads the sweep copy inside a results folder (written by `run`).

@@ -10,6 +10,7 @@
 //! Validation windows come from a separate key (built-in) or from held-out chunks (files)
 //! and are never trained on; resuming at step s needs no saved cursor.
 
+pub mod bench;
 pub mod files;
 pub mod markov;
 pub mod pcfg;

@@ -16,6 +16,7 @@ pub mod hyper;
 pub mod isoflop;
 pub mod law;
 pub mod lossvc;
+pub mod mixing;
 pub mod objective;
 pub mod parametric;
 pub mod pipeline;

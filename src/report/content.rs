@@ -45,6 +45,7 @@ pub fn build(f: &Facts, figures: Vec<Figure>) -> Doc {
     headline(&mut d, f);
     trust(&mut d, f);
     lr_transfer(&mut d, f);
+    data_mixture(&mut d, f);
     d.h2("Plots");
     for fig in figures {
         d.blocks.push(Block::Figure(fig));
@@ -253,6 +254,144 @@ fn lr_transfer(d: &mut Doc, f: &Facts) {
          grid's best learning rate refined by a parabola in log2(lr) through it and its neighbours.",
         hi.0, lo.0
     ));
+}
+
+fn mix_str(names: &[String], mix: &[f64]) -> String {
+    names.iter().zip(mix).map(|(n, w)| format!("{n} {w:.3}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The data mixing law's recommendation for the target, its baselines, and the held-out check.
+fn data_mixture(d: &mut Doc, f: &Facts) {
+    let Some(m) = f
+        .fit
+        .laws
+        .get("data_mixing")
+        .and_then(|v| serde_json::from_value::<crate::fit::mixing::MixingFit>(v.clone()).ok())
+    else {
+        return;
+    };
+    d.h2("Data mixture");
+    let obj = mix_str(&m.domains, &m.objective_weights);
+    d.p(format!(
+        "Data mixing law (Ye et al. 2024) nested with compute: L_i(r, C) = c_i + k_i·exp(Σ_j t_ij r_j)·(C/C_ref)^-a_i \
+         (form `exp`), or its variant with a power of the domain's own share, c_i + k_i·r_i^t_0·exp(Σ_(j≠i) t_j r_j)·\
+         (C/C_ref)^-a_i (form `power`, what an L(D) law implies for the domain's r_i·D tokens); each domain keeps the \
+         form with the lower leave-one-mixture-out error. Fitted per domain to the runs that trained on it, of {} runs \
+         ({} mixtures, {} compute scales). Objective: {obj} (weighted sum of validation losses, nats/token), \
+         minimised at the target C = {:.3e} FLOPs over the weights the sweep tried ({}).",
+        m.n_runs,
+        m.n_mixtures,
+        m.n_scales,
+        m.target_flops,
+        m.search
+            .iter()
+            .zip(&m.domains)
+            .map(|(i, n)| format!("{n} {:.3} to {:.3}", i.lo, i.hi))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let ci = m
+        .recommended_ci
+        .iter()
+        .zip(&m.domains)
+        .map(|(i, n)| format!("{n} [{:.2}, {:.2}]", i.lo, i.hi))
+        .collect::<Vec<_>>()
+        .join(", ");
+    d.p(format!(
+        "**Recommended mixture: {}** (95% bootstrap range of the optimum's weights: {ci}); predicted objective {:.4}, \
+         95% {}.",
+        mix_str(&m.domains, &m.recommended.mix),
+        m.recommended.objective,
+        iv(m.recommended.objective_ci, |x| format!("{x:.4}"))
+    ));
+    let mut rows = Vec::new();
+    for p in std::iter::once(&m.recommended).chain(&m.baselines) {
+        let mut row = vec![p.label.clone(), mix_str(&m.domains, &p.mix)];
+        row.extend(p.losses.iter().map(|l| format!("{l:.4}")));
+        row.push(format!("{:.4}", p.objective));
+        row.push(iv(p.objective_ci, |x| format!("{x:.4}")));
+        rows.push(row);
+    }
+    let mut head: Vec<String> = vec!["mixture".into(), "weights".into()];
+    head.extend(m.domains.iter().map(|n| format!("predicted loss {n}")));
+    head.extend(["objective".into(), "95% interval".into()]);
+    let head_ref: Vec<&str> = head.iter().map(|s| s.as_str()).collect();
+    d.table(&head_ref, rows);
+    let fits: Vec<String> = m
+        .laws
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: form `{}`, c {:.3}, k {:.3}, a {:.3}, t [{}]; RMSE of ln L {:.4}, largest error {:.1}%; \
+                 leave-one-mixture-out RMSE {}",
+                l.domain,
+                l.form,
+                l.c,
+                l.k,
+                l.a,
+                l.t.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
+                l.rmse_log,
+                100.0 * l.max_rel_err,
+                if l.cv_rmse.is_empty() {
+                    "n/a (too few mixtures)".to_string()
+                } else {
+                    l.cv_rmse.iter().map(|(f, v)| format!("{f} {v:.4}")).collect::<Vec<_>>().join(", ")
+                }
+            )
+        })
+        .collect();
+    d.list(fits);
+    if let Some(r) = &m.regmix {
+        d.p(format!(
+            "RegMix baseline (quadratic regression of the objective on the weights at the sweep's largest compute, \
+             {:.3e} FLOPs, {} runs, leave-one-out RMSE {:.4}): best mixture {} (objective {:.4} at that scale); it \
+             assumes the ranking of mixtures does not change with scale.",
+            r.flops,
+            r.n_runs,
+            r.loo_rmse,
+            mix_str(&m.domains, &r.mix),
+            r.objective
+        ));
+    }
+    if !m.warnings.is_empty() {
+        d.list(m.warnings.iter().map(|w| format!("warning: {w}")).collect());
+    }
+    match &f.mix_check {
+        None => d.p(format!(
+            "Not yet checked against a larger run: `windtunnel mix-check results/{}` trains the recommended, RegMix, \
+             uniform and single-domain mixtures at a size larger than any in the sweep and adds the outcome here.",
+            f.sweep.name
+        )),
+        Some(c) => {
+            d.h3("Held-out check at a larger size");
+            d.p(format!(
+                "{} runs at width {} depth {} (N {}, D {}, C {:.3e} FLOPs, {:.1}x the sweep's largest run), trained \
+                 after the fit; objective from their final validation losses.",
+                c.rows.len(),
+                c.width,
+                c.depth,
+                si(c.params),
+                si(c.tokens),
+                c.flops,
+                c.flops / c.sweep_max_flops
+            ));
+            let rows = c
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.label.clone(),
+                        mix_str(&m.domains, &r.mix),
+                        format!("{:.4}", r.predicted),
+                        format!("{:.4}", r.actual),
+                        if r.rank == 1 { "**1**".into() } else { r.rank.to_string() },
+                    ]
+                })
+                .collect();
+            d.table(&["mixture", "weights", "law's prediction", "actual objective", "rank"], rows);
+            d.p(c.verdict.clone());
+        }
+    }
 }
 
 fn law(d: &mut Doc, f: &Facts) {

@@ -68,6 +68,8 @@ pub struct Facts<'a> {
     pub isoflop: Option<IsoflopFit>,
     pub warnings: Vec<String>,
     pub provenance: String,
+    /// `windtunnel mix-check`'s held-out runs (mix_check.json), if it was run.
+    pub mix_check: Option<crate::runner::mixcheck::MixCheck>,
 }
 
 fn col(df: &DataFrame, name: &str) -> Vec<f64> {
@@ -145,7 +147,9 @@ impl<'a> Facts<'a> {
         let headline = fit.target.as_ref().map(|t| headline::recommend(t, fit, sweep, &runs, opts));
         let (floors, mix_floor, mix_floor_lb) = entropy_floors(sweep);
         let isoflop = fit.laws.get("isoflop").and_then(|v| serde_json::from_value::<IsoflopFit>(v.clone()).ok());
+        let mix_check = crate::store::read_json(&dir.root.join("mix_check.json")).ok();
         let mut f = Facts {
+            mix_check,
             sweep,
             fit,
             runs,

@@ -29,6 +29,8 @@ pub struct PlanRow {
     pub flops: f64,
     pub est_s: f64,
     pub done: bool,
+    /// The run's mixture, "markov 0.15, grammar 0.85".
+    pub mix: String,
 }
 
 /// The share of a run's steps it trains itself: a WSD branch starts at its branch point.
@@ -71,6 +73,7 @@ pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
                 tokens: r.tokens,
                 flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * trained_share(r),
                 est_s: estimate_s(r),
+                mix: r.mix.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", "),
                 id,
             }
         })
@@ -132,11 +135,17 @@ pub fn shard_of(runs: &[RunConfig], n: usize) -> Vec<usize> {
 /// Renders the plan table (Markdown-compatible) with totals.
 pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize) -> String {
     let mut s = format!("plan for sweep `{}` ({} runs, backend {})\n\n", sweep.name, rows.len(), sweep.backend);
-    s += "| # | run id | width | depth | lr | batch | params N | tokens D | FLOPs | est. time | status |\n";
-    s += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    // The mixture column only when the sweep varies it.
+    let mixes = rows.iter().map(|r| r.mix.as_str()).collect::<std::collections::BTreeSet<_>>().len() > 1;
+    let (mh, ml) = if mixes { (" mixture |", "---|") } else { ("", "") };
+    s += &format!(
+        "| # | run id | width | depth | lr | batch |{mh} params N | tokens D | FLOPs | est. time | status |\n"
+    );
+    s += &format!("|---|---|---|---|---|---|{ml}---|---|---|---|---|\n");
     for (k, r) in rows.iter().enumerate() {
+        let mix = if mixes { format!(" {} |", r.mix) } else { String::new() };
         s += &format!(
-            "| {} | {} | {} | {} | {:.3e} | {} | {} | {} | {:.2e} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.3e} | {} |{mix} {} | {} | {:.2e} | {} | {} |\n",
             k + 1,
             r.id,
             r.width,

@@ -281,6 +281,23 @@ params = 1e7
     ];
 
     #[test]
+    fn dirichlet_mixtures_are_deterministic_with_corners() {
+        let mix = "mix = [{ markov = 1, grammar = 1 }, { markov = 3, grammar = 1 }]";
+        let text = edit(mix, "mix = { dirichlet = 0.7, count = 4, seed = 3, corners = true }");
+        let a = parse(&text, "m.toml").unwrap();
+        let b = parse(&text, "m.toml").unwrap();
+        assert_eq!(ids(&a), ids(&b), "same seed, same mixtures");
+        let mut mixes: Vec<Vec<f64>> = a.runs.iter().map(|r| r.mix.values().copied().collect()).collect();
+        mixes.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        mixes.dedup();
+        assert_eq!(mixes.len(), 2 + 1 + 4, "two corners, uniform, four draws: {mixes:?}");
+        assert!(mixes.contains(&vec![0.0, 1.0]) && mixes.contains(&vec![1.0, 0.0]) && mixes.contains(&vec![0.5, 0.5]));
+        assert!(mixes.iter().all(|m| (m.iter().sum::<f64>() - 1.0).abs() < 1e-12));
+        let other = parse(&edit(mix, "mix = { dirichlet = 0.7, count = 4, seed = 4 }"), "m.toml").unwrap();
+        assert_ne!(ids(&a)[..4], ids(&other)[..4], "another seed draws other mixtures");
+    }
+
+    #[test]
     fn seq_len_is_a_grid_axis() {
         let tiny = include_str!("../../sweeps/tiny.toml");
         let s = parse(&tiny.replace("lr = [1e-2]", "lr = [1e-2]\nseq_len = [16, 64]"), "s.toml").unwrap();
