@@ -155,14 +155,14 @@ fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitSta
     }
 }
 
-/// The sweep for the resume test: tiny's three widths at 1 and 2 tokens per parameter (about
-/// 1,600 steps in all) with an eval (= a checkpoint) every 20 steps, so kills land mid-run
+/// The sweep for the resume test: tiny's three widths at 1, 2 and 3 tokens per parameter
+/// (about 3,200 steps in all; with 1 and 2 only, a fast machine finished it between kills) with an eval (= a checkpoint) every 20 steps, so kills land mid-run
 /// and resumes start from real checkpoints.
 fn resume_sweep(dir: &Path) -> PathBuf {
     sweep_file(
         dir,
         "resume",
-        &[("train", "eval_every", "20"), ("grid", "tokens_per_param", "[1, 2]"), ("fit", "bootstrap", "0")],
+        &[("train", "eval_every", "20"), ("grid", "tokens_per_param", "[1, 2, 3]"), ("fit", "bootstrap", "0")],
     )
 }
 
@@ -191,7 +191,7 @@ fn sigkill_and_signals_at_random_points_resume_bit_identically() {
     let (mut kills, mut orphan_stops) = (0, 0);
     for round in 0.. {
         assert!(round < 40, "sweep did not complete");
-        if status(&sd).contains("done 6,") {
+        if status(&sd).contains("done 9,") {
             break;
         }
         let mut c = spawn_run(&sweep, &killed, "1");
@@ -226,7 +226,7 @@ fn sigkill_and_signals_at_random_points_resume_bit_identically() {
     assert!(o.status.success() && text(&o).contains("trained 0 run(s)"), "{}", text(&o));
     assert_same_results(&clean.join("resume/runs.parquet"), &sd.join("runs.parquet"));
     let s = status(&sd);
-    assert!(s.contains("done 6,") && s.contains("pending 0"), "{s}");
+    assert!(s.contains("done 9,") && s.contains("pending 0"), "{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,7 +1,7 @@
 //! `windtunnel bench-data`: what reading a large token shard costs. Writes a shard of the
 //! given size (random tokens, or a sparse file of zeros that costs no disk), then measures the
-//! header check, the full-file vocabulary scan (read through a buffer), the memory-mapped
-//! opening and split, and training-window sampling (tokens/s), with this process's resident
+//! header check, the full-file vocabulary scan (read through a buffer), the opening and
+//! split, and training-window sampling (tokens/s), with this process's resident
 //! memory (anonymous and file-backed, from /proc/self/status) before and after. The trainer
 //! consumes 5k to 45k tokens/s per CPU job (`windtunnel bench`), so the loader must be far
 //! faster than that and must not grow with the shard.

@@ -258,30 +258,27 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
     std::fs::create_dir_all(cache).with_context(|| format!("creating the data cache {}", cache.display()))?;
     let policy = Utf8Policy::parse(&src.invalid_utf8);
     let mut w = CacheWriter::new(cache, fp, tok.vocab() > 65536);
-    let (mut bytes, mut docs) = (0u64, 0u64);
-    let mut buf = Vec::new();
+    // Pieces are tokenized in parallel batches of about BATCH_BYTES (rayon; prepare runs before
+    // any worker starts, so every core is free) and written in order.
+    let mut batch = Batch::default();
     for f in &files {
-        let mut add = |text: &str, new_doc: bool, w: &mut CacheWriter| -> Result<()> {
-            if new_doc {
-                if docs > 0 {
-                    if let Some(e) = tok.eos() {
-                        w.push(&[e])?;
-                    }
-                }
-                docs += 1;
+        let mut add = |text: &str, new_doc: bool| -> Result<()> {
+            batch.pieces.push((text.to_string(), new_doc));
+            batch.size += text.len();
+            if batch.size >= BATCH_BYTES {
+                batch.flush(tok, &mut w)?;
             }
-            bytes += text.len() as u64;
-            buf.clear();
-            tok.encode(text, &mut buf)?;
-            w.push(&buf)
+            Ok(())
         };
         if d.kind == "jsonl" {
             let field = src.field.as_deref().unwrap_or("text");
-            files::jsonl_docs(f, field, policy, &mut |s| add(s, true, &mut w))?;
+            files::jsonl_docs(f, field, policy, &mut |s| add(s, true))?;
         } else {
-            files::text_docs(f, policy, TEXT_BLOCK, &mut |s, first| add(s, first, &mut w))?;
+            files::text_docs(f, policy, TEXT_BLOCK, &mut add)?;
         }
     }
+    batch.flush(tok, &mut w)?;
+    let (bytes, docs) = (batch.bytes, batch.docs);
     let (shards, tokens, max) = w.finish()?;
     if tokens == 0 {
         anyhow::bail!("no text in the {} file(s) of `{}` (empty source)", files.len(), src.path);
@@ -295,6 +292,47 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
         documents: docs,
         files: files.len(),
     })
+}
+
+/// Text tokenized per parallel batch.
+const BATCH_BYTES: usize = 16 << 20;
+
+#[derive(Default)]
+struct Batch {
+    /// (text, starts a new document)
+    pieces: Vec<(String, bool)>,
+    size: usize,
+    bytes: u64,
+    docs: u64,
+}
+
+impl Batch {
+    fn flush(&mut self, tok: &Tokenizer, w: &mut CacheWriter) -> Result<()> {
+        use rayon::prelude::*;
+        let encoded: Vec<Result<Vec<u32>>> = self
+            .pieces
+            .par_iter()
+            .map(|(text, _)| {
+                let mut out = Vec::with_capacity(text.len() / 3);
+                tok.encode(text, &mut out).map(|_| out)
+            })
+            .collect();
+        for ((text, new_doc), toks) in self.pieces.iter().zip(encoded) {
+            if *new_doc {
+                if self.docs > 0 {
+                    if let Some(e) = tok.eos() {
+                        w.push(&[e])?;
+                    }
+                }
+                self.docs += 1;
+            }
+            self.bytes += text.len() as u64;
+            w.push(&toks?)?;
+        }
+        self.pieces.clear();
+        self.size = 0;
+        Ok(())
+    }
 }
 
 /// Streams tokens into numbered llm.c cache shards `<fp>.<k>.bin`, fixing each header up when

@@ -1,4 +1,5 @@
-//! A file-backed domain as a sampler: its memory-mapped shards cut into `CHUNK`-token chunks,
+//! A file-backed domain as a sampler: its token shards (read window by window, never loaded
+//! whole) cut into `CHUNK`-token chunks,
 //! a fixed set of full chunks held out for validation (chosen by a keyed hash of the domain
 //! name and the chunk's position: the same for every run and sweep, never trained on), and
 //! training windows drawn uniformly over every start position in the remaining chunks.
@@ -6,12 +7,12 @@
 
 use super::prepare::{Manifest, CHUNK};
 use super::rng::{self, Rng};
-use super::shard::Mapped;
+use super::shard::Reader;
 use crate::spec::config::FileSource;
 use anyhow::Result;
 
 pub struct Stream {
-    shards: Vec<Mapped>,
+    shards: Vec<Reader>,
     /// (shard, first token, length) of each training chunk.
     train: Vec<(usize, u64, u64)>,
     /// The same for validation chunks (all full), in file order.
@@ -25,7 +26,7 @@ pub struct Stream {
 
 impl Stream {
     pub fn open(name: &str, m: &Manifest, src: &FileSource, len: usize) -> Result<Stream> {
-        let shards = m.shards.iter().map(|p| Mapped::open(p)).collect::<Result<Vec<_>>>()?;
+        let shards = m.shards.iter().map(|p| Reader::open(p)).collect::<Result<Vec<_>>>()?;
         let key = rng::hash_str(name);
         let (mut train, mut val) = (Vec::new(), Vec::new());
         for (s, sh) in shards.iter().enumerate() {
