@@ -136,6 +136,18 @@ enum Cmd {
         #[arg(long, default_value = "/tmp")]
         dir: PathBuf,
     },
+    /// Predict per-domain losses and the objective of any mixture from a data_mixing fit, at
+    /// the fit's target compute (or --flops), next to the recommended mixture.
+    MixPredict {
+        /// The sweep's results folder (results/<sweep>), fitted with the data_mixing law.
+        dir: PathBuf,
+        /// Weights as DOMAIN=WEIGHT pairs (normalised to sum 1; absent domains weigh 0).
+        #[arg(required = true, value_name = "DOMAIN=WEIGHT")]
+        weights: Vec<String>,
+        /// Training compute to predict at (default: the fit's target).
+        #[arg(long)]
+        flops: Option<f64>,
+    },
     /// Held-out check of a data_mixing fit: train the recommended, RegMix, uniform and
     /// single-domain mixtures at a larger size than any in the sweep (results in
     /// RESULTS/<sweep>-mixcheck), compare with the law, and add the outcome to DIR's report.
@@ -365,6 +377,10 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 return Err(UserError("--gb must be in (0, 8] and --windows at least 1".into()).into());
             }
             print!("{}", windtunnel::data::bench::run(&dir, gb, sparse, windows)?);
+            Ok(0)
+        }
+        Cmd::MixPredict { dir, weights, flops } => {
+            print!("{}", pipeline::mix_predict(&dir, &weights, flops)?);
             Ok(0)
         }
         Cmd::MixCheck { dir, width, depth, jobs } => {

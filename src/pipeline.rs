@@ -141,6 +141,60 @@ fn mixing_law(sweep: &Sweep, df: &DataFrame, report: &FitReport) -> Result<fit::
     fit::mixing::fit(&domains, &obs, &weights, target, boots, sweep.runs[0].seed)
 }
 
+/// `mix-predict`: a data_mixing fit's predicted per-domain losses and objective for the given
+/// `domain=weight` pairs, at `flops` or the fit's target, beside the recommended mixture's.
+pub fn mix_predict(dir: &Path, pairs: &[String], flops: Option<f64>) -> Result<String> {
+    use std::fmt::Write;
+    let fit: FitReport = store::read_json(&SweepDir { root: dir.to_path_buf() }.fit_json())
+        .map_err(|e| UserError(format!("{}: no fit.json ({e:#})", dir.display())))?;
+    let m: fit::mixing::MixingFit = fit
+        .laws
+        .get("data_mixing")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| UserError(format!("{}: fit.json has no data_mixing law", dir.display())))?;
+    let mut mix = vec![0.0; m.domains.len()];
+    for p in pairs {
+        let bad =
+            || UserError(format!("`{p}`: expected DOMAIN=WEIGHT with WEIGHT >= 0; domains: {}", m.domains.join(", ")));
+        let (name, w) = p.split_once('=').ok_or_else(bad)?;
+        let j = m.domains.iter().position(|d| d == name.trim()).ok_or_else(bad)?;
+        let w: f64 = w.trim().parse().map_err(|_| bad())?;
+        if !(w >= 0.0 && w.is_finite()) {
+            return Err(bad().into());
+        }
+        mix[j] = w;
+    }
+    let total: f64 = mix.iter().sum();
+    if total <= 0.0 {
+        return Err(UserError("mixture weights are all zero".into()).into());
+    }
+    mix.iter_mut().for_each(|w| *w /= total);
+    let c = flops.unwrap_or(m.target_flops);
+    if !(c > 0.0 && c.is_finite()) {
+        return Err(UserError(format!("--flops {c} must be > 0")).into());
+    }
+    let mut out = format!("at C = {c:.3e} FLOPs (objective weights {:?}):\n", m.objective_weights);
+    for (label, r) in [("this mixture", &mix), ("recommended", &m.recommended.mix)] {
+        let losses: Vec<String> =
+            m.laws.iter().zip(&m.domains).map(|(l, d)| format!("{d} {:.4}", l.eval(r, c, m.c_ref))).collect();
+        let obj = fit::mixing::objective(&m.laws, &m.objective_weights, r, c, m.c_ref);
+        let weights: Vec<String> = m.domains.iter().zip(r.iter()).map(|(d, w)| format!("{d} {w:.3}")).collect();
+        let _ =
+            writeln!(out, "  {label:<13} [{}]: losses {}; objective {obj:.4}", weights.join(", "), losses.join(", "));
+    }
+    let outside: Vec<String> = mix
+        .iter()
+        .zip(&m.search)
+        .zip(&m.domains)
+        .filter(|((w, i), _)| **w > 0.0 && (**w < i.lo - 1e-9 || **w > i.hi + 1e-9))
+        .map(|((w, i), d)| format!("{d} {w:.3} (tried {:.3} to {:.3})", i.lo, i.hi))
+        .collect();
+    if !outside.is_empty() {
+        let _ = writeln!(out, "warning: outside the weights the sweep tried, an extrapolation: {}", outside.join(", "));
+    }
+    Ok(out)
+}
+
 /// Loads the sweep copy inside a results folder (written by `run`).
 pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
     let p = dir.join("sweep.toml");
