@@ -615,46 +615,24 @@ mod tests {
     /// must recover the predictions and put the optimum where the true law has it.
     #[test]
     fn recovers_a_known_law_and_its_optimum() {
+        // index MAX: the true laws hold at r = 0 too (no separate unseen-domain law).
+        let law = |domain: &str, c: f64, k: f64, a: f64, t: [f64; 3]| DomainLaw {
+            domain: domain.into(),
+            c,
+            k,
+            a,
+            t: t.to_vec(),
+            rmse_log: 0.0,
+            max_rel_err: 0.0,
+            unseen: None,
+            index: usize::MAX,
+            form: "exp".into(),
+            cv_rmse: Vec::new(),
+        };
         let truth = [
-            DomainLaw {
-                domain: "a".into(),
-                c: 1.5,
-                k: 1.2,
-                a: 0.2,
-                t: vec![-2.0, 0.5, 0.0],
-                rmse_log: 0.0,
-                max_rel_err: 0.0,
-                unseen: None,
-                index: usize::MAX,
-                form: "exp".into(),
-                cv_rmse: Vec::new(),
-            },
-            DomainLaw {
-                domain: "b".into(),
-                c: 0.8,
-                k: 0.9,
-                a: 0.3,
-                t: vec![0.3, -1.5, 0.0],
-                rmse_log: 0.0,
-                max_rel_err: 0.0,
-                unseen: None,
-                index: usize::MAX,
-                form: "exp".into(),
-                cv_rmse: Vec::new(),
-            },
-            DomainLaw {
-                domain: "c".into(),
-                c: 2.0,
-                k: 0.4,
-                a: 0.1,
-                t: vec![0.4, 0.6, 0.0],
-                rmse_log: 0.0,
-                max_rel_err: 0.0,
-                unseen: None,
-                index: usize::MAX,
-                form: "exp".into(),
-                cv_rmse: Vec::new(),
-            },
+            law("a", 1.5, 1.2, 0.2, [-2.0, 0.5, 0.0]),
+            law("b", 0.8, 0.9, 0.3, [0.3, -1.5, 0.0]),
+            law("c", 2.0, 0.4, 0.1, [0.4, 0.6, 0.0]),
         ];
         let c_ref = 1e12;
         let mut rng = SplitMix64::new(3);

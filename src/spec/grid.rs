@@ -140,11 +140,11 @@ fn amount_axis(raw: &RawGrid, ctx: &Ctx) -> Res<Axis> {
 fn lr_axis(raw: &Option<S<RawLr>>, ctx: &Ctx) -> Res<Axis> {
     let lr = raw.as_ref().ok_or_else(|| missing("lr", ctx))?;
     let range = match lr.get_ref() {
-        RawLr::List(list) => {
+        ListOr::List(list) => {
             let list = S::new(lr.span(), list.clone());
             return float_axis(&list, "lr", 1.0, ctx);
         }
-        RawLr::LogRange(r) => r,
+        ListOr::Table(r) => r,
     };
     let need = |k: &str| ctx.err(lr.span(), &format!("grid.lr.{k}"), &format!("missing `{k}`"));
     let bounds = range.log_range.as_ref().ok_or_else(|| need("log_range"))?;
@@ -168,8 +168,8 @@ fn mix_axis(raw: &Option<S<RawMix>>, sources: &[&str], ctx: &Ctx) -> Res<(Axis, 
         return Ok((axis, vec![uniform(sources)]));
     };
     let list = match raw.get_ref() {
-        RawMix::List(list) => list,
-        RawMix::Sample(s) => {
+        ListOr::List(list) => list,
+        ListOr::Table(s) => {
             let mixes = sampled_mixes(s, sources, ctx)?;
             let values = (0..mixes.len()).map(|i| (i as f64, raw.span())).collect();
             return Ok((Axis { name: "mix", values, given: true }, mixes));

@@ -197,12 +197,24 @@ pub struct RawGrid {
     pub exclude: Option<Vec<SpannedMap<toml::Value>>>,
 }
 
-/// `grid.lr`: a list of values or a log-spaced range. Deserialized by hand rather than
-/// `#[serde(untagged)]`, whose only error is "did not match any variant".
+/// A key that takes a list or a table (`grid.lr`, `grid.mix`). Deserialized by hand rather
+/// than `#[serde(untagged)]`, whose only error is "did not match any variant".
 #[derive(Debug)]
-pub enum RawLr {
-    List(Vec<S<f64>>),
-    LogRange(RawLogRange),
+pub enum ListOr<L, T> {
+    List(Vec<L>),
+    Table(T),
+}
+
+/// What a list-or-table key expects, for the type error.
+pub trait Expecting {
+    const WHAT: &'static str;
+}
+
+/// `grid.lr`: a list of values or a log-spaced range.
+pub type RawLr = ListOr<S<f64>, RawLogRange>;
+
+impl Expecting for RawLogRange {
+    const WHAT: &'static str = "a list of learning rates or { log_range = [lo, hi], num = n }";
 }
 
 /// `grid.lr = { log_range = [lo, hi], num = n }`
@@ -215,11 +227,11 @@ pub struct RawLogRange {
     pub num: Option<S<i64>>,
 }
 
-/// `grid.mix`: listed or sampled mixtures (deserialized by hand, like `RawLr`).
-#[derive(Debug)]
-pub enum RawMix {
-    List(Vec<SpannedMap<f64>>),
-    Sample(RawMixSample),
+/// `grid.mix`: listed or sampled mixtures.
+pub type RawMix = ListOr<SpannedMap<f64>, RawMixSample>;
+
+impl Expecting for RawMixSample {
+    const WHAT: &'static str = "a list of mixtures { source = weight } or { dirichlet = alpha, count = n }";
 }
 
 /// `grid.mix = { dirichlet = alpha, count = n, ... }`
@@ -234,32 +246,6 @@ pub struct RawMixSample {
     pub seed: Option<S<i64>>,
     /// Also every single-source mixture and the uniform one; default false.
     pub corners: Option<S<bool>>,
-}
-
-impl<'de> Deserialize<'de> for RawMix {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(MixVisitor)
-    }
-}
-
-struct MixVisitor;
-
-impl<'de> Visitor<'de> for MixVisitor {
-    type Value = RawMix;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of mixtures { source = weight } or { dirichlet = alpha, count = n }")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawMix, A::Error> {
-        let access = de::value::SeqAccessDeserializer::new(seq);
-        Ok(RawMix::List(Deserialize::deserialize(access)?))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMix, A::Error> {
-        let access = de::value::MapAccessDeserializer::new(map);
-        Ok(RawMix::Sample(Deserialize::deserialize(access)?))
-    }
 }
 
 /// `[target]`: exactly one of the two keys.
@@ -290,29 +276,29 @@ pub struct RawFit {
     pub objective: Option<SpannedMap<f64>>,
 }
 
-impl<'de> Deserialize<'de> for RawLr {
+impl<'de, L: Deserialize<'de>, T: Deserialize<'de> + Expecting> Deserialize<'de> for ListOr<L, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LrVisitor)
+        d.deserialize_any(ListOrVisitor(std::marker::PhantomData))
     }
 }
 
-struct LrVisitor;
+struct ListOrVisitor<L, T>(std::marker::PhantomData<(L, T)>);
 
-impl<'de> Visitor<'de> for LrVisitor {
-    type Value = RawLr;
+impl<'de, L: Deserialize<'de>, T: Deserialize<'de> + Expecting> Visitor<'de> for ListOrVisitor<L, T> {
+    type Value = ListOr<L, T>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of learning rates or { log_range = [lo, hi], num = n }")
+        f.write_str(T::WHAT)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawLr, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         let access = de::value::SeqAccessDeserializer::new(seq);
-        Ok(RawLr::List(Deserialize::deserialize(access)?))
+        Ok(ListOr::List(Deserialize::deserialize(access)?))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawLr, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let access = de::value::MapAccessDeserializer::new(map);
-        Ok(RawLr::LogRange(Deserialize::deserialize(access)?))
+        Ok(ListOr::Table(Deserialize::deserialize(access)?))
     }
 }
 
