@@ -35,6 +35,8 @@ pub struct RunCurve {
     pub flops: f64,
     /// Mixture weights by domain name.
     pub mix: BTreeMap<String, f64>,
+    /// Final validation loss per domain (nats/token).
+    pub domain_loss: BTreeMap<String, f64>,
     /// Every evaluation, in token order.
     pub points: Vec<Point>,
     /// A WSD decay branch: its trunk's run id (empty otherwise).
@@ -95,6 +97,8 @@ pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
         .iter()
         .filter_map(|k| k.strip_prefix("mix_").map(|d| (d.to_string(), col(df, k.as_str()))))
         .collect();
+    let domain_losses: Vec<(String, Vec<f64>)> =
+        mixes.iter().map(|(d, _)| (d.clone(), col(df, &format!("loss_{d}")))).collect();
     let branch_of: Vec<String> = match df.column("branch_of") {
         Ok(c) => c.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect(),
         Err(_) => vec![String::new(); df.height()],
@@ -114,6 +118,7 @@ pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
             loss: f64::NAN,
             flops: f64::NAN,
             mix: mixes.iter().map(|(name, v)| (name.clone(), v[k])).collect(),
+            domain_loss: BTreeMap::new(),
             points: Vec::new(),
             branch_of: branch_of[k].clone(),
         });
@@ -122,6 +127,7 @@ pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
         }
         if fin[k] {
             (r.tokens, r.loss, r.flops) = (t[k], l[k], c[k]);
+            r.domain_loss = domain_losses.iter().map(|(name, v)| (name.clone(), v[k])).collect();
         }
     }
     let mut runs: Vec<RunCurve> = by_id.into_values().filter(|r| r.loss.is_finite() && r.tokens > 0.0).collect();

@@ -190,6 +190,7 @@ mod tests {
             loss: 2.0,
             flops: 1e12,
             mix: Default::default(),
+            domain_loss: Default::default(),
             points: Vec::new(),
             branch_of: String::new(),
         }

@@ -27,6 +27,7 @@ pub fn all(f: &Facts) -> Result<Vec<Figure>> {
         super::plots2::backtest(f)?,
         super::plots2::residuals(f)?,
         super::plots2::mix_response(f)?,
+        super::plots2::mixing_law(f)?,
         super::plots2::wsd_branches(f)?,
     ])
 }
