@@ -195,10 +195,12 @@ pub struct Request {
     pub submit: bool,
 }
 
-/// `windtunnel slurm`: prepares the sweep folder (so `status` lists every run as pending at
-/// once), writes the scripts and, with `submit`, submits them. Prints what it did.
+/// `windtunnel slurm`: prepares the data (tokenized into the cache here, once, rather than by
+/// every array task) and the sweep folder (so `status` lists every run as pending at once),
+/// writes the scripts and, with `submit`, submits them. Prints what it did.
 pub fn command(req: &Request) -> Result<i32> {
-    let sweep = crate::pipeline::load_sweep(&req.sweep)?;
+    let (sweep, data) = crate::pipeline::load_and_prepare(&req.sweep)?;
+    eprint!("{data}");
     super::plan::check_backend(&sweep)?;
     let n_runs = sweep.runs.len();
     let shards = req.shards.unwrap_or(n_runs.min(8)).max(1);
