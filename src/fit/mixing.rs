@@ -28,7 +28,7 @@
 //! `windtunnel mix-check` trains them (and the uniform and single-domain mixtures) at a
 //! larger size to see which was right.
 
-use crate::fit::bootstrap::Interval;
+use crate::fit::bootstrap::{percentile, Interval};
 use crate::fit::rng::SplitMix64;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -597,14 +597,14 @@ fn geo_mean(it: impl Iterator<Item = f64>) -> f64 {
     (s / n.max(1) as f64).exp()
 }
 
+/// 95% percentile interval of the finite values (None with fewer than 10).
 fn interval(v: &[f64]) -> Option<Interval> {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if s.len() < 10 {
         return None;
     }
     s.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
-    Some(Interval { lo: q(0.025), hi: q(0.975) })
+    Some(Interval { lo: percentile(&s, 0.025), hi: percentile(&s, 0.975) })
 }
 
 #[cfg(test)]
