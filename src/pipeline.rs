@@ -141,17 +141,20 @@ fn mixing_law(sweep: &Sweep, df: &DataFrame, report: &FitReport) -> Result<fit::
     fit::mixing::fit(&domains, &obs, &weights, target, boots, sweep.runs[0].seed)
 }
 
+/// The data_mixing law of a results folder's fit.json, or a user error saying what is missing.
+pub fn mixing_of_dir(dir: &Path) -> Result<fit::mixing::MixingFit> {
+    let fit: FitReport = store::read_json(&SweepDir { root: dir.to_path_buf() }.fit_json())
+        .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
+    let none =
+        || UserError(format!("{}: fit.json has no data_mixing law; add \"data_mixing\" to [fit] laws", dir.display()));
+    Ok(fit::mixing::MixingFit::of(&fit).ok_or_else(none)?)
+}
+
 /// `mix-predict`: a data_mixing fit's predicted per-domain losses and objective for the given
 /// `domain=weight` pairs, at `flops` or the fit's target, beside the recommended mixture's.
 pub fn mix_predict(dir: &Path, pairs: &[String], flops: Option<f64>) -> Result<String> {
     use std::fmt::Write;
-    let fit: FitReport = store::read_json(&SweepDir { root: dir.to_path_buf() }.fit_json())
-        .map_err(|e| UserError(format!("{}: no fit.json ({e:#})", dir.display())))?;
-    let m: fit::mixing::MixingFit = fit
-        .laws
-        .get("data_mixing")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .ok_or_else(|| UserError(format!("{}: fit.json has no data_mixing law", dir.display())))?;
+    let m = mixing_of_dir(dir)?;
     let mut mix = vec![0.0; m.domains.len()];
     for p in pairs {
         let bad =

@@ -138,6 +138,13 @@ pub struct MixingFit {
     pub search: Vec<Interval>,
 }
 
+impl MixingFit {
+    /// The `data_mixing` law of a fit.json, if it has one.
+    pub fn of(report: &crate::fit::FitReport) -> Option<MixingFit> {
+        report.laws.get("data_mixing").and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RegMix {
     pub flops: f64,

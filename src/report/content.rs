@@ -262,14 +262,7 @@ fn mix_str(names: &[String], mix: &[f64]) -> String {
 
 /// The data mixing law's recommendation for the target, its baselines, and the held-out check.
 fn data_mixture(d: &mut Doc, f: &Facts) {
-    let Some(m) = f
-        .fit
-        .laws
-        .get("data_mixing")
-        .and_then(|v| serde_json::from_value::<crate::fit::mixing::MixingFit>(v.clone()).ok())
-    else {
-        return;
-    };
+    let Some(m) = crate::fit::mixing::MixingFit::of(f.fit) else { return };
     d.h2("Data mixture");
     let obj = mix_str(&m.domains, &m.objective_weights);
     d.p(format!(

@@ -51,13 +51,7 @@ pub struct Options {
 
 pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
     let sweep = pipeline::sweep_of_dir(dir)?;
-    let sd = SweepDir { root: dir.to_path_buf() };
-    let fit: crate::fit::FitReport = store::read_json(&sd.fit_json())
-        .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
-    let m: MixingFit =
-        fit.laws.get("data_mixing").and_then(|v| serde_json::from_value(v.clone()).ok()).ok_or_else(|| {
-            UserError(format!("{}: fit.json has no data_mixing law; add \"data_mixing\" to [fit] laws", dir.display()))
-        })?;
+    let m: MixingFit = pipeline::mixing_of_dir(dir)?;
     let run_flops = |r: &RunConfig| flops::flops_per_token(r.width, r.depth, r.seq_len, r.vocab) * r.tokens as f64;
     let template =
         sweep.runs.iter().max_by(|a, b| run_flops(a).total_cmp(&run_flops(b))).expect("a sweep has runs").clone();
