@@ -48,11 +48,7 @@ pub fn run(dir: &Path, gb: f64, sparse: bool, windows: usize) -> Result<String> 
 
 fn write_shard(path: &Path, tokens: u64, sparse: bool) -> Result<()> {
     let mut f = std::fs::File::create(path)?;
-    let mut header = [0u8; shard::HEADER_BYTES];
-    header[0..4].copy_from_slice(&shard::MAGIC_U16.to_le_bytes());
-    header[4..8].copy_from_slice(&1i32.to_le_bytes());
-    header[8..12].copy_from_slice(&(tokens as i32).to_le_bytes());
-    f.write_all(&header)?;
+    f.write_all(&shard::header(2, tokens)?)?;
     if sparse {
         f.set_len(shard::HEADER_BYTES as u64 + 2 * tokens)?;
         return Ok(());

@@ -10,7 +10,7 @@
 //! hashes are memoised by (path, size, mtime) so re-fingerprinting a large corpus is free.
 
 use super::files::{self, Utf8Policy};
-use super::shard::{self, ShardInfo};
+use super::shard;
 use super::tokenizer::Tokenizer;
 use crate::spec::config::{DomainConfig, FileSource, Sweep};
 use crate::{store, UserError};
@@ -380,11 +380,8 @@ impl CacheWriter {
     fn close(&mut self) -> Result<()> {
         let Some((w, tmp, n)) = self.cur.take() else { return Ok(()) };
         let mut f = w.into_inner().map_err(|e| e.into_error())?;
-        let (magic, version) = if self.wide { (shard::MAGIC_U32, 7) } else { (shard::MAGIC_U16, 1) };
         f.seek(SeekFrom::Start(0))?;
-        for v in [magic, version, n as i32] {
-            f.write_all(&v.to_le_bytes())?;
-        }
+        f.write_all(&shard::header(if self.wide { 4 } else { 2 }, n as u64)?)?;
         f.sync_all()?;
         let path = self.dir.join(format!("{}.{}.bin", self.fp, self.done.len()));
         std::fs::rename(&tmp, &path)?;
@@ -443,9 +440,4 @@ impl Memo {
             let _ = store::write_json_atomic(&self.path, &self.map);
         }
     }
-}
-
-/// Shard info of every shard in a manifest, for the sampler.
-pub fn shard_infos(m: &Manifest) -> Result<Vec<ShardInfo>> {
-    m.shards.iter().map(|p| shard::read_header(p)).collect()
 }

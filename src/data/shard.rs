@@ -15,7 +15,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -97,31 +97,16 @@ pub fn max_token(info: &ShardInfo) -> Result<u32> {
     Ok(max)
 }
 
-/// Writes tokens as a shard (uint16 when every id fits, else uint32) through a temporary file
-/// renamed into place, so a reader never sees a half-written shard.
-pub fn write(path: &Path, tokens: &[u32]) -> Result<()> {
-    let wide = tokens.iter().any(|&t| t > u16::MAX as u32);
-    let mut header = [0i32; 256];
-    header[0] = if wide { MAGIC_U32 } else { MAGIC_U16 };
-    header[1] = if wide { 7 } else { 1 };
-    header[2] = i32::try_from(tokens.len()).context("more than 2^31 tokens in one shard")?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
-        let mut f = std::io::BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
-        for h in header {
-            f.write_all(&h.to_le_bytes())?;
-        }
-        for &t in tokens {
-            if wide {
-                f.write_all(&t.to_le_bytes())?;
-            } else {
-                f.write_all(&(t as u16).to_le_bytes())?;
-            }
-        }
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+/// The 1,024-byte header of a shard of `tokens` ids, `width` bytes each (2 or 4); the only
+/// writer of the layout that `read_header` checks.
+pub fn header(width: usize, tokens: u64) -> Result<[u8; HEADER_BYTES]> {
+    let (magic, version) = if width == 4 { (MAGIC_U32, 7) } else { (MAGIC_U16, 1) };
+    let count = i32::try_from(tokens).context("more than 2^31 - 1 tokens in one shard")?;
+    let mut h = [0u8; HEADER_BYTES];
+    for (i, v) in [magic, version, count].into_iter().enumerate() {
+        h[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
-    Ok(())
+    Ok(h)
 }
 
 /// A checked shard, open for positioned reads.
@@ -172,6 +157,22 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    /// A shard of `tokens` (uint16 when every id fits, else uint32).
+    fn write(path: &Path, tokens: &[u32]) -> Result<()> {
+        let wide = tokens.iter().any(|&t| t > u16::MAX as u32);
+        let mut f = File::create(path)?;
+        f.write_all(&header(if wide { 4 } else { 2 }, tokens.len() as u64)?)?;
+        for &t in tokens {
+            if wide {
+                f.write_all(&t.to_le_bytes())?;
+            } else {
+                f.write_all(&(t as u16).to_le_bytes())?;
+            }
+        }
+        Ok(())
+    }
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("wt-shard-{}-{name}", std::process::id()));

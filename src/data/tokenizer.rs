@@ -10,7 +10,7 @@ use std::path::Path;
 
 pub enum Tokenizer {
     Bytes,
-    Hf { tok: Box<tokenizers::Tokenizer>, eos: Option<u32>, hash: String },
+    Hf { tok: Box<tokenizers::Tokenizer>, eos: Option<u32> },
 }
 
 const EOS_NAMES: [&str; 4] = ["<|endoftext|>", "</s>", "<eos>", "[SEP]"];
@@ -27,14 +27,6 @@ impl Tokenizer {
         match self {
             Tokenizer::Bytes => 256,
             Tokenizer::Hf { tok, .. } => tok.get_vocab_size(true),
-        }
-    }
-
-    /// Identifies the tokenizer in data fingerprints: the file's content hash for HF.
-    pub fn fingerprint(&self) -> String {
-        match self {
-            Tokenizer::Bytes => "bytes".into(),
-            Tokenizer::Hf { hash, .. } => format!("hf:{hash}"),
         }
     }
 
@@ -64,8 +56,7 @@ fn load_hf(path: &Path) -> Result<Tokenizer> {
     let tok = tokenizers::Tokenizer::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: not a Hugging Face tokenizer.json: {e}", path.display()))?;
     let eos = EOS_NAMES.iter().find_map(|n| tok.token_to_id(n));
-    let hash = blake3::hash(&bytes).to_hex()[..16].to_string();
-    Ok(Tokenizer::Hf { tok: Box::new(tok), eos, hash })
+    Ok(Tokenizer::Hf { tok: Box::new(tok), eos })
 }
 
 /// The vocabulary size of a tokenizer file (the spec needs it for parameter counts).
