@@ -7,7 +7,6 @@ use crate::flops;
 use crate::model::GptConfig;
 use crate::spec::config::{DecayShape, Parametrization, RunConfig, Schedule};
 use crate::train::optim::Optim;
-use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
 
 /// (name, width, depth, seq_len, batch): "small" and "medium" match the burn/PyTorch probe
@@ -44,7 +43,7 @@ pub fn reference_run(width: usize, depth: usize, seq_len: usize, batch: usize) -
 }
 
 /// Median tokens/s of `steps` training steps (after 3 warmup steps) on random tokens.
-pub fn measure<B: AutodiffBackend>(run: &RunConfig, steps: usize, dev: &B::Device) -> (f64, f64) {
+pub fn measure<B: crate::kernels::TrainBackend>(run: &RunConfig, steps: usize, dev: &B::Device) -> (f64, f64) {
     B::seed(dev, 0);
     let cfg = GptConfig::from_run(run);
     let mut model = cfg.init::<B>(dev);

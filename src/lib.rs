@@ -3,7 +3,7 @@
 //!
 //! Data flows one way: `spec` (TOML → validated RunConfigs) → `data` → `model` → `train` →
 //! `runner` (plan, pool, shards) → `store` (run folders → Parquet) → `fit` → `report`.
-//! `flops` owns all parameter and FLOP accounting.
+//! `flops` owns all parameter and FLOP accounting; `kernels` holds the fused training ops.
 
 pub mod backend;
 pub mod bench;
@@ -11,6 +11,7 @@ pub mod coord;
 pub mod data;
 pub mod fit;
 pub mod flops;
+pub mod kernels;
 pub mod model;
 pub mod pipeline;
 pub mod report;

@@ -8,11 +8,11 @@
 
 pub mod mup;
 
+use crate::kernels::{self, Kernels};
 use crate::spec::config::RunConfig;
 use burn::module::Initializer;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
@@ -91,30 +91,16 @@ impl GptConfig {
     }
 }
 
-/// [b, h, t, t]: 0 where a query may attend (key <= query), -inf above the diagonal. Built at
-/// full size (not broadcast from [1, 1, t, t]): a broadcast add takes the backend's slow
-/// strided path, which cost more than the mask copy it replaced (perf).
-fn causal_bias<B: Backend>(b: usize, h: usize, t: usize, device: &B::Device) -> Tensor<B, 4> {
-    let v: Vec<f32> = (0..b * h * t * t).map(|i| if i % t > (i / t) % t { f32::NEG_INFINITY } else { 0.0 }).collect();
-    Tensor::<B, 1>::from_floats(v.as_slice(), device).reshape([b, h, t, t])
+/// x · m, skipped when m is 1 (the standard parametrization): exact either way.
+fn scaled<B: Backend, const D: usize>(x: Tensor<B, D>, m: f64) -> Tensor<B, D> {
+    if m == 1.0 {
+        x
+    } else {
+        x.mul_scalar(m)
+    }
 }
 
-/// Causal softmax(QKᵀ/√d)·V, the same operations as burn's attention fallback except that the
-/// causal mask is an additive -inf bias instead of `mask_fill` with an expanded bool mask: the
-/// fallback copied that mask to a contiguous [batch, heads, t, t] tensor on every call, forward
-/// and backward (10% of a training step of `bench small`, perf). Scores are identical (x + 0 = x,
-/// x + -inf = -inf), and so is the gradient (softmax's is already 0 where its output is 0).
-fn causal_attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, bias: Tensor<B, 4>) -> Tensor<B, 4> {
-    let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + bias;
-    // NaN-safe softmax exactly as the fallback computes it.
-    let max = scores.clone().max_dim(3).clamp_min(f32::MIN);
-    let num = (scores - max).exp();
-    let sum = num.clone().sum_dim(3).clamp_min(f32::MIN_POSITIVE);
-    (num / sum).matmul(v)
-}
-
-impl<B: Backend> Gpt<B> {
+impl<B: Kernels> Gpt<B> {
     /// Logits [batch, time, vocab] for token ids [batch, time].
     pub fn forward(&self, idx: Tensor<B, 2, Int>, cfg: &GptConfig) -> Tensor<B, 3> {
         self.forward_probed(idx, cfg, &mut |_, _| {})
@@ -129,30 +115,28 @@ impl<B: Backend> Gpt<B> {
         cfg: &GptConfig,
         probe: &mut dyn FnMut(&str, &Tensor<B, 3>),
     ) -> Tensor<B, 3> {
-        let [b, t] = idx.dims();
+        let t = idx.dims()[1];
         let device = idx.device();
         let s = &cfg.scales;
         let pos = Tensor::<B, 1, Int>::arange(0..t as i64, &device).reshape([1, t]);
-        let mut x = (self.tok.forward(idx) + self.pos.forward(pos)).mul_scalar(s.emb_mult);
+        let mut x = scaled(self.tok.forward(idx) + self.pos.forward(pos), s.emb_mult);
         probe("embed", &x);
-        let d = cfg.width;
-        let hd = d / cfg.heads;
-        let causal = causal_bias::<B>(b, cfg.heads, t, &device);
         for (i, blk) in self.blocks.iter().enumerate() {
-            // Separate q/k/v projections (same parameters and FLOPs as a fused qkv): slicing a
-            // fused output makes strided copies that cost more than the matmuls at this size.
-            let h = blk.ln1.forward(x.clone());
-            let split = |lin: &Linear<B>| lin.forward(h.clone()).reshape([b, t, cfg.heads, hd]).swap_dims(1, 2);
-            let y = causal_attention(split(&blk.q), split(&blk.k), split(&blk.v), causal.clone());
-            let y = blk.proj.forward(y.swap_dims(1, 2).reshape([b, t, d])).mul_scalar(s.residual_mult);
+            // Separate q/k/v projections (same parameters and FLOPs as a fused qkv), and the
+            // attention reads each head's columns of them in place (kernels::attention).
+            let h = kernels::layer_norm(&blk.ln1, x.clone());
+            let (q, k, v) =
+                (kernels::linear(&blk.q, h.clone()), kernels::linear(&blk.k, h.clone()), kernels::linear(&blk.v, h));
+            let y = scaled(kernels::linear(&blk.proj, kernels::attention(q, k, v, cfg.heads)), s.residual_mult);
             probe(&format!("block{i}.attn"), &y);
             x = x + y;
-            let h = blk.fc2.forward(gelu(blk.fc1.forward(blk.ln2.forward(x.clone())))).mul_scalar(s.residual_mult);
+            let h = kernels::gelu(kernels::linear(&blk.fc1, kernels::layer_norm(&blk.ln2, x.clone())));
+            let h = scaled(kernels::linear(&blk.fc2, h), s.residual_mult);
             probe(&format!("block{i}.mlp"), &h);
             x = x + h;
             probe(&format!("block{i}.out"), &x);
         }
-        let logits = self.head.forward(self.lnf.forward(x)).mul_scalar(s.logit_mult);
+        let logits = scaled(kernels::linear(&self.head, kernels::layer_norm(&self.lnf, x)), s.logit_mult);
         probe("logits", &logits);
         logits
     }

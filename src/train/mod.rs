@@ -9,15 +9,14 @@ pub mod schedule;
 
 use crate::data::Mixture;
 use crate::flops;
+use crate::kernels::{self, Kernels, TrainBackend};
 use crate::model::{Gpt, GptConfig};
 use crate::spec::config::RunConfig;
 use crate::store::{self, EvalRecord, MetricRecord, RunDir, Status, Summary};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
 
 /// How a run ended.
@@ -34,7 +33,7 @@ pub enum Outcome {
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64, f64, f64);
 
 /// Cross-entropy (nats/token) of `model` on rows of seq_len+1 token ids.
-pub fn loss_on<B: Backend>(
+pub fn loss_on<B: Kernels>(
     model: &Gpt<B>,
     cfg: &GptConfig,
     ids: Vec<i64>,
@@ -46,11 +45,11 @@ pub fn loss_on<B: Backend>(
     let x = all.clone().slice([0..rows, 0..t]);
     let y = all.slice([0..rows, 1..t + 1]);
     let logits = model.forward(x, cfg);
-    CrossEntropyLossConfig::new().init(dev).forward(logits.reshape([rows * t, cfg.vocab]), y.reshape([rows * t]))
+    kernels::cross_entropy(logits.reshape([rows * t, cfg.vocab]), y.reshape([rows * t]))
 }
 
 /// Validation loss per domain, on the fixed held-out windows, without autodiff.
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: Kernels>(
     model: &Gpt<B>,
     cfg: &GptConfig,
     data: &Mixture,
@@ -77,7 +76,7 @@ pub fn evaluate<B: Backend>(
 
 /// Trains `run` to completion (or divergence, or until `stop()` says so), resuming from its
 /// checkpoint if there is one. Writes metrics, evals, checkpoints, status and finally DONE.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: TrainBackend>(
     run: &RunConfig,
     dir: &RunDir,
     dev: &B::Device,
