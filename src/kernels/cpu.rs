@@ -10,6 +10,7 @@ use super::{composite, Kernels, LN_EPS};
 use burn::backend::flex::{Flex, FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Rows per rayon task: at least ~32k elements, so small tensors stay on one thread.
 fn rows_per_task(row_len: usize) -> usize {
@@ -118,6 +119,16 @@ unsafe fn matmul(
     }
 }
 
+/// A buffer of `len` floats that `fill` initialises, every element (the kernels' loops cover
+/// their whole output). Not zeroed first: zeroing was 5% of a step (perf), all overwritten.
+fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::<f32>::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` elements (each caller's kernel writes its whole output).
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// A matmul's output buffer. Not zeroed (burn-flex zeroes, then copies to realign: two
 /// extra passes over every output); `matmul` writes every element before `set_len` exposes it.
 fn gemm_output(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
@@ -132,47 +143,64 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 simd_fn!(
-    fn gelu_slice(x: &[f32], o: &mut [f32]) {
+    fn gelu_slice(x: &[f32], o: &mut [MaybeUninit<f32>]) {
         for (d, &v) in o.iter_mut().zip(x) {
-            *d = 0.5 * v * (1.0 + math::erf(v * FRAC_1_SQRT_2));
+            d.write(0.5 * v * (1.0 + math::erf(v * FRAC_1_SQRT_2)));
         }
     }
 );
 
 simd_fn!(
-    fn gelu_back_slice(x: &[f32], g: &[f32], o: &mut [f32]) {
+    fn gelu_back_slice(x: &[f32], g: &[f32], o: &mut [MaybeUninit<f32>]) {
         for ((d, &v), &gv) in o.iter_mut().zip(x).zip(g) {
             let cdf = 0.5 * (1.0 + math::erf(v * FRAC_1_SQRT_2));
             let pdf = FRAC_1_SQRT_2PI * math::exp(-0.5 * v * v);
-            *d = gv * (cdf + v * pdf);
+            d.write(gv * (cdf + v * pdf));
         }
     }
 );
 
 simd_fn!(
-    fn ln_rows(x: &[f32], gamma: &[f32], beta: Option<&[f32]>, y: &mut [f32], xhat: &mut [f32], rstd: &mut [f32]) {
+    fn ln_rows(
+        x: &[f32],
+        gamma: &[f32],
+        beta: Option<&[f32]>,
+        y: &mut [MaybeUninit<f32>],
+        xhat: &mut [MaybeUninit<f32>],
+        rstd: &mut [MaybeUninit<f32>],
+    ) {
         let d = gamma.len();
         for (r, ((xr, yr), hr)) in
             x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(xhat.chunks_exact_mut(d)).enumerate()
         {
             let mean = math::sum(xr) / d as f32;
-            for (h, &v) in hr.iter_mut().zip(xr) {
-                *h = v - mean;
+            // Two passes (mean, then squared deviations): no cancellation for rows far from 0.
+            let mut acc = [0f32; math::LANES];
+            let mut it = xr.chunks_exact(math::LANES);
+            for c in &mut it {
+                for l in 0..math::LANES {
+                    acc[l] += (c[l] - mean) * (c[l] - mean);
+                }
             }
-            let rs = 1.0 / (math::dot(hr, hr) / d as f32 + LN_EPS).sqrt();
-            rstd[r] = rs;
-            for h in hr.iter_mut() {
-                *h *= rs;
+            let mut ss: f32 = acc.iter().sum();
+            for &v in it.remainder() {
+                ss += (v - mean) * (v - mean);
             }
+            let rs = 1.0 / (ss / d as f32 + LN_EPS).sqrt();
+            rstd[r].write(rs);
             match beta {
                 Some(b) => {
-                    for (((o, &h), &g), &bv) in yr.iter_mut().zip(hr.iter()).zip(gamma).zip(b) {
-                        *o = h * g + bv;
+                    for ((((o, h), &v), &g), &bv) in yr.iter_mut().zip(hr.iter_mut()).zip(xr).zip(gamma).zip(b) {
+                        let hv = (v - mean) * rs;
+                        h.write(hv);
+                        o.write(hv * g + bv);
                     }
                 }
                 None => {
-                    for ((o, &h), &g) in yr.iter_mut().zip(hr.iter()).zip(gamma) {
-                        *o = h * g;
+                    for (((o, h), &v), &g) in yr.iter_mut().zip(hr.iter_mut()).zip(xr).zip(gamma) {
+                        let hv = (v - mean) * rs;
+                        h.write(hv);
+                        o.write(hv * g);
                     }
                 }
             }
@@ -256,23 +284,29 @@ impl Kernels for Flex {
         let scale = 1.0 / (hd as f32).sqrt();
         let (q, k, v) = (dense(&q), dense(&k), dense(&v));
         let (qs, ks, vs) = (q.as_slice::<f32>().unwrap(), k.as_slice::<f32>().unwrap(), v.as_slice::<f32>().unwrap());
-        let mut probs = vec![0f32; b * heads * t * t];
+        let mut probs = Vec::<f32>::with_capacity(b * heads * t * t);
         let mut y = Vec::<f32>::with_capacity(b * t * d);
-        let yp = Shared(y.as_mut_ptr());
-        probs.par_chunks_mut(t * t).enumerate().for_each(|(bh, s)| {
+        let (yp, pp) = (Shared(y.as_mut_ptr()), Shared(probs.as_mut_ptr()));
+        (0..b * heads).into_par_iter().for_each(|bh| {
             // Head h of sequence bi: columns h*hd.. of the [t, d] rows, row stride d.
             let base = (bh / heads) * t * d + (bh % heads) * hd;
-            let yp = yp;
-            // SAFETY: every pointer stays inside its [b, t, d] buffer (base + (t-1)*d + hd <= b*t*d);
-            // each (bi, h) writes only its own columns of y.
+            let (yp, pp) = (yp, pp);
+            // SAFETY: every pointer stays inside its buffer (base + (t-1)*d + hd <= b*t*d); each
+            // (bi, h) writes only its own columns of y and its own [t, t] block of probs, which
+            // the first matmul fills completely before the slice over it is made.
             unsafe {
-                matmul((t, t, hd), s.as_mut_ptr(), t, (qs[base..].as_ptr(), d, 1), (ks[base..].as_ptr(), 1, d));
+                let sp = pp.0.add(bh * t * t);
+                matmul((t, t, hd), sp, t, (qs[base..].as_ptr(), d, 1), (ks[base..].as_ptr(), 1, d));
+                let s = std::slice::from_raw_parts_mut(sp, t * t);
                 softmax_block(s, t, scale);
                 matmul((t, hd, t), yp.0.add(base), d, (s.as_ptr(), t, 1), (vs[base..].as_ptr(), d, 1));
             }
         });
-        // SAFETY: the b*heads blocks together wrote every element of y.
-        unsafe { y.set_len(b * t * d) };
+        // SAFETY: the b*heads blocks together wrote every element of y and of probs.
+        unsafe {
+            y.set_len(b * t * d);
+            probs.set_len(b * heads * t * t);
+        }
         (out(y, shape), out(probs, Shape::new([b, heads, t, t])))
     }
 
@@ -362,8 +396,9 @@ impl Kernels for Flex {
         let shape = x.shape();
         let x = dense(&x);
         let x = x.as_slice::<f32>().unwrap();
-        let mut o = vec![0f32; x.len()];
-        o.par_chunks_mut(32_768).zip(x.par_chunks(32_768)).for_each(|(o, x)| gelu_slice(x, o));
+        let o = written(x.len(), |o| {
+            o.par_chunks_mut(32_768).zip(x.par_chunks(32_768)).for_each(|(o, x)| gelu_slice(x, o))
+        });
         out(o, shape)
     }
 
@@ -374,10 +409,11 @@ impl Kernels for Flex {
         let shape = x.shape();
         let (x, g) = (dense(&x), dense(&grad));
         let (x, g) = (x.as_slice::<f32>().unwrap(), g.as_slice::<f32>().unwrap());
-        let mut o = vec![0f32; x.len()];
-        o.par_chunks_mut(32_768)
-            .zip(x.par_chunks(32_768).zip(g.par_chunks(32_768)))
-            .for_each(|(o, (x, g))| gelu_back_slice(x, g, o));
+        let o = written(x.len(), |o| {
+            o.par_chunks_mut(32_768)
+                .zip(x.par_chunks(32_768).zip(g.par_chunks(32_768)))
+                .for_each(|(o, (x, g))| gelu_back_slice(x, g, o))
+        });
         out(o, shape)
     }
 
@@ -395,12 +431,20 @@ impl Kernels for Flex {
         let (xs, gs) = (x.as_slice::<f32>().unwrap(), gamma.as_slice::<f32>().unwrap());
         let bs = beta.as_ref().map(|b| b.as_slice::<f32>().unwrap());
         let n = xs.len() / d;
-        let (mut y, mut xhat, mut rstd) = (vec![0f32; xs.len()], vec![0f32; xs.len()], vec![0f32; n]);
         let rows = rows_per_task(d);
-        y.par_chunks_mut(rows * d)
-            .zip(xhat.par_chunks_mut(rows * d))
-            .zip(rstd.par_chunks_mut(rows).zip(xs.par_chunks(rows * d)))
+        let (mut y, mut xhat, mut rstd) =
+            (Vec::with_capacity(xs.len()), Vec::with_capacity(xs.len()), Vec::with_capacity(n));
+        y.spare_capacity_mut()[..xs.len()]
+            .par_chunks_mut(rows * d)
+            .zip(xhat.spare_capacity_mut()[..xs.len()].par_chunks_mut(rows * d))
+            .zip(rstd.spare_capacity_mut()[..n].par_chunks_mut(rows).zip(xs.par_chunks(rows * d)))
             .for_each(|((y, h), (r, x))| ln_rows(x, gs, bs, y, h, r));
+        // SAFETY: ln_rows wrote every row's y, x̂ and 1/σ.
+        unsafe {
+            y.set_len(xs.len());
+            xhat.set_len(xs.len());
+            rstd.set_len(n);
+        }
         (out(y, shape.clone()), out(xhat, shape), out(rstd, Shape::new([n])))
     }
 

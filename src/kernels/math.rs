@@ -16,7 +16,11 @@ pub fn exp(x: f32) -> f32 {
     // without a call the vectoriser would not see through.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    // n as an integer straight from the shifted float's low mantissa bits: `n as i32` is a
+    // saturating conversion, which the compiler leaves scalar (perf showed it per element).
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = x - n * LN2_HI - n * LN2_LO;
     // Cephes expf polynomial on |r| <= ln2/2.
     let p = 1.987_569_2e-4;
@@ -26,7 +30,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    y * f32::from_bits(((ni + 127) << 23) as u32)
 }
 
 /// erf(x) as a rational minimax fit x·P(x²)/Q(x²) on [-4, 4] (Eigen's and XLA's float erf;
