@@ -7,15 +7,17 @@ use crate::spec::config::{RunConfig, Sweep};
 use crate::store::SweepDir;
 use anyhow::{bail, Result};
 
-/// Throughput model of one job on one CPU core with the flex backend, measured on the 2-core
-/// development machine (Intel Xeon, AVX-512; see README "Benchmarks"): sustained matmul-bound
-/// GFLOP/s plus a fixed per-step cost for the many small ops of a tiny model. Calibrated on
-/// the quickstart's 17 runs (2 jobs on 2 cores, batch 16 x 64 tokens): 13 ms/step at width 16,
-/// 84 ms/step at width 80 depth 2; this model is within ~15% of every run.
-pub const CPU_GFLOPS_PER_JOB: f64 = 14.0;
-pub const CPU_STEP_OVERHEAD_S: f64 = 0.009;
+/// Throughput model of one job on one CPU core with the flex backend and the fused kernels,
+/// measured on the 2-core development machine (Intel Xeon, AVX-512; see README "Benchmarks"):
+/// sustained matmul-bound GFLOP/s plus a fixed per-step cost for the small ops of a tiny model.
+/// Fitted (least squares) to the quickstart's 21 runs (2 jobs on 2 cores, batch 16 x 64
+/// tokens; 2.8 ms/step at width 16 depth 1, 18 ms/step at width 80 depth 2): 77 GFLOP/s and
+/// 2.0 ms/step; rounded down here so estimates err long (the fit's largest error was 35%,
+/// on the smallest runs).
+pub const CPU_GFLOPS_PER_JOB: f64 = 70.0;
+pub const CPU_STEP_OVERHEAD_S: f64 = 0.002;
 /// Per-run startup (process spawn, model init, validation set generation).
-pub const RUN_STARTUP_S: f64 = 0.5;
+pub const RUN_STARTUP_S: f64 = 0.1;
 
 #[derive(Clone, Debug)]
 pub struct PlanRow {
