@@ -269,11 +269,13 @@ pub fn attention<B: Kernels>(q: Tensor<B, 3>, k: Tensor<B, 3>, v: Tensor<B, 3>, 
     t(B::attention_fwd(p(q), p(k), p(v), heads).0)
 }
 
-/// A bias-free burn `Linear` applied to [b, t, i].
+/// A burn `Linear` applied to [b, t, i] (the model's are bias-free; a bias is added apart).
 pub fn linear<B: Kernels>(lin: &burn::nn::Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, n, i] = x.dims();
-    debug_assert!(lin.bias.is_none(), "the model's Linear layers are bias-free");
-    let y = t::<B, 2>(B::linear_fwd(p(x.reshape([b * n, i])), p(lin.weight.val())));
+    let mut y = t::<B, 2>(B::linear_fwd(p(x.reshape([b * n, i])), p(lin.weight.val())));
+    if let Some(bias) = &lin.bias {
+        y = y + bias.val().unsqueeze::<2>();
+    }
     let o = y.dims()[1];
     y.reshape([b, n, o])
 }

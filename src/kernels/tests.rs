@@ -62,19 +62,21 @@ fn attention_matches_composition() {
 #[test]
 fn linear_matches_burn() {
     let dev = Default::default();
-    let lin = burn::nn::LinearConfig::new(24, 40).with_bias(false).init::<Ad>(&dev);
-    let x = rand::<Flex, 3>([2, 7, 24], 4);
-    let w = rand::<Flex, 3>([2, 7, 40], 5);
-    let run = |fused: bool| {
-        let xa = Tensor::<Ad, 3>::from_inner(x.clone()).require_grad();
-        let y = if fused { linear(&lin, xa.clone()) } else { lin.forward(xa.clone()) };
-        let g = (y.clone() * Tensor::<Ad, 3>::from_inner(w.clone())).sum().backward();
-        (y.inner(), xa.grad(&g).unwrap(), lin.weight.val().grad(&g).unwrap())
-    };
-    let (a, b) = (run(true), run(false));
-    close(a.0, b.0, 1e-6, "y");
-    close(a.1, b.1, 1e-6, "dx");
-    close(a.2, b.2, 1e-6, "dw");
+    for bias in [false, true] {
+        let lin = burn::nn::LinearConfig::new(24, 40).with_bias(bias).init::<Ad>(&dev);
+        let x = rand::<Flex, 3>([2, 7, 24], 4);
+        let w = rand::<Flex, 3>([2, 7, 40], 5);
+        let run = |fused: bool| {
+            let xa = Tensor::<Ad, 3>::from_inner(x.clone()).require_grad();
+            let y = if fused { linear(&lin, xa.clone()) } else { lin.forward(xa.clone()) };
+            let g = (y.clone() * Tensor::<Ad, 3>::from_inner(w.clone())).sum().backward();
+            (y.inner(), xa.grad(&g).unwrap(), lin.weight.val().grad(&g).unwrap())
+        };
+        let (a, b) = (run(true), run(false));
+        close(a.0, b.0, 1e-6, "y");
+        close(a.1, b.1, 1e-6, "dx");
+        close(a.2, b.2, 1e-6, "dw");
+    }
 }
 
 #[test]
