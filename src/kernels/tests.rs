@@ -142,3 +142,52 @@ fn kernels_are_deterministic() {
     let run = || attention(x.clone(), x.clone(), x.clone(), 2).into_data();
     assert_eq!(run(), run());
 }
+
+/// The composed backward kernels (every other backend's, e.g. CUDA's) against the CPU ones.
+#[test]
+fn composed_backward_kernels_match_the_cpu_ones() {
+    let prim = |x: Tensor<Flex, 3>| p(x);
+    let (q, k, v, dy) = (
+        rand::<Flex, 3>([2, 9, 12], 20),
+        rand::<Flex, 3>([2, 9, 12], 21),
+        rand::<Flex, 3>([2, 9, 12], 22),
+        rand::<Flex, 3>([2, 9, 12], 23),
+    );
+    let (_, probs) = Flex::attention_fwd(prim(q.clone()), prim(k.clone()), prim(v.clone()), 3);
+    let args = || (prim(q.clone()), prim(k.clone()), prim(v.clone()), probs.clone(), prim(dy.clone()));
+    let (a, b) = (args(), args());
+    let cpu = Flex::attention_bwd(a.0, a.1, a.2, a.3, a.4);
+    let com = composite::attention_bwd::<Flex>(b.0, b.1, b.2, b.3, b.4);
+    for (i, (x, y)) in [cpu.0, cpu.1, cpu.2].into_iter().zip([com.0, com.1, com.2]).enumerate() {
+        close(t::<Flex, 3>(x), t::<Flex, 3>(y), 2e-5, ["dq", "dk", "dv"][i]);
+    }
+
+    let (x, w, dy) = (rand::<Flex, 2>([10, 6], 24), rand::<Flex, 2>([6, 4], 25), rand::<Flex, 2>([10, 4], 26));
+    let cpu = Flex::linear_bwd(p(x.clone()), p(w.clone()), p(dy.clone()));
+    let com = composite::linear_bwd::<Flex>(p(x), p(w), p(dy));
+    close(t::<Flex, 2>(cpu.0), t::<Flex, 2>(com.0), 1e-6, "linear dx");
+    close(t::<Flex, 2>(cpu.1), t::<Flex, 2>(com.1), 1e-6, "linear dw");
+
+    let (x, g, b) = (rand::<Flex, 2>([10, 20], 27), rand::<Flex, 1>([20], 28), rand::<Flex, 1>([20], 29));
+    let dy = rand::<Flex, 2>([10, 20], 30);
+    let (_, xhat, rstd) = Flex::layer_norm_fwd(p(x), p(g.clone()), Some(p(b)));
+    let cpu = Flex::layer_norm_bwd(xhat.clone(), rstd.clone(), p(g.clone()), p(dy.clone()));
+    let com = composite::layer_norm_bwd::<Flex>(xhat, rstd, p(g), p(dy));
+    close(t::<Flex, 2>(cpu.0), t::<Flex, 2>(com.0), 2e-5, "ln dx");
+    close(t::<Flex, 1>(cpu.1), t::<Flex, 1>(com.1), 1e-6, "ln dgamma");
+    close(t::<Flex, 1>(cpu.2), t::<Flex, 1>(com.2), 1e-6, "ln dbeta");
+
+    let logits = rand::<Flex, 2>([7, 11], 31);
+    let ids = || {
+        Tensor::<Flex, 1, Int>::from_data(
+            TensorData::new((0..7i64).map(|i| (i * 3) % 11).collect(), [7]),
+            &Default::default(),
+        )
+        .into_primitive()
+    };
+    let (_, lse) = Flex::cross_entropy_fwd(p(logits.clone()), ids());
+    let g = || p(Tensor::<Flex, 1>::from_floats([2.5], &Default::default()));
+    let cpu = Flex::cross_entropy_bwd(p(logits.clone()), lse.clone(), ids(), g());
+    let com = composite::cross_entropy_bwd::<Flex>(p(logits), lse, ids(), g());
+    close(t::<Flex, 2>(cpu), t::<Flex, 2>(com), 1e-6, "cross-entropy d logits");
+}
