@@ -119,22 +119,13 @@ unsafe fn matmul(
     }
 }
 
-/// A buffer of `len` floats that `fill` initialises, every element (the kernels' loops cover
-/// their whole output). Not zeroed first: zeroing was 5% of a step (perf), all overwritten.
+/// A buffer of `len` floats that `fill` initialises, every element (the kernels' loops and
+/// `matmul` with read_dst = false cover their whole output). Not zeroed first: zeroing was 5%
+/// of a step (perf), and burn-flex's matmul output is zeroed and then copied to realign it.
 fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     let mut v = Vec::<f32>::with_capacity(len);
     fill(&mut v.spare_capacity_mut()[..len]);
     // SAFETY: `fill` wrote all `len` elements (each caller's kernel writes its whole output).
-    unsafe { v.set_len(len) };
-    v
-}
-
-/// A matmul's output buffer. Not zeroed (burn-flex zeroes, then copies to realign: two
-/// extra passes over every output); `matmul` writes every element before `set_len` exposes it.
-fn gemm_output(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
-    let mut v = Vec::<f32>::with_capacity(len);
-    fill(v.as_mut_ptr());
-    // SAFETY: `fill` ran gemm over all `len` elements (read_dst = false writes each once).
     unsafe { v.set_len(len) };
     v
 }
@@ -367,8 +358,8 @@ impl Kernels for Flex {
         let (x, w) = (dense(&x), dense(&w));
         let (xs, ws) = (x.as_slice::<f32>().unwrap(), w.as_slice::<f32>().unwrap());
         // SAFETY: x is [rows, i] and w [i, o], contiguous; the output is [rows, o].
-        let y = gemm_output(rows * o, |dst| unsafe {
-            matmul((rows, o, i), dst, o, (xs.as_ptr(), i, 1), (ws.as_ptr(), o, 1))
+        let y = written(rows * o, |dst| unsafe {
+            matmul((rows, o, i), dst.as_mut_ptr().cast(), o, (xs.as_ptr(), i, 1), (ws.as_ptr(), o, 1))
         });
         out(y, Shape::new([rows, o]))
     }
@@ -381,11 +372,12 @@ impl Kernels for Flex {
         let (x, w, dy) = (dense(&x), dense(&w), dense(&dy));
         let [xs, ws, gs] = [&x, &w, &dy].map(|t| t.as_slice::<f32>().unwrap());
         // SAFETY: shapes as in the forward; dy is [rows, o]. dx = dy·wᵀ, dw = xᵀ·dy.
-        let dx = gemm_output(rows * i, |dst| unsafe {
-            matmul((rows, i, o), dst, i, (gs.as_ptr(), o, 1), (ws.as_ptr(), 1, o))
+        let dx = written(rows * i, |dst| unsafe {
+            matmul((rows, i, o), dst.as_mut_ptr().cast(), i, (gs.as_ptr(), o, 1), (ws.as_ptr(), 1, o))
         });
-        let dw =
-            gemm_output(i * o, |dst| unsafe { matmul((i, o, rows), dst, o, (xs.as_ptr(), 1, i), (gs.as_ptr(), o, 1)) });
+        let dw = written(i * o, |dst| unsafe {
+            matmul((i, o, rows), dst.as_mut_ptr().cast(), o, (xs.as_ptr(), 1, i), (gs.as_ptr(), o, 1))
+        });
         (out(dx, Shape::new([rows, i])), out(dw, Shape::new([i, o])))
     }
 
