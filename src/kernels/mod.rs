@@ -15,8 +15,6 @@
 
 mod autodiff;
 mod cpu;
-#[cfg(feature = "cuda")]
-impl Kernels for burn::backend::cuda::Cuda {}
 pub mod math;
 
 use burn::prelude::*;
@@ -35,8 +33,8 @@ fn p<B: Backend, const D: usize>(x: Tensor<B, D>) -> FloatTensor<B> {
     x.into_primitive().tensor()
 }
 
-/// A backend with the fused kernels. Shapes: scores/probs [b, h, t, t]; row-wise ops take
-/// [rows, d]; `targets` [rows] token ids.
+/// A backend with the fused kernels. Shapes: attention inputs and output [b, t, d], its saved
+/// weights [b, heads, t, t]; row-wise ops take [rows, d]; `targets` [rows] token ids.
 pub trait Kernels: Backend {
     /// Causal multi-head attention: q, k, v [b, t, d] with `heads` heads of d/heads, as the
     /// model's projections produce them → (y [b, t, d], attention weights [b, heads, t, t]).
@@ -257,6 +255,10 @@ pub mod composite {
         p((soft - onehot) * g)
     }
 }
+
+/// CUDA runs the composed defaults (no hand-written GPU kernels).
+#[cfg(feature = "cuda")]
+impl Kernels for burn::backend::cuda::Cuda {}
 
 /// A training backend: autodiff with the kernels, and the kernels on its inner backend too
 /// (evaluation runs without autodiff).
