@@ -205,8 +205,16 @@ impl RunConfig {
     /// Run id: the first 16 hex digits of blake3 over the canonical JSON of the config.
     /// Struct fields serialise in declaration order and maps are BTreeMaps, so the JSON is
     /// canonical and the id is stable across machines and across field order in the TOML.
+    /// `micro_batch` is left out: gradient accumulation is an execution detail (it changes how
+    /// a step is computed to fit in memory, not what the step computes), so setting it must not
+    /// retrain every finished run.
     pub fn run_id(&self) -> String {
-        let json = serde_json::to_vec(self).expect("RunConfig serialises");
+        let json = if self.micro_batch.is_some() {
+            serde_json::to_vec(&RunConfig { micro_batch: None, ..self.clone() })
+        } else {
+            serde_json::to_vec(self)
+        }
+        .expect("RunConfig serialises");
         blake3::hash(&json).to_hex()[..16].to_string()
     }
 }

@@ -167,6 +167,16 @@ name = "unit"
     }
 
     #[test]
+    fn micro_batch_does_not_change_run_ids() {
+        // Gradient accumulation is how a step fits in memory, not what it computes: turning it
+        // on for a sweep that already ran must find every finished run.
+        let base = parse(BASE, "a.toml").unwrap();
+        let accum = parse(&edit("[train]", "[train]\nmicro_batch = 1"), "m.toml").unwrap();
+        assert!(accum.runs.iter().any(|r| r.micro_batch.is_some()), "the edit must set micro_batch");
+        assert_eq!(ids(&base), ids(&accum));
+    }
+
+    #[test]
     fn golden_run_id() {
         // Changes only if RunConfig or its serialisation changes: every stored run id would.
         assert_eq!(parse(BASE, "a.toml").unwrap().runs[0].run_id(), "a088298f9bfab31c");
