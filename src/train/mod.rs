@@ -426,21 +426,29 @@ mod tests {
 
     #[test]
     fn a_run_that_never_learns_is_flagged_like_a_diverged_one() {
-        // A learning rate so small that nothing moves: the loss stays at its starting value.
-        let (mut run, dir, root) = short_run("nolearn");
-        run.lr = 1e-12;
-        match train_until(&run, &dir, None) {
-            Outcome::Diverged(step, why) => {
-                assert_eq!(step, run.steps);
-                assert!(why.contains("did not learn"), "{why}");
+        // The case, init_std = 1e30 (every evaluation exactly ln 256), and a learning
+        // rate so small that nothing moves (the loss stays at its starting value).
+        let (run0, _, cfg_root) = short_run("nolearn-cfg");
+        let _ = std::fs::remove_dir_all(cfg_root);
+        let mut huge = run0.clone();
+        huge.parametrization = crate::spec::config::Parametrization::Sp { init_std: 1e30 };
+        let mut still = run0;
+        still.lr = 1e-12;
+        for (k, run) in [huge, still].iter().enumerate() {
+            let (_, dir, root) = short_run(&format!("nolearn{k}"));
+            match train_until(run, &dir, None) {
+                Outcome::Diverged(step, why) => {
+                    assert_eq!(step, run.steps);
+                    assert!(why.contains("did not learn"), "{why}");
+                }
+                other => panic!("expected a flagged run, got {other:?}"),
             }
-            other => panic!("expected a flagged run, got {other:?}"),
+            assert!(!dir.is_done());
+            let st = dir.read_status().unwrap();
+            assert_eq!(st.state, "diverged");
+            assert!(st.error.unwrap().contains("did not learn"));
+            let _ = std::fs::remove_dir_all(root);
         }
-        assert!(!dir.is_done());
-        let st = dir.read_status().unwrap();
-        assert_eq!(st.state, "diverged");
-        assert!(st.error.unwrap().contains("did not learn"));
-        let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]
