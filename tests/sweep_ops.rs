@@ -518,6 +518,8 @@ fn a_damaged_done_run_is_named_excluded_from_the_fit_and_trained_again() {
     for id in [first4, emptied, edited] {
         assert!(t.contains(&format!("run {id} is DONE but damaged")), "{id} not named:\n{t}");
     }
+    let o = bin().arg("plan").arg(&sweep).arg("--results").arg(&dir).output().unwrap();
+    assert!(text(&o).contains("3 of 9 runs pending"), "plan counts damaged runs as done:\n{}", text(&o));
     let fitted = parquet_runs(&sd.join("runs.parquet"));
     assert_eq!(fitted.len(), 6, "{fitted:?}");
     assert!(![first4, emptied, edited].iter().any(|id| fitted.contains(*id)), "a damaged run was fitted");

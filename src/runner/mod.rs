@@ -462,7 +462,26 @@ fn record_failure(dir: &RunDir, error: &str) -> Result<()> {
     st.state = "failed".into();
     st.error = Some(error.to_string());
     st.heartbeat = store::now_unix();
-    dir.write_status(&st)
+    let Err(e) = dir.write_status(&st) else { return Ok(()) };
+    // On a full disk the atomic write (a new temp file) cannot get a block, but an existing
+    // status.json can be overwritten in place: a few hundred bytes within its own block, then
+    // shortened, so no new block is needed. A crash midway leaves a torn file, which reads as
+    // no status (pending): no worse than not writing it.
+    let path = dir.status_json();
+    let in_place = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut bytes = serde_json::to_vec(&st)?;
+        bytes.push(b'\n');
+        store::fake_enospc(&path)?;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        f.write_all(&bytes)?;
+        f.set_len(bytes.len() as u64)?;
+        f.sync_all()
+    };
+    if path.exists() && in_place().is_ok() {
+        return Ok(());
+    }
+    Err(e)
 }
 
 /// If the worker died of an out-of-memory error (its log's tail says so: a CUDA allocation
