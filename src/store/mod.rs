@@ -439,10 +439,17 @@ where
         return Ok(());
     }
     let recs: Vec<T> = read_jsonl(path)?;
+    // The kept records' own lines, byte for byte: re-serialising them would pass every float
+    // through serde_json's parser, which is not exact to the last bit, and a resumed run's
+    // evals.jsonl would differ in text from an uninterrupted run's. read_jsonl's records are the
+    // file's non-empty lines in order (a torn last one dropped), so they pair with them.
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut bytes = Vec::new();
-    for r in recs.iter().filter(|r| step_of(r) < step) {
-        bytes.extend(serde_json::to_vec(r)?);
-        bytes.push(b'\n');
+    for (r, line) in recs.iter().zip(text.split('\n').filter(|l| !l.trim().is_empty())) {
+        if step_of(r) < step {
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
     }
     write_atomic(path, &bytes)
 }

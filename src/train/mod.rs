@@ -401,6 +401,9 @@ mod tests {
         // Resuming from it ends exactly where an uninterrupted run does.
         assert!(matches!(train_until(&run, &dir, None), Outcome::Done(_)));
         assert_eq!(eval_bits(&dir), want);
+        // Byte for byte: the resume keeps the records before its step as they were written.
+        let bytes = |d: &RunDir| std::fs::read(d.evals_jsonl()).unwrap();
+        assert_eq!(String::from_utf8(bytes(&dir)).unwrap(), String::from_utf8(bytes(&clean)).unwrap());
 
         // Both checkpoints bad (a flipped byte of the model; a bare step beyond the run, the
         // format of older versions): from scratch, to the same result.
