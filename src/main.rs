@@ -260,14 +260,18 @@ fn main() {
     let code = match dispatch(cli.cmd) {
         Ok(c) => c,
         Err(e) => {
+            // Not eprintln!: it panics when stderr cannot be written (a worker's worker.log on
+            // a full disk), which would hide the error and the exit code (issue 15).
+            use std::io::Write;
+            let mut err = std::io::stderr();
             if let Some(se) = e.downcast_ref::<spec::SpecError>() {
-                eprintln!("{se}");
+                let _ = writeln!(err, "{se}");
                 2
             } else if let Some(u) = e.downcast_ref::<UserError>() {
-                eprintln!("error: {u}");
+                let _ = writeln!(err, "error: {u}");
                 2
             } else {
-                eprintln!("error: {e:#}");
+                let _ = writeln!(err, "error: {e:#}");
                 1
             }
         }
@@ -315,7 +319,18 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 return Ok(if rep.failed.is_empty() { 0 } else { 1 });
             }
             let dir = SweepDir::new(&results, &sw.name);
-            let report = pipeline::collect_fit_report(&sw, &dir)?;
+            runner::exit_on_stop_signal(4);
+            let report = match pipeline::collect_fit_report(&sw, &dir) {
+                Ok(r) => r,
+                // After failed runs, "no finished runs" (or any other fit error) is the
+                // failure's consequence, not bad input: exit 1, not 2 (issue 15).
+                Err(e) if !rep.failed.is_empty() => {
+                    eprintln!("error: {e:#}");
+                    eprintln!("{} run(s) failed (see above)", rep.failed.len());
+                    return Ok(1);
+                }
+                Err(e) => return Err(e),
+            };
             println!("report: {}", report.display());
             println!("fit:    {}", dir.fit_json().display());
             println!("runs:   {}", dir.runs_parquet().display());
@@ -411,15 +426,19 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Collect { sweep, results } => {
             let sw = pipeline::load_sweep(&sweep)?;
             let dir = SweepDir::new(&results, &sw.name);
-            let (done, diverged) = runner::finished(&sw, &dir);
-            let missing = sw.runs.len() - done.len() - diverged.len();
+            let f = runner::finished_runs(&sw, &dir);
+            let missing = sw.runs.len() - f.done.len() - f.diverged.len() - f.damaged.len();
             eprintln!(
-                "{} of {} runs done, {} diverged, {} not finished",
-                done.len(),
+                "{} of {} runs done, {} diverged, {} damaged, {} not finished",
+                f.done.len(),
                 sw.runs.len(),
-                diverged.len(),
+                f.diverged.len(),
+                f.damaged.len(),
                 missing
             );
+            for (id, why) in &f.damaged {
+                eprintln!("run {id} is DONE but damaged, excluded from the fit (`run` trains it again): {why}");
+            }
             let report = pipeline::collect_fit_report(&sw, &dir)?;
             println!("report: {}", report.display());
             println!("fit:    {}", dir.fit_json().display());

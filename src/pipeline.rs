@@ -70,13 +70,18 @@ pub fn data_summary(sw: &Sweep, reports: &[data::prepare::DomainReport]) -> Stri
 
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
 pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
-    let (done, diverged) = runner::finished(sweep, dir);
+    let runner::Finished { done, diverged, damaged } = runner::finished_runs(sweep, dir);
     if done.is_empty() {
         return Err(UserError(format!("no finished runs in {}", dir.runs_dir().display())).into());
     }
     let df = frame::write_parquet(dir, &done)?;
     let obs = frame::to_obs(&df, &dir.runs_parquet().display().to_string())?;
     let mut report = fit::fit_all(&obs, &fit_options(sweep)).context("fitting the scaling law")?;
+    for (id, why) in &damaged {
+        report
+            .warnings
+            .push(format!("run {id} is DONE but damaged ({why}); excluded from the fit, `run` trains it again"));
+    }
     if let Some(r) = &sweep.fit.density_ref {
         // A missing reference must not cost the night's fit: it becomes a warning.
         match store::read_json::<FitReport>(Path::new(r)) {

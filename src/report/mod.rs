@@ -83,7 +83,8 @@ pub(crate) fn write_doc(dir: &SweepDir, doc: &doc::Doc, stem: &str) -> Result<Wr
     }
     let md = dir.root.join(format!("{stem}.md"));
     let html = dir.root.join(format!("{stem}.html"));
-    write_atomic(&md, doc.markdown().as_bytes())?;
-    write_atomic(&html, doc.html().as_bytes())?;
+    // Both or neither: a full disk must not leave a new report.md beside an old report.html.
+    let (m, h) = (doc.markdown(), doc.html());
+    crate::store::write_atomic_all(&[(&md, m.as_bytes()), (&html, h.as_bytes())])?;
     Ok(Written { md, html, plots })
 }

@@ -96,7 +96,12 @@ struct Active {
     est_s: f64,
     device: usize,
     micro: Option<usize>,
+    /// (step, steps, loss, tokens/s, last other line: the worker's outcome, e.g. `DONE ...`,
+    /// `ALREADY_DONE` or `FAILED <error>`)
     state: Arc<Mutex<(u64, u64, f64, f64, String)>>,
+    /// The thread reading the worker's stdout; joined when the worker exits, so its last line
+    /// is in `state` before the outcome is judged.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Trains every pending run of the sweep (or of this shard).
@@ -122,10 +127,14 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 continue;
             }
         }
-        if dir.run(&r.run_id()).is_done() {
-            report.skipped_done += 1;
-        } else {
-            queue.push_back((r.clone(), 1, None));
+        match dir.run(&r.run_id()).check_done(r.steps) {
+            store::DoneCheck::Good(_) => report.skipped_done += 1,
+            store::DoneCheck::NotDone => queue.push_back((r.clone(), 1, None)),
+            // Its worker sets the damaged record aside and trains it again (issue 15).
+            store::DoneCheck::Damaged(why) => {
+                eprintln!("run {} is DONE but damaged ({why}): training it again", r.run_id());
+                queue.push_back((r.clone(), 1, None));
+            }
         }
     }
     // Largest first: the long runs start early so the tail of the sweep is short.
@@ -227,13 +236,22 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             a.bar.set_position(step);
             a.bar.set_message(format!("loss {loss:.4} {:.0} tok/s", tps));
             if let Some(status) = a.child.try_wait()? {
-                let a = active.remove(k);
+                let mut a = active.remove(k);
+                if let Some(r) = a.reader.take() {
+                    let _ = r.join();
+                }
+                let said = a.state.lock().unwrap().4.clone();
                 a.bar.finish_and_clear();
                 mp.remove(&a.bar);
                 finished_est += a.est_s;
                 let id = a.dir.id.clone();
                 let code = status.code().unwrap_or(-1);
-                if a.dir.is_done() {
+                if a.dir.is_done() && said == "ALREADY_DONE" {
+                    // Another `run` of the sweep trained it while this one waited: not counted
+                    // as trained here, so two concurrent runs together report each run once.
+                    log(&mp, tty, &format!("run {id} was finished by another worker meanwhile"));
+                    report.skipped_done += 1;
+                } else if a.dir.is_done() {
                     done_runs += 1;
                     report.trained += 1;
                     let s = a.dir.read_summary();
@@ -260,6 +278,15 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 } else if code == 4 || (report.interrupted && status.code().is_none()) {
                     log(&mp, tty, &format!("run {id} stopped by a signal; checkpoint saved, `run` again resumes it"));
                     report.not_started += 1;
+                } else if let Some(err) = disk_full(&a, code, &said) {
+                    // Retrying cannot help; the error can be read only here (worker.log is on
+                    // the full disk), so the pool says it and records the failure (issue 15).
+                    let mut line = format!("run {id} FAILED: the results disk is full: {err}");
+                    if let Err(e) = record_failure(&a.dir, &err) {
+                        line += &format!(" (could not record it in {}: {e:#})", a.dir.status_json().display());
+                    }
+                    log(&mp, tty, &line);
+                    report.failed.push(id);
                 } else if let Some(cur) = out_of_memory(&a) {
                     if cur > 1 {
                         let next = cur / 2;
@@ -288,7 +315,11 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                     log(
                         &mp,
                         tty,
-                        &format!("run {id} FAILED (exit {code}; see {}), retrying once", a.dir.log_file().display()),
+                        &format!(
+                            "run {id} FAILED (exit {code}{}; see {}), retrying once",
+                            failure_text(&said),
+                            a.dir.log_file().display()
+                        ),
                     );
                     queue.push_back((a.run, a.attempt + 1, a.micro));
                 } else {
@@ -296,10 +327,12 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                         &mp,
                         tty,
                         &format!(
-                            "run {id} FAILED again (exit {code}; see {}); giving up on it",
+                            "run {id} FAILED again (exit {code}{}; see {}); giving up on it",
+                            failure_text(&said),
                             a.dir.log_file().display()
                         ),
                     );
+                    let _ = record_failure(&a.dir, &format!("exit {code}{}", failure_text(&said)));
                     report.failed.push(id);
                 }
             } else {
@@ -385,6 +418,72 @@ fn seed_branch(sweep: &Sweep, dir: &SweepDir, run: &RunConfig, trunk_here: &dyn 
     Ok(Seed::Seeded(from))
 }
 
+/// The worker's own error (its `FAILED` line), as ": <error>" for a log line.
+fn failure_text(said: &str) -> String {
+    said.strip_prefix("FAILED ").map_or(String::new(), |e| format!(": {e}"))
+}
+
+/// If the worker failed because the results disk is full, the error. The worker says so on
+/// its stdout; a worker that could not even say it (it died writing to worker.log) is caught
+/// by the pool's own write to worker.log failing the same way.
+fn disk_full(a: &Active, code: i32, said: &str) -> Option<String> {
+    if let Some(e) = said.strip_prefix("FAILED ") {
+        let full = ["No space left on device", "os error 28", "Disk quota exceeded", "os error 122"];
+        return full.iter().any(|p| e.contains(p)).then(|| e.to_string());
+    }
+    let note = format!("windtunnel run: worker exited with code {code} without a word\n");
+    let res = store::fake_enospc(&a.dir.log_file()).and_then(|_| {
+        use std::io::Write;
+        std::fs::OpenOptions::new().append(true).open(a.dir.log_file())?.write_all(note.as_bytes())
+    });
+    match res {
+        Err(e) if matches!(e.raw_os_error(), Some(28) | Some(122)) => {
+            Some(format!("the worker exited with code {code}; writing {}: {e}", a.dir.log_file().display()))
+        }
+        _ => None,
+    }
+}
+
+/// Marks a run failed in its status.json (the worker could not, e.g. on a full disk), so
+/// `status` shows it failed and not pending or running.
+fn record_failure(dir: &RunDir, error: &str) -> Result<()> {
+    let mut st = dir.read_status().unwrap_or(store::Status {
+        state: "failed".into(),
+        attempt: 1,
+        host: store::hostname(),
+        pid: 0,
+        heartbeat: 0,
+        step: 0,
+        error: None,
+    });
+    if st.state == "failed" && st.error.is_some() {
+        return Ok(());
+    }
+    st.state = "failed".into();
+    st.error = Some(error.to_string());
+    st.heartbeat = store::now_unix();
+    let Err(e) = dir.write_status(&st) else { return Ok(()) };
+    // On a full disk the atomic write (a new temp file) cannot get a block, but an existing
+    // status.json can be overwritten in place: a few hundred bytes within its own block, then
+    // shortened, so no new block is needed. A crash midway leaves a torn file, which reads as
+    // no status (pending): no worse than not writing it.
+    let path = dir.status_json();
+    let in_place = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut bytes = serde_json::to_vec(&st)?;
+        bytes.push(b'\n');
+        store::fake_enospc(&path)?;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        f.write_all(&bytes)?;
+        f.set_len(bytes.len() as u64)?;
+        f.sync_all()
+    };
+    if path.exists() && in_place().is_ok() {
+        return Ok(());
+    }
+    Err(e)
+}
+
 /// If the worker died of an out-of-memory error (its log's tail says so: a CUDA allocation
 /// failure, or the test hook's simulated one), the micro-batch it was running with.
 fn out_of_memory(a: &Active) -> Option<usize> {
@@ -416,7 +515,12 @@ fn spawn(
     mp: &MultiProgress,
 ) -> Result<Active> {
     let rd = dir.run(&run.run_id());
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(rd.log_file())?;
+    let log_file = match store::fake_enospc(&rd.log_file()) {
+        Ok(()) => std::fs::OpenOptions::new().create(true).append(true).open(rd.log_file())?,
+        // The test hook's full disk: every write to worker.log fails with ENOSPC, as it does
+        // on a real one.
+        Err(_) => std::fs::OpenOptions::new().write(true).open("/dev/full")?,
+    };
     let mut cmd = Command::new(exe);
     if let Some(m) = micro {
         cmd.env("WINDTUNNEL_MICRO_BATCH", m.to_string());
@@ -435,7 +539,7 @@ fn spawn(
     let state = Arc::new(Mutex::new((0u64, run.steps, f64::NAN, 0.0f64, String::new())));
     let out = child.stdout.take().unwrap();
     let st = state.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             let p: Vec<&str> = line.split_whitespace().collect();
             if p.first() == Some(&"PROGRESS") && p.len() == 5 {
@@ -454,7 +558,7 @@ fn spawn(
         ProgressStyle::with_template("  {prefix} [{bar:20}] {pos}/{len} {msg}").unwrap().progress_chars("=> "),
     );
     bar.set_prefix(format!("{} d{} L{}", &rd.id[..8], run.width, run.depth));
-    Ok(Active { child, run, dir: rd, bar, attempt, est_s, device, micro, state })
+    Ok(Active { child, run, dir: rd, bar, attempt, est_s, device, micro, state, reader: Some(reader) })
 }
 
 #[cfg(test)]
@@ -468,18 +572,60 @@ mod tests {
     }
 }
 
-/// Every finished run of the sweep with its config, in sweep order (runs of other sweep
-/// versions are ignored), and the ids of runs that diverged.
-pub fn finished(sweep: &Sweep, dir: &SweepDir) -> (Vec<(RunDir, RunConfig)>, Vec<String>) {
-    let mut done = Vec::new();
-    let mut diverged = Vec::new();
+/// The runs of a sweep as `collect` sees them.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// DONE with an intact record, with their configs, in sweep order.
+    pub done: Vec<(RunDir, RunConfig)>,
+    /// Diverged or learned nothing (the trainer marked them): excluded from the fit.
+    pub diverged: Vec<String>,
+    /// DONE but damaged (id, what is wrong): excluded from the fit; `run` trains them again.
+    pub damaged: Vec<(String, String)>,
+}
+
+/// Every run of the sweep that is finished, diverged or damaged (runs of other sweep versions
+/// are ignored). A DONE run counts as done only if its record matches its DONE (issue 15).
+pub fn finished_runs(sweep: &Sweep, dir: &SweepDir) -> Finished {
+    let mut f = Finished::default();
     for r in &sweep.runs {
         let rd = dir.run(&r.run_id());
-        if rd.is_done() {
-            done.push((rd, r.clone()));
-        } else if rd.read_status().is_some_and(|s| s.state == "diverged") {
-            diverged.push(rd.id.clone());
+        match rd.check_done(r.steps) {
+            store::DoneCheck::Good(_) => f.done.push((rd, r.clone())),
+            store::DoneCheck::Damaged(why) => f.damaged.push((rd.id.clone(), why)),
+            store::DoneCheck::NotDone => {
+                if rd.read_status().is_some_and(|s| s.state == "diverged") {
+                    f.diverged.push(rd.id.clone());
+                }
+            }
         }
     }
-    (done, diverged)
+    f
+}
+
+/// Every finished run of the sweep with its config, in sweep order (runs of other sweep
+/// versions, and damaged runs, are left out), and the ids of runs that diverged.
+pub fn finished(sweep: &Sweep, dir: &SweepDir) -> (Vec<(RunDir, RunConfig)>, Vec<String>) {
+    let f = finished_runs(sweep, dir);
+    (f.done, f.diverged)
+}
+
+/// For the fit and report that follow training in `run`: from now on a stop signal (SIGINT,
+/// SIGTERM, SIGUSR1; their handlers set by `run`) ends the process within a tenth of a second
+/// with `code`, as it does during training (issue 15). Nothing is lost: the runs are on disk,
+/// fit.json and the report are replaced atomically (an interrupted fit leaves the previous
+/// ones), and `collect` redoes the fit.
+pub fn exit_on_stop_signal(code: i32) {
+    sys::on_signals(&[sys::SIGINT, sys::SIGUSR1, sys::SIGTERM], on_stop_signal);
+    std::thread::spawn(move || loop {
+        let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
+        if sig != 0 {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "signal {sig} during the fit: stopping; the finished runs are kept, `windtunnel collect` fits them"
+            );
+            std::process::exit(code);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
 }

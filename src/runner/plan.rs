@@ -66,7 +66,8 @@ pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
         .map(|r| {
             let id = r.run_id();
             PlanRow {
-                done: dir.run(&id).is_done(),
+                // A DONE run with a damaged record is trained again by `run`: pending here.
+                done: matches!(dir.run(&id).check_done(r.steps), crate::store::DoneCheck::Good(_)),
                 width: r.width,
                 depth: r.depth,
                 lr: r.lr,

@@ -206,6 +206,9 @@ mod tests {
                     startup_s: None,
                     micro_batch: None,
                     domain_tokens: Vec::new(),
+                    final_step: None,
+                    evals: None,
+                    evals_blake3: None,
                 };
                 rd.mark_done(&sum).unwrap();
             }

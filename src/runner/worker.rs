@@ -36,6 +36,16 @@ fn install_stop_handlers() {
 /// process: 0 done, 3 diverged, 4 stopped by a signal, 5 another worker holds the run folder's
 /// lock (it is running elsewhere), 1 error.
 pub fn main(dir: &Path) -> Result<i32> {
+    let res = run_folder(dir);
+    if let Err(e) = &res {
+        // The pool hears the error through the pipe: on a full disk worker.log cannot take
+        // it (issue 15).
+        say(&format!("FAILED {}", format!("{e:#}").replace('\n', " ")));
+    }
+    res
+}
+
+fn run_folder(dir: &Path) -> Result<i32> {
     install_stop_handlers();
     let id = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let run_dir = RunDir { path: dir.to_path_buf(), id };
@@ -53,18 +63,23 @@ pub fn main(dir: &Path) -> Result<i32> {
     let _lock = match sys::lock_within(&run_dir.lock_file(), &holder, wait).context("locking the run folder")? {
         Ok(l) => l,
         Err(who) => {
-            eprintln!(
+            train::log_line(&format!(
                 "run {}: another worker holds {} ({who}); not starting a second one",
                 run_dir.id,
                 run_dir.lock_file().display()
-            );
+            ));
             say(&format!("BUSY {who}"));
             return Ok(EXIT_BUSY);
         }
     };
-    if run_dir.is_done() {
-        say("ALREADY_DONE");
-        return Ok(0);
+    match run_dir.check_done(cfg.steps) {
+        store::DoneCheck::NotDone => {}
+        store::DoneCheck::Good(_) => {
+            // Finished by another worker since the pool looked: not trained here (issue 15).
+            say("ALREADY_DONE");
+            return Ok(0);
+        }
+        store::DoneCheck::Damaged(why) => set_aside_damaged(&run_dir, &why)?,
     }
     let stop = || STOP.load(Ordering::SeqCst);
     let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
@@ -121,6 +136,23 @@ pub fn main(dir: &Path) -> Result<i32> {
             Err(e)
         }
     }
+}
+
+/// A DONE run whose record does not match its DONE (see `RunDir::check_done`) is trained again
+/// from scratch: DONE, evals.jsonl and metrics.jsonl are kept beside it as `*.damaged` for
+/// inspection, and its checkpoints (whose logs are gone) are dropped. Called under the run
+/// folder's lock.
+fn set_aside_damaged(run_dir: &RunDir, why: &str) -> Result<()> {
+    train::log_line(&format!("run {}: DONE but damaged: {why}; training it again from scratch", run_dir.id));
+    for p in [run_dir.done_marker(), run_dir.evals_jsonl(), run_dir.metrics_jsonl()] {
+        if p.exists() {
+            let mut aside = p.clone().into_os_string();
+            aside.push(".damaged");
+            std::fs::rename(&p, &aside).with_context(|| format!("moving {} aside", p.display()))?;
+        }
+    }
+    train::checkpoint::remove(run_dir);
+    Ok(())
 }
 
 /// Exit code of a worker that found its run folder locked by another worker.

@@ -139,6 +139,56 @@ pub struct Summary {
     /// Training tokens drawn from each domain (the realised mixture), in domain order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domain_tokens: Vec<(String, u64)>,
+    /// What a complete run has, as DONE was written: the step of its last evaluation, how many
+    /// evaluations evals.jsonl holds and the file's BLAKE3 hash. `run` and `collect` check a DONE
+    /// run against them (`RunDir::check_done`), so a truncated, emptied or edited evals.jsonl is
+    /// caught instead of fitted (issue 15). Absent in DONE files written before they existed:
+    /// those are checked against `steps` and `final_loss` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_step: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evals: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evals_blake3: Option<String>,
+}
+
+/// What `RunDir::check_done` found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DoneCheck {
+    /// No DONE marker: the run is not finished.
+    NotDone,
+    /// DONE, and evals.jsonl is what DONE says it is.
+    Good(Summary),
+    /// DONE, but the run's record does not match it (the reason names the file and what is
+    /// wrong): it must not be fitted, and `run` trains it again.
+    Damaged(String),
+}
+
+/// How far below its starting value a run's best validation loss must get to count as having
+/// learned anything: far above float noise, far below what any real run gains in its first
+/// evaluation interval.
+pub const LEARN_MARGIN: f64 = 0.01;
+
+/// Why a run that trained to its end learned nothing, if it did not: its best validation loss
+/// never fell `LEARN_MARGIN` below its starting value (the training loss of its first step,
+/// when known) nor below ln V, the loss of predicting every token uniformly. Such a run (e.g.
+/// `init_std = 1e30`: every evaluation exactly ln 256) is no point of a scaling law; it is
+/// flagged like a diverged one (issue 15).
+pub fn not_learned(evals: &[EvalRecord], start_loss: Option<f64>, vocab: usize) -> Option<String> {
+    let uniform = (vocab.max(2) as f64).ln();
+    let (bar, what) = match start_loss.filter(|l| l.is_finite() && *l < uniform) {
+        Some(s) => (s, format!("its starting loss {s:.4}")),
+        None => (uniform, format!("ln V = ln {} = {uniform:.4} (uniform guessing)", vocab.max(2))),
+    };
+    let best = evals.iter().map(|e| e.loss).fold(f64::INFINITY, f64::min);
+    if best < bar - LEARN_MARGIN {
+        return None;
+    }
+    Some(if evals.is_empty() {
+        "did not learn: no evaluation recorded".to_string()
+    } else {
+        format!("did not learn: its best validation loss {best:.4} never fell below {what}")
+    })
 }
 
 impl RunDir {
@@ -171,6 +221,59 @@ impl RunDir {
         self.done_marker().exists()
     }
 
+    /// Whether the run is DONE with an intact record: DONE parses, evals.jsonl parses line by
+    /// line (a DONE run has no torn line), its steps increase and end at the run's last step
+    /// with DONE's final loss, and its hash and count are those DONE recorded. Reads DONE and
+    /// evals.jsonl only.
+    pub fn check_done(&self, steps: u64) -> DoneCheck {
+        if !self.is_done() {
+            return DoneCheck::NotDone;
+        }
+        match self.verify_done(steps) {
+            Ok(s) => DoneCheck::Good(s),
+            Err(why) => DoneCheck::Damaged(why),
+        }
+    }
+
+    fn verify_done(&self, steps: u64) -> std::result::Result<Summary, String> {
+        let done = self.done_marker();
+        let s: Summary = read_json(&done).map_err(|e| format!("{e:#}"))?;
+        let path = self.evals_jsonl();
+        let bytes = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (evals, hash) = parse_evals(&path, &bytes)?;
+        let last = evals.last().ok_or_else(|| format!("{}: no evaluation in it", path.display()))?;
+        if let Some(h) = &s.evals_blake3 {
+            if *h != hash || s.evals != Some(evals.len()) {
+                return Err(format!(
+                    "{}: {} evaluation(s) ending at step {}, but DONE records {} ending at step {} (checksum differs)",
+                    path.display(),
+                    evals.len(),
+                    last.step,
+                    s.evals.map_or("?".into(), |n| n.to_string()),
+                    s.final_step.unwrap_or(s.steps)
+                ));
+            }
+        }
+        let end = s.final_step.unwrap_or(s.steps);
+        if last.step != steps || end != steps || s.steps != steps {
+            return Err(format!(
+                "{}: last evaluation at step {}, DONE says step {end}, the run has {steps} steps",
+                path.display(),
+                last.step
+            ));
+        }
+        if !(s.final_loss.is_finite() && last.loss == s.final_loss) {
+            return Err(format!(
+                "{}: final loss {} at step {}, but DONE says {}",
+                path.display(),
+                last.loss,
+                last.step,
+                s.final_loss
+            ));
+        }
+        Ok(s)
+    }
+
     pub fn read_status(&self) -> Option<Status> {
         read_json(&self.status_json()).ok()
     }
@@ -189,21 +292,91 @@ impl RunDir {
     }
 }
 
+/// The records of a DONE run's evals.jsonl (every line must parse: a finished run has no torn
+/// line) and the BLAKE3 hash of its bytes.
+pub fn parse_evals(path: &Path, bytes: &[u8]) -> std::result::Result<(Vec<EvalRecord>, String), String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))?;
+    let mut evals: Vec<EvalRecord> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: EvalRecord =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: corrupt record: {e}", path.display(), i + 1))?;
+        if evals.last().is_some_and(|p| p.step >= e.step) {
+            return Err(format!("{}:{}: step {} does not follow the previous record's", path.display(), i + 1, e.step));
+        }
+        evals.push(e);
+    }
+    Ok((evals, blake3::hash(bytes).to_hex().to_string()))
+}
+
+/// Test hook standing in for a full disk without needing one (or root to mount one):
+/// `WINDTUNNEL_FAKE_ENOSPC=name1,name2` makes every write to a file whose name starts with one
+/// of the names fail with ENOSPC, exactly as the kernel reports it (issue 15).
+pub fn fake_enospc(path: &Path) -> std::io::Result<()> {
+    let Ok(names) = std::env::var("WINDTUNNEL_FAKE_ENOSPC") else { return Ok(()) };
+    let file = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    if names.split(',').any(|n| !n.is_empty() && file.starts_with(n)) {
+        const ENOSPC: i32 = 28;
+        return Err(std::io::Error::from_raw_os_error(ENOSPC));
+    }
+    Ok(())
+}
+
+/// Whether an error chain is a full disk (ENOSPC, or the quota's EDQUOT).
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().and_then(|io| io.raw_os_error()).is_some_and(|n| n == 28 || n == 122)
+    }) || format!("{e:#}").contains("No space left on device")
+}
+
 /// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+    write_atomic_all(&[(path, bytes)])
+}
+
+/// Writes several files so that either all of them are replaced or none is: each goes to a
+/// temp file in its folder and is fsynced, and only once every one is on disk are they renamed
+/// into place. A full disk while writing the second leaves the first untouched, so a pair
+/// such as report.md and report.html never disagree (issue 15).
+pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> Result<()> {
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    let clean = |staged: &[(PathBuf, &Path)]| {
+        for (tmp, _) in staged {
+            let _ = fs::remove_file(tmp);
+        }
+    };
+    for (path, bytes) in files {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Err(e) = fs::create_dir_all(dir) {
+            clean(&staged);
+            return Err(e).with_context(|| format!("creating {}", dir.display()));
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+        let res = (|| -> std::io::Result<()> {
+            fake_enospc(path)?;
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        staged.push((tmp, path));
+        if let Err(e) = res {
+            clean(&staged);
+            return Err(e).with_context(|| format!("writing {}", path.display()));
+        }
+    }
+    for (k, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = fs::rename(tmp, path) {
+            // Not expected once the bytes are on disk; the files renamed so far are removed
+            // rather than left beside older companions.
+            clean(&staged[k..]);
+            for (_, done) in &staged[..k] {
+                let _ = fs::remove_file(done);
+            }
+            return Err(e).with_context(|| format!("writing {}", path.display()));
+        }
     }
     Ok(())
 }
@@ -229,7 +402,7 @@ pub fn append_jsonl<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    f.write_all(&line).with_context(|| format!("appending to {}", path.display()))?;
+    fake_enospc(path).and_then(|_| f.write_all(&line)).with_context(|| format!("appending to {}", path.display()))?;
     Ok(())
 }
 
@@ -266,10 +439,17 @@ where
         return Ok(());
     }
     let recs: Vec<T> = read_jsonl(path)?;
+    // The kept records' own lines, byte for byte: re-serialising them would pass every float
+    // through serde_json's parser, which is not exact to the last bit, and a resumed run's
+    // evals.jsonl would differ in text from an uninterrupted run's. read_jsonl's records are the
+    // file's non-empty lines in order (a torn last one dropped), so they pair with them.
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut bytes = Vec::new();
-    for r in recs.iter().filter(|r| step_of(r) < step) {
-        bytes.extend(serde_json::to_vec(r)?);
-        bytes.push(b'\n');
+    for (r, line) in recs.iter().zip(text.split('\n').filter(|l| !l.trim().is_empty())) {
+        if step_of(r) < step {
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
     }
     write_atomic(path, &bytes)
 }
@@ -298,6 +478,122 @@ mod tests {
         assert!(read_jsonl::<serde_json::Value>(&p).is_err());
         write_atomic(&p, b"x").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"x");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn eval(step: u64, loss: f64) -> EvalRecord {
+        EvalRecord {
+            step,
+            tokens: step * 128,
+            flops: step as f64 * 1e6,
+            lr: 1e-2,
+            loss,
+            domain_loss: vec![("markov".into(), loss)],
+            bpb: None,
+            domain_bpb: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_done_run_whose_evals_were_truncated_emptied_or_edited_is_damaged() {
+        let root = std::env::temp_dir().join(format!("wt-done-check-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let rd = SweepDir::new(&root, "s").run("r");
+        fs::create_dir_all(&rd.path).unwrap();
+        assert_eq!(rd.check_done(40), DoneCheck::NotDone);
+        let evals: Vec<EvalRecord> = (1..=5).map(|k| eval(8 * k, 5.0 - k as f64 * 0.3)).collect();
+        let text: String = evals.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+        fs::write(rd.evals_jsonl(), &text).unwrap();
+        let (parsed, hash) = parse_evals(&rd.evals_jsonl(), text.as_bytes()).unwrap();
+        let sum = Summary {
+            final_loss: parsed[4].loss,
+            steps: 40,
+            tokens: 40 * 128,
+            wall_s: 1.0,
+            tokens_per_s: 1.0,
+            startup_s: None,
+            micro_batch: None,
+            domain_tokens: Vec::new(),
+            final_step: Some(40),
+            evals: Some(5),
+            evals_blake3: Some(hash),
+        };
+        rd.mark_done(&sum).unwrap();
+        assert!(matches!(rd.check_done(40), DoneCheck::Good(_)));
+        let damaged = |steps: u64| match rd.check_done(steps) {
+            DoneCheck::Damaged(why) => why,
+            other => panic!("expected damaged, got {other:?}"),
+        };
+        // Another step count than the run's: DONE belongs to a different run length.
+        assert!(damaged(48).contains("the run has 48 steps"));
+        // The first four lines kept (the pre-decay point would become the final one).
+        let four: String = text.lines().take(4).map(|l| format!("{l}\n")).collect();
+        fs::write(rd.evals_jsonl(), &four).unwrap();
+        let why = damaged(40);
+        assert!(why.contains("evals.jsonl") && why.contains("4 evaluation(s) ending at step 32"), "{why}");
+        // The last four kept: the final point is right but the record is not what DONE says.
+        let last4: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        fs::write(rd.evals_jsonl(), &last4).unwrap();
+        assert!(damaged(40).contains("checksum differs"));
+        fs::write(rd.evals_jsonl(), "").unwrap();
+        assert!(damaged(40).contains("no evaluation"));
+        fs::remove_file(rd.evals_jsonl()).unwrap();
+        assert!(damaged(40).contains("evals.jsonl"));
+        // A torn line is no part of a finished run.
+        fs::write(rd.evals_jsonl(), format!("{}{{\"step\":", text)).unwrap();
+        assert!(damaged(40).contains("corrupt record"));
+        // DONE edited while evals.jsonl is intact.
+        fs::write(rd.evals_jsonl(), &text).unwrap();
+        rd.mark_done(&Summary { final_loss: 2.0, ..sum.clone() }).unwrap();
+        assert!(damaged(40).contains("DONE says 2"));
+        // A DONE from before the record existed: checked against the run's end and final loss.
+        let legacy = Summary { final_step: None, evals: None, evals_blake3: None, ..sum.clone() };
+        rd.mark_done(&legacy).unwrap();
+        assert!(matches!(rd.check_done(40), DoneCheck::Good(_)));
+        fs::write(rd.evals_jsonl(), &four).unwrap();
+        assert!(damaged(40).contains("last evaluation at step 32"));
+        fs::write(rd.done_marker(), "{").unwrap();
+        assert!(damaged(40).contains("DONE"));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_run_stuck_at_its_start_or_at_ln_v_did_not_learn() {
+        let lnv = 256f64.ln();
+        let stuck: Vec<EvalRecord> = (1..=4).map(|k| eval(k, lnv)).collect();
+        assert!(not_learned(&stuck, Some(lnv), 256).unwrap().contains("ln V = ln 256"));
+        assert!(not_learned(&stuck, None, 256).is_some());
+        assert!(not_learned(&[], None, 256).unwrap().contains("no evaluation"));
+        // From a huge start (a bad init) down to, but not below, uniform guessing: nothing learned.
+        let fell: Vec<EvalRecord> = [40.0, 9.0, 6.0].iter().enumerate().map(|(k, &l)| eval(k as u64, l)).collect();
+        assert!(not_learned(&fell, Some(80.0), 256).is_some());
+        // Starting below ln V, it must get below its own start.
+        let flat: Vec<EvalRecord> = [5.2, 5.195].iter().enumerate().map(|(k, &l)| eval(k as u64, l)).collect();
+        assert!(not_learned(&flat, Some(5.2), 256).unwrap().contains("starting loss 5.2000"));
+        let learned: Vec<EvalRecord> = [5.0, 3.0, 2.4].iter().enumerate().map(|(k, &l)| eval(k as u64, l)).collect();
+        assert_eq!(not_learned(&learned, Some(5.6), 256), None);
+        let nan = vec![eval(1, f64::NAN)];
+        assert!(not_learned(&nan, None, 256).is_some());
+    }
+
+    #[test]
+    fn a_pair_of_files_is_replaced_together_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("wt-pair-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let (md, html) = (dir.join("report.md"), dir.join("report.html"));
+        write_atomic_all(&[(&md, b"md 1"), (&html, b"html 1")]).unwrap();
+        // The second cannot be written (its folder is a file): the first keeps its old bytes.
+        let blocked = dir.join("blocker");
+        fs::write(&blocked, "not a folder").unwrap();
+        let err = write_atomic_all(&[(&md, b"md 2"), (&blocked.join("report.html"), b"html 2")]).unwrap_err();
+        assert!(format!("{err:#}").contains("blocker"), "{err:#}");
+        assert_eq!(fs::read(&md).unwrap(), b"md 1");
+        let left: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        assert!(left.iter().all(|n| !n.contains(".tmp.")), "temp files left: {left:?}");
+        write_atomic_all(&[(&md, b"md 3"), (&html, b"html 3")]).unwrap();
+        assert_eq!((fs::read(&md).unwrap(), fs::read(&html).unwrap()), (b"md 3".to_vec(), b"html 3".to_vec()));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

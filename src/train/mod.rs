@@ -89,14 +89,23 @@ pub fn train<B: TrainBackend>(
     let fresh: Gpt<B> = gcfg.init(dev);
     // Loading restores the saved parameter ids, so the optimizer (whose groups and state are
     // keyed by id) is built after the model is loaded.
-    let (mut model, start) = match checkpoint::load_model::<B>(dir, fresh.clone(), dev)? {
-        Some((m, step)) => (m, step),
+    // A checkpoint that does not check out is moved aside and an older good one (or none) is
+    // used instead; the run's log (the worker's stderr) says so.
+    let (found, notes) = checkpoint::find(dir, run.steps);
+    for n in &notes {
+        log_line(&format!("run {}: {n}", dir.id));
+    }
+    let (mut model, start) = match &found {
+        Some(f) => (checkpoint::load_model::<B>(f, fresh.clone(), dev)?, f.step),
         None => (fresh, 0),
     };
     let mut opt = optim::Optim::new(run, &model, gcfg.scales.hidden_lr_mult);
-    if start > 0 {
-        checkpoint::load_optim::<B>(dir, &mut opt, dev)?;
+    if let Some(f) = &found {
+        checkpoint::load_optim::<B>(f, &mut opt, dev)?;
     }
+    // The run's starting loss (its first step's), carried by the checkpoints: the bar a run
+    // must get below to count as having learned (unknown after a checkpoint of an older format).
+    let mut start_loss: Option<f64> = found.as_ref().and_then(|f| f.first_loss);
     // Logs past the checkpoint belong to work that is about to be redone. The records *at*
     // the checkpoint's step were written before it was saved and are not redone (the loop
     // restarts after them), so they stay (tests/sweep_ops.rs caught their loss).
@@ -166,6 +175,9 @@ pub fn train<B: TrainBackend>(
         };
         if first_loss.is_nan() {
             first_loss = loss_v;
+            if step == 0 {
+                start_loss = Some(loss_v);
+            }
         }
         ema = if ema.is_nan() { loss_v } else { 0.9 * ema + 0.1 * loss_v };
         if !loss_v.is_finite() || loss_v > 3.0 * first_loss.max(1.0) + 10.0 {
@@ -210,7 +222,7 @@ pub fn train<B: TrainBackend>(
             };
             store::append_jsonl(&dir.evals_jsonl(), &rec)?;
             if done < run.steps {
-                checkpoint::save::<B>(dir, &model, &opt, done)?;
+                checkpoint::save::<B>(dir, &model, &opt, done, start_loss)?;
             }
         }
         if last_beat.elapsed().as_secs() >= 5 || done == run.steps {
@@ -220,12 +232,23 @@ pub fn train<B: TrainBackend>(
             last_beat = Instant::now();
         }
         if run.branch.as_ref().is_some_and(|b| b.snapshots.contains(&done)) {
-            checkpoint::save_snapshot::<B>(dir, &model, &opt, done)?;
+            checkpoint::save_snapshot::<B>(dir, &model, &opt, done, start_loss)?;
         }
         if stop() && done < run.steps {
-            checkpoint::save::<B>(dir, &model, &opt, done)?;
+            checkpoint::save::<B>(dir, &model, &opt, done, start_loss)?;
             return Ok(Outcome::Stopped(done));
         }
+    }
+    if start >= run.steps || !final_loss.is_finite() {
+        // Unreachable from a checkpoint that passed `checkpoint::find`; a guard all the same,
+        // since a DONE without a final evaluation would be fitted as a result.
+        bail!("run {}: reached the end without a final evaluation (resumed at step {start} of {})", dir.id, run.steps);
+    }
+    // What a complete run has, recorded in DONE so that `collect` can tell a damaged run.
+    let bytes = std::fs::read(dir.evals_jsonl())?;
+    let (evals, evals_hash) = store::parse_evals(&dir.evals_jsonl(), &bytes).map_err(anyhow::Error::msg)?;
+    if let Some(why) = store::not_learned(&evals, start_loss, run.vocab) {
+        return give_up(dir, &mut status, run.steps, why);
     }
     let wall = t0.elapsed().as_secs_f64();
     let summary = Summary {
@@ -242,6 +265,9 @@ pub fn train<B: TrainBackend>(
             .cloned()
             .zip(data.realised_tokens(run.steps, run.batch_size))
             .collect(),
+        final_step: evals.last().map(|e| e.step),
+        evals: Some(evals.len()),
+        evals_blake3: Some(evals_hash),
     };
     status.state = "done".into();
     status.heartbeat = store::now_unix();
@@ -277,6 +303,19 @@ fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64, ema: Option
         None if loss.is_finite() => format!("loss exploded to {loss:.3}"),
         None => format!("loss became {loss}"),
     };
+    give_up(dir, status, step, reason)
+}
+
+/// One line to the run's log (the worker's stderr, worker.log). Never panics: on a full disk
+/// `eprintln!` would, and the worker could not report the real error (issue 15).
+pub fn log_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Ends a run that is no result (diverged, or learned nothing): status "diverged" with the
+/// reason, no DONE; the runner records it and the fit excludes it.
+fn give_up(dir: &RunDir, status: &mut Status, step: u64, reason: String) -> Result<Outcome> {
     status.state = "diverged".into();
     status.step = step;
     status.error = Some(reason.clone());
@@ -309,6 +348,110 @@ mod tests {
         // Validation losses, then the recorded training-batch losses (the weighted sum of the
         // micro-batches' means must equal the batch mean).
         evals.iter().map(|e| e.loss).chain(train.iter().map(|m| m.loss)).collect()
+    }
+
+    /// The tiny sweep's first run with an evaluation (= a checkpoint) every 4 steps, in a fresh
+    /// folder named `tag`.
+    fn short_run(tag: &str) -> (RunConfig, RunDir, std::path::PathBuf) {
+        let sweep = crate::spec::parse(include_str!("../../sweeps/tiny.toml"), "sweeps/tiny.toml").unwrap();
+        let mut run = sweep.runs[0].clone();
+        run.eval_every = 4;
+        assert!(run.steps >= 16, "tiny's first run is too short for this test: {} steps", run.steps);
+        let root = std::env::temp_dir().join(format!("wt-ckpt-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = crate::store::SweepDir::new(&root, "t").run(&run.run_id());
+        std::fs::create_dir_all(&dir.path).unwrap();
+        (run, dir, root)
+    }
+
+    /// Trains until `stop_at` steps are done (then checkpoints and stops) or to the end.
+    fn train_until(run: &RunConfig, dir: &RunDir, stop_at: Option<u64>) -> Outcome {
+        let done = std::cell::Cell::new(0u64);
+        let stop = || stop_at.is_some_and(|s| done.get() >= s);
+        let out =
+            train::<crate::backend::Cpu>(run, dir, &Default::default(), &stop, &mut |step, _, _, _| done.set(step));
+        out.unwrap()
+    }
+
+    fn eval_bits(dir: &RunDir) -> Vec<(u64, u64)> {
+        let evals: Vec<EvalRecord> = store::read_jsonl(&dir.evals_jsonl()).unwrap();
+        evals.iter().map(|e| (e.step, e.loss.to_bits())).collect()
+    }
+
+    #[test]
+    fn a_bad_checkpoint_is_discarded_for_the_previous_good_one_or_for_scratch() {
+        let (run, clean, root) = short_run("clean");
+        assert!(matches!(train_until(&run, &clean, None), Outcome::Done(_)));
+        let want = eval_bits(&clean);
+        let (_, dir, root2) = short_run("bad");
+        let ev = run.eval_every;
+        // Stopped one step after its third evaluation: checkpoint/ at 3ev+1, checkpoint.prev/ at 3ev.
+        assert_eq!(train_until(&run, &dir, Some(3 * ev + 1)), Outcome::Stopped(3 * ev + 1));
+        let step_json = dir.checkpoint_dir().join("step.json");
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&step_json).unwrap()).unwrap();
+        assert_eq!(m["step"], 3 * ev + 1);
+        // An edited step (the manifest no longer matches its seal): the previous one is used.
+        let edited = std::fs::read_to_string(&step_json).unwrap().replacen(&format!("{}", 3 * ev + 1), "999999", 1);
+        std::fs::write(&step_json, edited).unwrap();
+        let (found, notes) = checkpoint::find(&dir, run.steps);
+        assert_eq!(found.map(|f| f.step), Some(3 * ev));
+        assert!(notes[0].contains("discarded") && notes[0].contains("seal"), "{notes:?}");
+        assert!(notes[1].contains("previous good checkpoint"), "{notes:?}");
+        assert!(dir.path.join("checkpoint.bad").exists() && !dir.checkpoint_dir().exists());
+        // Resuming from it ends exactly where an uninterrupted run does.
+        assert!(matches!(train_until(&run, &dir, None), Outcome::Done(_)));
+        assert_eq!(eval_bits(&dir), want);
+        // Byte for byte: the resume keeps the records before its step as they were written.
+        let bytes = |d: &RunDir| std::fs::read(d.evals_jsonl()).unwrap();
+        assert_eq!(String::from_utf8(bytes(&dir)).unwrap(), String::from_utf8(bytes(&clean)).unwrap());
+
+        // Both checkpoints bad (a flipped byte of the model; a bare step beyond the run, the
+        // format of older versions): from scratch, to the same result.
+        let (_, dir, root3) = short_run("scratch");
+        assert_eq!(train_until(&run, &dir, Some(2 * ev + 1)), Outcome::Stopped(2 * ev + 1));
+        let model = dir.checkpoint_dir().join("model.bin");
+        let mut bytes = std::fs::read(&model).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&model, bytes).unwrap();
+        std::fs::write(dir.path.join("checkpoint.prev/step.json"), "999999").unwrap();
+        let (found, notes) = checkpoint::find(&dir, run.steps);
+        assert_eq!(found, None);
+        let all = notes.join("\n");
+        assert!(all.contains("model.bin") && all.contains("step 999999 is outside the run"), "{all}");
+        assert!(all.contains("training from scratch"), "{all}");
+        assert!(matches!(train_until(&run, &dir, None), Outcome::Done(_)));
+        assert_eq!(eval_bits(&dir), want);
+        for r in [root, root2, root3] {
+            let _ = std::fs::remove_dir_all(r);
+        }
+    }
+
+    #[test]
+    fn a_run_that_never_learns_is_flagged_like_a_diverged_one() {
+        // The issue's case, init_std = 1e30 (every evaluation exactly ln 256), and a learning
+        // rate so small that nothing moves (the loss stays at its starting value).
+        let (run0, _, cfg_root) = short_run("nolearn-cfg");
+        let _ = std::fs::remove_dir_all(cfg_root);
+        let mut huge = run0.clone();
+        huge.parametrization = crate::spec::config::Parametrization::Sp { init_std: 1e30 };
+        let mut still = run0;
+        still.lr = 1e-12;
+        for (k, run) in [huge, still].iter().enumerate() {
+            let (_, dir, root) = short_run(&format!("nolearn{k}"));
+            match train_until(run, &dir, None) {
+                Outcome::Diverged(step, why) => {
+                    assert_eq!(step, run.steps);
+                    assert!(why.contains("did not learn"), "{why}");
+                }
+                other => panic!("expected a flagged run, got {other:?}"),
+            }
+            assert!(!dir.is_done());
+            let st = dir.read_status().unwrap();
+            assert_eq!(st.state, "diverged");
+            assert!(st.error.unwrap().contains("did not learn"));
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
 
     #[test]
