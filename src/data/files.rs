@@ -5,53 +5,171 @@
 //! Nothing here tokenizes or caches; `prepare` does.
 
 use anyhow::{bail, Context, Result};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The files behind a source's `path`, sorted so the token stream does not depend on the
 /// directory listing order. Hidden files (a leading dot) under a directory are skipped.
+///
+/// Every file is resolved to its canonical path and listed once, so a symbolic link to a file
+/// (or to a directory) that is also reached another way does not double the data, and a copy
+/// cannot land in both the training and the validation split. Directories are walked once each
+/// by canonical path, so a link back up the tree (`ln -s . d/self`) is not followed into a
+/// cycle. Only regular files are accepted: a FIFO, a device (`/dev/zero`) or a socket would
+/// hang or never end, so it is an error naming the path, as is a link that does not resolve.
 pub fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
     let p = Path::new(pattern);
-    let mut files = Vec::new();
-    if p.is_file() {
-        files.push(p.to_path_buf());
-    } else if p.is_dir() {
-        walk(p, &mut files)?;
-        if files.is_empty() {
-            bail!("directory `{pattern}` holds no files");
-        }
-    } else if pattern.contains(['*', '?', '[']) {
-        let paths = glob::glob(pattern).with_context(|| format!("`{pattern}` is not a valid glob"))?;
-        for entry in paths {
-            let path = entry.with_context(|| format!("reading a match of `{pattern}`"))?;
-            if path.is_file() {
-                files.push(path);
+    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut seen_dirs = HashSet::new();
+    // `symlink_metadata` sees a link itself, so a dangling or looping link is reported as
+    // such rather than as a missing path.
+    if std::fs::symlink_metadata(p).is_ok() {
+        match resolve(p)? {
+            Entry::File(canon) => found.push((p.to_path_buf(), canon)),
+            Entry::Dir(canon) => {
+                seen_dirs.insert(canon);
+                walk(p, &mut found, &mut seen_dirs, &|name: &str| !name.starts_with('.'), &|_: &Path| true)?;
+                if found.is_empty() {
+                    bail!("directory `{pattern}` holds no files");
+                }
             }
         }
-        if files.is_empty() {
+    } else if pattern.contains(['*', '?', '[']) {
+        if pattern.contains("**") {
+            // glob's `**` follows directory links without remembering where it has been: a
+            // self-link makes the walk exponential. Walk the literal prefix once per
+            // directory instead and match the whole pattern against what is found.
+            let matcher = glob::Pattern::new(pattern).with_context(|| format!("`{pattern}` is not a valid glob"))?;
+            let root = literal_prefix(pattern);
+            if std::fs::metadata(&root).is_ok_and(|m| m.is_dir()) {
+                seen_dirs.insert(std::fs::canonicalize(&root)?);
+                let mut opts = glob::MatchOptions::new();
+                opts.require_literal_separator = true;
+                // A pattern without a leading directory is walked from `.`, whose entries read
+                // `./name`; match them as the user wrote the pattern.
+                let strip = root == Path::new(".") && !pattern.starts_with("./");
+                let wanted = |path: &Path| {
+                    let shown = if strip { path.strip_prefix(".").unwrap_or(path) } else { path };
+                    matcher.matches_path_with(shown, opts)
+                };
+                walk(&root, &mut found, &mut seen_dirs, &|_: &str| true, &wanted)?;
+            }
+        } else {
+            // Without `**` a match has as many components as the pattern: the expansion is
+            // bounded whatever links it meets.
+            let paths = glob::glob(pattern).with_context(|| format!("`{pattern}` is not a valid glob"))?;
+            for entry in paths {
+                let path = entry.with_context(|| format!("reading a match of `{pattern}`"))?;
+                if let Entry::File(canon) = resolve(&path)? {
+                    found.push((path, canon));
+                }
+            }
+        }
+        if found.is_empty() {
             bail!("no files match `{pattern}` (relative paths are from the working directory)");
         }
     } else {
         bail!("`{pattern}` does not exist (relative paths are from the working directory)");
     }
-    files.sort();
-    Ok(files)
+    found.sort();
+    // The first path (in sorted order) of each file is the one read and named in messages.
+    let mut files_seen = HashSet::new();
+    Ok(found.into_iter().filter(|(_, canon)| files_seen.insert(canon.clone())).map(|(path, _)| path).collect())
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// A path with its links resolved: a regular file or a directory, by canonical path.
+enum Entry {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+fn resolve(path: &Path) -> Result<Entry> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            bail!("`{}` is a symbolic link that does not lead to a file ({e})", path.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("`{}`: cannot read", path.display())),
+    };
+    let ft = meta.file_type();
+    if !ft.is_file() && !ft.is_dir() {
+        bail!(
+            "`{}` is not a regular file (it is {}); data sources read regular files only",
+            path.display(),
+            kind_of_special(&ft)
+        );
+    }
+    let canon = std::fs::canonicalize(path).with_context(|| format!("`{}`: cannot resolve", path.display()))?;
+    Ok(if ft.is_file() { Entry::File(canon) } else { Entry::Dir(canon) })
+}
+
+/// Names what a path that is neither a file nor a directory is, for the error.
+pub(crate) fn kind_of_special(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe)";
+        } else if ft.is_char_device() {
+            return "a character device";
+        } else if ft.is_block_device() {
+            return "a block device";
+        } else if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = ft;
+    "neither a file nor a directory"
+}
+
+/// The leading components of a glob without any pattern character (`.` when the first has one).
+fn literal_prefix(pattern: &str) -> PathBuf {
+    let mut root = PathBuf::new();
+    for c in Path::new(pattern).components() {
+        if c.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+            break;
+        }
+        root.push(c);
+    }
+    if root.as_os_str().is_empty() {
+        root.push(".");
+    }
+    root
+}
+
+/// Adds every regular file under `dir` that `wanted` accepts as (path, canonical path),
+/// entering only entries whose name `enter` accepts. A directory already walked (reached again
+/// through a link) is skipped: its files are listed already, and skipping it is what keeps a
+/// link cycle from being followed. A path that is not a file or a directory is an error only
+/// if `wanted` (a glob's `**` walk also passes things the glob does not match).
+fn walk(
+    dir: &Path,
+    out: &mut Vec<(PathBuf, PathBuf)>,
+    seen: &mut HashSet<PathBuf>,
+    enter: &dyn Fn(&str) -> bool,
+    wanted: &dyn Fn(&Path) -> bool,
+) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
-        .collect::<std::io::Result<_>>()?;
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
-        if e.file_name().to_string_lossy().starts_with('.') {
+        if !enter(&e.file_name().to_string_lossy()) {
             continue;
         }
         let path = e.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
+        match resolve(&path) {
+            Ok(Entry::File(canon)) if wanted(&path) => out.push((path, canon)),
+            Ok(Entry::File(_)) => {}
+            Ok(Entry::Dir(canon)) => {
+                if seen.insert(canon) {
+                    walk(&path, out, seen, enter, wanted)?;
+                }
+            }
+            Err(e) if wanted(&path) => return Err(e),
+            Err(_) => {}
         }
     }
     Ok(())
@@ -207,6 +325,80 @@ mod tests {
         assert!(e.contains("no files match"), "{e}");
         let e = format!("{:#}", expand("/nonexistent/x.txt").unwrap_err());
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    /// Item 3 of issue 15: a link to a sibling directory, a link back up the tree and a link
+    /// to a file already listed add no file; two self-links do not make the walk exponential
+    /// (walked with and without a `**` glob).
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_files_and_directories_are_listed_once() {
+        use std::os::unix::fs::symlink;
+        let d = dir("links");
+        std::fs::create_dir_all(d.join("a/deep")).unwrap();
+        std::fs::write(d.join("a/x.txt"), "x").unwrap();
+        std::fs::write(d.join("a/deep/y.txt"), "y").unwrap();
+        symlink(d.join("a"), d.join("b")).unwrap();
+        symlink(".", d.join("self")).unwrap();
+        symlink("..", d.join("a/up")).unwrap();
+        symlink(".", d.join("a/deep/again")).unwrap();
+        symlink("a/x.txt", d.join("z.txt")).unwrap();
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter().map(|p| p.strip_prefix(&d).unwrap().display().to_string()).collect()
+        };
+        let walked = expand(&d.display().to_string()).unwrap();
+        assert_eq!(names(walked), ["a/deep/y.txt", "a/x.txt"]);
+        let globbed = expand(&format!("{}/**/*.txt", d.display())).unwrap();
+        assert_eq!(names(globbed), ["a/deep/y.txt", "a/x.txt"]);
+        let one_level = expand(&format!("{}/*/*.txt", d.display())).unwrap();
+        assert_eq!(names(one_level), ["a/x.txt"]);
+        // A link named directly is read through, once.
+        assert_eq!(names(expand(&d.join("z.txt").display().to_string()).unwrap()), ["z.txt"]);
+    }
+
+    /// Item 6 of issue 15: a FIFO, a link to /dev/zero, a self-referencing link and a dangling
+    /// link are errors naming the path and what it is (not "does not exist"), whether named
+    /// directly, found in a directory or matched by a glob; one the glob does not match is ignored.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_named_never_read() {
+        use std::os::unix::fs::symlink;
+        let d = dir("special");
+        std::fs::write(d.join("ok.txt"), "x").unwrap();
+        let mkfifo = |p: &Path| {
+            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo reads a NUL-terminated path and touches nothing else.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        };
+        let err = |pattern: String| format!("{:#}", expand(&pattern).unwrap_err());
+        let fifo_dir = d.join("fifo");
+        std::fs::create_dir_all(&fifo_dir).unwrap();
+        std::fs::write(fifo_dir.join("a.txt"), "x").unwrap();
+        mkfifo(&fifo_dir.join("pipe.txt"));
+        let e = err(fifo_dir.display().to_string());
+        assert!(e.contains("pipe.txt` is not a regular file (it is a FIFO"), "{e}");
+        let e = err(format!("{}/*.txt", fifo_dir.display()));
+        assert!(e.contains("pipe.txt` is not a regular file"), "{e}");
+        let e = err(format!("{}/**/*.txt", d.display()));
+        assert!(e.contains("pipe.txt` is not a regular file"), "{e}");
+        assert_eq!(expand(&format!("{}/**/a.txt", d.display())).unwrap().len(), 1, "unmatched FIFO ignored");
+
+        let zero = d.join("zero");
+        std::fs::create_dir_all(&zero).unwrap();
+        symlink("/dev/zero", zero.join("z.txt")).unwrap();
+        let e = err(zero.display().to_string());
+        assert!(e.contains("z.txt` is not a regular file (it is a character device)"), "{e}");
+        assert!(err("/dev/zero".into()).contains("`/dev/zero` is not a regular file"));
+
+        for (name, target) in [("loop", "me.txt"), ("dangling", "/nonexistent/x")] {
+            let sub = d.join(name);
+            std::fs::create_dir_all(&sub).unwrap();
+            symlink(target, sub.join("me.txt")).unwrap();
+            let e = err(sub.display().to_string());
+            assert!(e.contains("me.txt` is a symbolic link that does not lead to a file"), "{name}: {e}");
+            let e = err(sub.join("me.txt").display().to_string());
+            assert!(e.contains("is a symbolic link that does not lead to a file"), "{name}: {e}");
+        }
     }
 
     #[test]
