@@ -237,15 +237,25 @@ pub fn text_docs(
 ) -> Result<()> {
     let mut r = open(path)?;
     let (mut buf, mut offset, mut first) = (Vec::with_capacity(block + 4096), 0u64, true);
+    // A line is read at most this much at a time, so a file without line ends (a minified dump,
+    // a binary file) is cut into bounded pieces too instead of being read whole.
+    let step = (4 * block).max(4096) as u64;
     loop {
-        let n = r.read_until(b'\n', &mut buf).with_context(|| format!("{}: read error", path.display()))?;
+        let n = r
+            .by_ref()
+            .take(step)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}: read error", path.display()))?;
         if n == 0 || buf.len() >= block {
-            if !buf.is_empty() {
-                let s = decode(&buf, policy, &path.display().to_string(), offset)?;
+            // A piece cut inside a multi-byte character leaves that character's first bytes
+            // to the next piece (at the end of the file they are what they are: invalid).
+            let cut = buf.len() - if n == 0 { 0 } else { incomplete_char_tail(&buf) };
+            if cut > 0 {
+                let s = decode(&buf[..cut], policy, &path.display().to_string(), offset)?;
                 doc(&s, first)?;
                 first = false;
-                offset += buf.len() as u64;
-                buf.clear();
+                offset += cut as u64;
+                buf.drain(..cut);
             }
             if n == 0 {
                 return Ok(());
@@ -254,20 +264,60 @@ pub fn text_docs(
     }
 }
 
+/// Bytes at the end of `buf` that start a UTF-8 character without finishing it (0 to 3).
+fn incomplete_char_tail(buf: &[u8]) -> usize {
+    let tail = buf.len().min(3);
+    for back in 1..=tail {
+        let b = buf[buf.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: the lead is further back
+        }
+        let want = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if want > back { back } else { 0 };
+    }
+    0
+}
+
+/// Longest JSONL line read: a record is held whole to be parsed, and real documents (a book
+/// is a few MB) are far below this; a file without line ends is not JSONL.
+const MAX_JSONL_LINE: usize = 64 << 20;
+
 /// Calls `doc` with the `field` string of every JSONL record. Blank lines are skipped; a line
 /// that is not a JSON object, lacks the field, or holds something other than a string there is
 /// an error naming the file and line.
 pub fn jsonl_docs(path: &Path, field: &str, policy: Utf8Policy, doc: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
+    jsonl_docs_bounded(path, field, policy, MAX_JSONL_LINE, doc)
+}
+
+fn jsonl_docs_bounded(
+    path: &Path,
+    field: &str,
+    policy: Utf8Policy,
+    max_line: usize,
+    doc: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let mut r = open(path)?;
     let (mut buf, mut line, mut offset) = (Vec::new(), 0u64, 0u64);
     loop {
         buf.clear();
-        let n = r.read_until(b'\n', &mut buf).with_context(|| format!("{}: read error", path.display()))?;
+        let n = r
+            .by_ref()
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}: read error", path.display()))?;
         if n == 0 {
             return Ok(());
         }
         line += 1;
         let at = format!("{}:{line}", path.display());
+        if n > max_line && buf.last() != Some(&b'\n') {
+            bail!("{at}: the line is longer than {max_line} bytes; JSONL holds one record per line");
+        }
         let text = decode(&buf, policy, &at, offset)?;
         offset += n as u64;
         if text.trim().is_empty() {
@@ -427,6 +477,28 @@ mod tests {
         assert!(e.contains("bad.jsonl:2:") && e.contains("not valid JSON"), "{e}");
         let e = err(b"{\"text\": \"a\xff\"}\n");
         assert!(e.contains("bad.jsonl:1: invalid UTF-8 at byte 11"), "{e}");
+    }
+
+    /// A text file without line ends is read in bounded pieces, cut between characters; an
+    /// over-long JSONL line is an error, not a read of the whole file.
+    #[test]
+    fn lines_without_end_are_read_in_bounded_pieces() {
+        let d = dir("noeol");
+        let p = d.join("one-line.txt");
+        let body = "héllo wörld ✓ ".repeat(2000);
+        std::fs::write(&p, &body).unwrap();
+        let mut pieces = Vec::new();
+        text_docs(&p, Utf8Policy::Error, 64, &mut |s, _| Ok(pieces.push(s.to_string()))).unwrap();
+        assert!(pieces.len() > 5, "{} pieces", pieces.len());
+        assert!(pieces.iter().all(|s| s.len() <= 4096 + 3), "a piece is unbounded");
+        assert_eq!(pieces.concat(), body);
+        assert_eq!(incomplete_char_tail("a✓".as_bytes()), 0);
+        assert_eq!(incomplete_char_tail(&"a✓".as_bytes()[..3]), 2);
+        assert_eq!(incomplete_char_tail(&[b'a', 0xC3]), 1);
+        let j = d.join("long.jsonl");
+        std::fs::write(&j, format!("{{\"text\": \"ok\"}}\n{{\"text\": \"{}\"}}\n", "x".repeat(500))).unwrap();
+        let e = format!("{:#}", jsonl_docs_bounded(&j, "text", Utf8Policy::Error, 100, &mut |_| Ok(())).unwrap_err());
+        assert!(e.contains("long.jsonl:2: the line is longer than 100 bytes"), "{e}");
     }
 
     #[test]

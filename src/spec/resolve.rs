@@ -17,6 +17,9 @@ pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg", "text", "j
 pub const LAWS: &[&str] = &crate::fit::pipeline::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
+/// Longest path of a data source or tokenizer (Linux's PATH_MAX): a longer one cannot be
+/// opened, and would be echoed whole in that error.
+const MAX_PATH: usize = 4096;
 /// Longest sweep name: it is a directory name (255 bytes on most filesystems, with room for
 /// the `-mixcheck` sibling) and the Slurm job name `wt-<name>-merge` shown in squeue.
 const MAX_NAME: usize = 64;
@@ -232,6 +235,10 @@ fn tokenizer(t: &S<toml::Value>, ctx: &Ctx) -> Res<TokenizerSpec> {
     match t.get_ref() {
         toml::Value::String(s) if s == "bytes" => Ok(TokenizerSpec::Bytes),
         toml::Value::Table(tab) if tab.len() == 1 => match tab.get("hf") {
+            Some(toml::Value::String(p)) if p.len() > MAX_PATH => {
+                let msg = format!("a path has at most {MAX_PATH} bytes (PATH_MAX), got {}", p.len());
+                Err(ctx.err(t.span(), "data.tokenizer", &msg))
+            }
             Some(toml::Value::String(p)) if !p.trim().is_empty() => Ok(TokenizerSpec::Hf { path: p.clone() }),
             _ => Err(ctx.err(t.span(), "data.tokenizer", expected)),
         },
@@ -268,6 +275,10 @@ fn file_source(s: &RawSource, kind: &str, at: &str, tok: &TokenizerSpec, ctx: &C
     })?;
     if path.get_ref().trim().is_empty() {
         return Err(ctx.err(path.span(), &format!("{at}.path"), "expected a file, directory or glob, got \"\""));
+    }
+    if path.get_ref().len() > MAX_PATH {
+        let msg = format!("a path has at most {MAX_PATH} bytes (PATH_MAX), got {}", path.get_ref().len());
+        return Err(ctx.err(path.span(), &format!("{at}.path"), &msg));
     }
     if kind != "jsonl" {
         reject(s.field.as_ref().map(|v| v.span()), "field", "applies to kind = \"jsonl\" only")?;
