@@ -188,7 +188,7 @@ enum Cmd {
         /// Results root, on a filesystem every node sees (the sweep writes RESULTS/<sweep name>/).
         #[arg(long, default_value = "results")]
         results: PathBuf,
-        /// Array tasks, each training a cost-balanced shard (default: min(runs, 8)).
+        /// Array tasks, each training a cost-balanced shard, 1 to 1000 (default: min(runs, 8)).
         #[arg(long)]
         shards: Option<usize>,
         /// Slurm partition (default: the cluster's default partition).

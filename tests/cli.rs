@@ -189,4 +189,52 @@ fn fit_file_recovers_a_known_law_from_csv() {
         bin().args(["fit", dir.join("bad.csv").to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("loss"));
+
+    // Issue 15, item 10: text in a boolean or numeric column names the file, column and row.
+    for (name, csv, want) in [
+        ("flags.csv", "params,tokens,loss,is_final\n1e6,2e7,3.1,yes\n", "column `is_final`, row 1 (line 2): \"yes\""),
+        ("cells.csv", "params,tokens,loss\n1e6,2e7,3.1\n1e6,4e7,n/a\n", "column `loss`, row 2 (line 3): \"n/a\""),
+    ] {
+        std::fs::write(dir.join(name), csv).unwrap();
+        let o = bin().args(["fit", dir.join(name).to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{t}");
+        assert!(t.contains(name) && t.contains(want), "{t}");
+    }
+}
+
+/// Issue 15, item 5: a newline in a value that reaches the Slurm scripts is refused (exit 2,
+/// naming the flag) before anything is written; a space and `%` in the results path are quoted.
+#[test]
+fn slurm_refuses_injected_values_and_quotes_odd_paths() {
+    let dir = tmp("slurminj");
+    let sweep = repo().join("sweeps/tiny.toml");
+    let injected = dir.join("r\ntouch /tmp/x\n#");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--results", injected.to_str().unwrap()], "--results"),
+        (&["--partition", "cpu\ntouch /tmp/x"], "--partition"),
+        (&["--mem", "8G\necho hi"], "--mem"),
+        (&["--shards", "5000"], "--shards"),
+    ];
+    for (args, flag) in cases {
+        let o = bin()
+            .arg("slurm")
+            .arg(&sweep)
+            .args(["--results", dir.join("ok").to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {t}");
+        assert!(t.contains(flag), "{flag}: {t}");
+    }
+    assert!(!injected.exists() && !dir.join("ok").exists(), "something was written");
+    let odd = dir.join("a b%c");
+    let o = bin().arg("slurm").arg(&sweep).args(["--results", odd.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = std::fs::read_to_string(odd.join("tiny/slurm/array.sbatch")).unwrap();
+    let want =
+        format!("#SBATCH --output=\"{}/tiny/slurm/array-%A_%a.out\"\n", odd.display().to_string().replace('%', "%%"));
+    assert!(s.contains(&want), "{want} not in\n{s}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -227,3 +227,71 @@ fn a_1gb_shard_costs_a_few_mb_of_memory() {
     assert!(mb < 8.0, "resident memory grew by {mb} MB: {t}");
     assert!(t.contains("499999488 tokens"), "{t}");
 }
+
+/// `plan` with a deadline: a hang is a failure with a message, not a test that never ends.
+fn plan_within(sweep: &Path, cache: &Path, secs: u64) -> std::process::Output {
+    let mut child = bin()
+        .args(["plan", sweep.to_str().unwrap()])
+        .env("WINDTUNNEL_CACHE", cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            panic!("plan {} did not finish in {secs} s", sweep.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 15, items 3 and 6: a tokenizer or data path that is a device, a FIFO or a link to one
+/// is refused at once, naming the path and what it is; links that duplicate files or loop back
+/// to their own directory add no data (the same 3 files however they are reached).
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_and_symlinks_read_once() {
+    use std::os::unix::fs::symlink;
+    let dir = tmp("specialsrc");
+    let d = dir.display().to_string();
+    std::fs::create_dir_all(dir.join("books")).unwrap();
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("books/{i}.txt")), salad(i, 6000)).unwrap();
+    }
+    symlink(".", dir.join("books/self")).unwrap();
+    symlink("0.txt", dir.join("books/3.txt")).unwrap();
+    std::fs::create_dir_all(dir.join("pipes")).unwrap();
+    std::fs::write(dir.join("pipes/a.txt"), salad(9, 6000)).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("pipes/b.txt").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path and touches nothing else.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    symlink("/dev/zero", dir.join("zero.txt")).unwrap();
+    let text_src = |path: &str| format!("[data]\n[[data.source]]\nname = \"x\"\nkind = \"text\"\npath = \"{path}\"\n");
+    let cases = [
+        (
+            format!("[data]\ntokenizer = {{ hf = \"/dev/zero\" }}\n[[data.source]]\nname = \"x\"\nkind = \"text\"\npath = \"{d}/books\"\n"),
+            "/dev/zero is not a regular file (it is a character device)",
+        ),
+        (text_src(&format!("{d}/pipes")), "pipes/b.txt` is not a regular file (it is a FIFO"),
+        (text_src(&format!("{d}/zero.txt")), "zero.txt` is not a regular file (it is a character device)"),
+    ];
+    for (i, (data, want)) in cases.iter().enumerate() {
+        let p = dir.join(format!("special{i}.toml"));
+        std::fs::write(&p, format!("{HEAD}{data}")).unwrap();
+        let o = plan_within(&p, &dir.join("cache"), 60);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {t}");
+        assert!(t.contains(want) && t.contains(&format!("special{i}.toml:")), "case {i}: wanted {want:?} in: {t}");
+    }
+    for (i, path) in [format!("{d}/books"), format!("{d}/books/**/*.txt")].iter().enumerate() {
+        let p = dir.join(format!("links{i}.toml"));
+        std::fs::write(&p, format!("{HEAD}{}", text_src(path))).unwrap();
+        let o = plan_within(&p, &dir.join("cache"), 60);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{path}: {t}");
+        assert!(t.contains("data x: text from 3 file(s)"), "{path}: {t}");
+    }
+}

@@ -5,53 +5,171 @@
 //! Nothing here tokenizes or caches; `prepare` does.
 
 use anyhow::{bail, Context, Result};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The files behind a source's `path`, sorted so the token stream does not depend on the
 /// directory listing order. Hidden files (a leading dot) under a directory are skipped.
+///
+/// Every file is resolved to its canonical path and listed once, so a symbolic link to a file
+/// (or to a directory) that is also reached another way does not double the data, and a copy
+/// cannot land in both the training and the validation split. Directories are walked once each
+/// by canonical path, so a link back up the tree (`ln -s . d/self`) is not followed into a
+/// cycle. Only regular files are accepted: a FIFO, a device (`/dev/zero`) or a socket would
+/// hang or never end, so it is an error naming the path, as is a link that does not resolve.
 pub fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
     let p = Path::new(pattern);
-    let mut files = Vec::new();
-    if p.is_file() {
-        files.push(p.to_path_buf());
-    } else if p.is_dir() {
-        walk(p, &mut files)?;
-        if files.is_empty() {
-            bail!("directory `{pattern}` holds no files");
-        }
-    } else if pattern.contains(['*', '?', '[']) {
-        let paths = glob::glob(pattern).with_context(|| format!("`{pattern}` is not a valid glob"))?;
-        for entry in paths {
-            let path = entry.with_context(|| format!("reading a match of `{pattern}`"))?;
-            if path.is_file() {
-                files.push(path);
+    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut seen_dirs = HashSet::new();
+    // `symlink_metadata` sees a link itself, so a dangling or looping link is reported as
+    // such rather than as a missing path.
+    if std::fs::symlink_metadata(p).is_ok() {
+        match resolve(p)? {
+            Entry::File(canon) => found.push((p.to_path_buf(), canon)),
+            Entry::Dir(canon) => {
+                seen_dirs.insert(canon);
+                walk(p, &mut found, &mut seen_dirs, &|name: &str| !name.starts_with('.'), &|_: &Path| true)?;
+                if found.is_empty() {
+                    bail!("directory `{pattern}` holds no files");
+                }
             }
         }
-        if files.is_empty() {
+    } else if pattern.contains(['*', '?', '[']) {
+        if pattern.contains("**") {
+            // glob's `**` follows directory links without remembering where it has been: a
+            // self-link makes the walk exponential. Walk the literal prefix once per
+            // directory instead and match the whole pattern against what is found.
+            let matcher = glob::Pattern::new(pattern).with_context(|| format!("`{pattern}` is not a valid glob"))?;
+            let root = literal_prefix(pattern);
+            if std::fs::metadata(&root).is_ok_and(|m| m.is_dir()) {
+                seen_dirs.insert(std::fs::canonicalize(&root)?);
+                let mut opts = glob::MatchOptions::new();
+                opts.require_literal_separator = true;
+                // A pattern without a leading directory is walked from `.`, whose entries read
+                // `./name`; match them as the user wrote the pattern.
+                let strip = root == Path::new(".") && !pattern.starts_with("./");
+                let wanted = |path: &Path| {
+                    let shown = if strip { path.strip_prefix(".").unwrap_or(path) } else { path };
+                    matcher.matches_path_with(shown, opts)
+                };
+                walk(&root, &mut found, &mut seen_dirs, &|_: &str| true, &wanted)?;
+            }
+        } else {
+            // Without `**` a match has as many components as the pattern: the expansion is
+            // bounded whatever links it meets.
+            let paths = glob::glob(pattern).with_context(|| format!("`{pattern}` is not a valid glob"))?;
+            for entry in paths {
+                let path = entry.with_context(|| format!("reading a match of `{pattern}`"))?;
+                if let Entry::File(canon) = resolve(&path)? {
+                    found.push((path, canon));
+                }
+            }
+        }
+        if found.is_empty() {
             bail!("no files match `{pattern}` (relative paths are from the working directory)");
         }
     } else {
         bail!("`{pattern}` does not exist (relative paths are from the working directory)");
     }
-    files.sort();
-    Ok(files)
+    found.sort();
+    // The first path (in sorted order) of each file is the one read and named in messages.
+    let mut files_seen = HashSet::new();
+    Ok(found.into_iter().filter(|(_, canon)| files_seen.insert(canon.clone())).map(|(path, _)| path).collect())
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// A path with its links resolved: a regular file or a directory, by canonical path.
+enum Entry {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+fn resolve(path: &Path) -> Result<Entry> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            bail!("`{}` is a symbolic link that does not lead to a file ({e})", path.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("`{}`: cannot read", path.display())),
+    };
+    let ft = meta.file_type();
+    if !ft.is_file() && !ft.is_dir() {
+        bail!(
+            "`{}` is not a regular file (it is {}); data sources read regular files only",
+            path.display(),
+            kind_of_special(&ft)
+        );
+    }
+    let canon = std::fs::canonicalize(path).with_context(|| format!("`{}`: cannot resolve", path.display()))?;
+    Ok(if ft.is_file() { Entry::File(canon) } else { Entry::Dir(canon) })
+}
+
+/// Names what a path that is neither a file nor a directory is, for the error.
+pub(crate) fn kind_of_special(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe)";
+        } else if ft.is_char_device() {
+            return "a character device";
+        } else if ft.is_block_device() {
+            return "a block device";
+        } else if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = ft;
+    "neither a file nor a directory"
+}
+
+/// The leading components of a glob without any pattern character (`.` when the first has one).
+fn literal_prefix(pattern: &str) -> PathBuf {
+    let mut root = PathBuf::new();
+    for c in Path::new(pattern).components() {
+        if c.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+            break;
+        }
+        root.push(c);
+    }
+    if root.as_os_str().is_empty() {
+        root.push(".");
+    }
+    root
+}
+
+/// Adds every regular file under `dir` that `wanted` accepts as (path, canonical path),
+/// entering only entries whose name `enter` accepts. A directory already walked (reached again
+/// through a link) is skipped: its files are listed already, and skipping it is what keeps a
+/// link cycle from being followed. A path that is not a file or a directory is an error only
+/// if `wanted` (a glob's `**` walk also passes things the glob does not match).
+fn walk(
+    dir: &Path,
+    out: &mut Vec<(PathBuf, PathBuf)>,
+    seen: &mut HashSet<PathBuf>,
+    enter: &dyn Fn(&str) -> bool,
+    wanted: &dyn Fn(&Path) -> bool,
+) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
-        .collect::<std::io::Result<_>>()?;
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
-        if e.file_name().to_string_lossy().starts_with('.') {
+        if !enter(&e.file_name().to_string_lossy()) {
             continue;
         }
         let path = e.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
+        match resolve(&path) {
+            Ok(Entry::File(canon)) if wanted(&path) => out.push((path, canon)),
+            Ok(Entry::File(_)) => {}
+            Ok(Entry::Dir(canon)) => {
+                if seen.insert(canon) {
+                    walk(&path, out, seen, enter, wanted)?;
+                }
+            }
+            Err(e) if wanted(&path) => return Err(e),
+            Err(_) => {}
         }
     }
     Ok(())
@@ -119,15 +237,25 @@ pub fn text_docs(
 ) -> Result<()> {
     let mut r = open(path)?;
     let (mut buf, mut offset, mut first) = (Vec::with_capacity(block + 4096), 0u64, true);
+    // A line is read at most this much at a time, so a file without line ends (a minified dump,
+    // a binary file) is cut into bounded pieces too instead of being read whole.
+    let step = (4 * block).max(4096) as u64;
     loop {
-        let n = r.read_until(b'\n', &mut buf).with_context(|| format!("{}: read error", path.display()))?;
+        let n = r
+            .by_ref()
+            .take(step)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}: read error", path.display()))?;
         if n == 0 || buf.len() >= block {
-            if !buf.is_empty() {
-                let s = decode(&buf, policy, &path.display().to_string(), offset)?;
+            // A piece cut inside a multi-byte character leaves that character's first bytes
+            // to the next piece (at the end of the file they are what they are: invalid).
+            let cut = buf.len() - if n == 0 { 0 } else { incomplete_char_tail(&buf) };
+            if cut > 0 {
+                let s = decode(&buf[..cut], policy, &path.display().to_string(), offset)?;
                 doc(&s, first)?;
                 first = false;
-                offset += buf.len() as u64;
-                buf.clear();
+                offset += cut as u64;
+                buf.drain(..cut);
             }
             if n == 0 {
                 return Ok(());
@@ -136,20 +264,60 @@ pub fn text_docs(
     }
 }
 
+/// Bytes at the end of `buf` that start a UTF-8 character without finishing it (0 to 3).
+fn incomplete_char_tail(buf: &[u8]) -> usize {
+    let tail = buf.len().min(3);
+    for back in 1..=tail {
+        let b = buf[buf.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: the lead is further back
+        }
+        let want = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if want > back { back } else { 0 };
+    }
+    0
+}
+
+/// Longest JSONL line read: a record is held whole to be parsed, and real documents (a book
+/// is a few MB) are far below this; a file without line ends is not JSONL.
+const MAX_JSONL_LINE: usize = 64 << 20;
+
 /// Calls `doc` with the `field` string of every JSONL record. Blank lines are skipped; a line
 /// that is not a JSON object, lacks the field, or holds something other than a string there is
 /// an error naming the file and line.
 pub fn jsonl_docs(path: &Path, field: &str, policy: Utf8Policy, doc: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
+    jsonl_docs_bounded(path, field, policy, MAX_JSONL_LINE, doc)
+}
+
+fn jsonl_docs_bounded(
+    path: &Path,
+    field: &str,
+    policy: Utf8Policy,
+    max_line: usize,
+    doc: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let mut r = open(path)?;
     let (mut buf, mut line, mut offset) = (Vec::new(), 0u64, 0u64);
     loop {
         buf.clear();
-        let n = r.read_until(b'\n', &mut buf).with_context(|| format!("{}: read error", path.display()))?;
+        let n = r
+            .by_ref()
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}: read error", path.display()))?;
         if n == 0 {
             return Ok(());
         }
         line += 1;
         let at = format!("{}:{line}", path.display());
+        if n > max_line && buf.last() != Some(&b'\n') {
+            bail!("{at}: the line is longer than {max_line} bytes; JSONL holds one record per line");
+        }
         let text = decode(&buf, policy, &at, offset)?;
         offset += n as u64;
         if text.trim().is_empty() {
@@ -209,6 +377,80 @@ mod tests {
         assert!(e.contains("does not exist"), "{e}");
     }
 
+    /// Item 3 of issue 15: a link to a sibling directory, a link back up the tree and a link
+    /// to a file already listed add no file; two self-links do not make the walk exponential
+    /// (walked with and without a `**` glob).
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_files_and_directories_are_listed_once() {
+        use std::os::unix::fs::symlink;
+        let d = dir("links");
+        std::fs::create_dir_all(d.join("a/deep")).unwrap();
+        std::fs::write(d.join("a/x.txt"), "x").unwrap();
+        std::fs::write(d.join("a/deep/y.txt"), "y").unwrap();
+        symlink(d.join("a"), d.join("b")).unwrap();
+        symlink(".", d.join("self")).unwrap();
+        symlink("..", d.join("a/up")).unwrap();
+        symlink(".", d.join("a/deep/again")).unwrap();
+        symlink("a/x.txt", d.join("z.txt")).unwrap();
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter().map(|p| p.strip_prefix(&d).unwrap().display().to_string()).collect()
+        };
+        let walked = expand(&d.display().to_string()).unwrap();
+        assert_eq!(names(walked), ["a/deep/y.txt", "a/x.txt"]);
+        let globbed = expand(&format!("{}/**/*.txt", d.display())).unwrap();
+        assert_eq!(names(globbed), ["a/deep/y.txt", "a/x.txt"]);
+        let one_level = expand(&format!("{}/*/*.txt", d.display())).unwrap();
+        assert_eq!(names(one_level), ["a/x.txt"]);
+        // A link named directly is read through, once.
+        assert_eq!(names(expand(&d.join("z.txt").display().to_string()).unwrap()), ["z.txt"]);
+    }
+
+    /// Item 6 of issue 15: a FIFO, a link to /dev/zero, a self-referencing link and a dangling
+    /// link are errors naming the path and what it is (not "does not exist"), whether named
+    /// directly, found in a directory or matched by a glob; one the glob does not match is ignored.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_named_never_read() {
+        use std::os::unix::fs::symlink;
+        let d = dir("special");
+        std::fs::write(d.join("ok.txt"), "x").unwrap();
+        let mkfifo = |p: &Path| {
+            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo reads a NUL-terminated path and touches nothing else.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        };
+        let err = |pattern: String| format!("{:#}", expand(&pattern).unwrap_err());
+        let fifo_dir = d.join("fifo");
+        std::fs::create_dir_all(&fifo_dir).unwrap();
+        std::fs::write(fifo_dir.join("a.txt"), "x").unwrap();
+        mkfifo(&fifo_dir.join("pipe.txt"));
+        let e = err(fifo_dir.display().to_string());
+        assert!(e.contains("pipe.txt` is not a regular file (it is a FIFO"), "{e}");
+        let e = err(format!("{}/*.txt", fifo_dir.display()));
+        assert!(e.contains("pipe.txt` is not a regular file"), "{e}");
+        let e = err(format!("{}/**/*.txt", d.display()));
+        assert!(e.contains("pipe.txt` is not a regular file"), "{e}");
+        assert_eq!(expand(&format!("{}/**/a.txt", d.display())).unwrap().len(), 1, "unmatched FIFO ignored");
+
+        let zero = d.join("zero");
+        std::fs::create_dir_all(&zero).unwrap();
+        symlink("/dev/zero", zero.join("z.txt")).unwrap();
+        let e = err(zero.display().to_string());
+        assert!(e.contains("z.txt` is not a regular file (it is a character device)"), "{e}");
+        assert!(err("/dev/zero".into()).contains("`/dev/zero` is not a regular file"));
+
+        for (name, target) in [("loop", "me.txt"), ("dangling", "/nonexistent/x")] {
+            let sub = d.join(name);
+            std::fs::create_dir_all(&sub).unwrap();
+            symlink(target, sub.join("me.txt")).unwrap();
+            let e = err(sub.display().to_string());
+            assert!(e.contains("me.txt` is a symbolic link that does not lead to a file"), "{name}: {e}");
+            let e = err(sub.join("me.txt").display().to_string());
+            assert!(e.contains("is a symbolic link that does not lead to a file"), "{name}: {e}");
+        }
+    }
+
     #[test]
     fn compressed_jsonl_and_its_errors() {
         let d = dir("jsonl");
@@ -235,6 +477,28 @@ mod tests {
         assert!(e.contains("bad.jsonl:2:") && e.contains("not valid JSON"), "{e}");
         let e = err(b"{\"text\": \"a\xff\"}\n");
         assert!(e.contains("bad.jsonl:1: invalid UTF-8 at byte 11"), "{e}");
+    }
+
+    /// A text file without line ends is read in bounded pieces, cut between characters; an
+    /// over-long JSONL line is an error, not a read of the whole file.
+    #[test]
+    fn lines_without_end_are_read_in_bounded_pieces() {
+        let d = dir("noeol");
+        let p = d.join("one-line.txt");
+        let body = "héllo wörld ✓ ".repeat(2000);
+        std::fs::write(&p, &body).unwrap();
+        let mut pieces = Vec::new();
+        text_docs(&p, Utf8Policy::Error, 64, &mut |s, _| Ok(pieces.push(s.to_string()))).unwrap();
+        assert!(pieces.len() > 5, "{} pieces", pieces.len());
+        assert!(pieces.iter().all(|s| s.len() <= 4096 + 3), "a piece is unbounded");
+        assert_eq!(pieces.concat(), body);
+        assert_eq!(incomplete_char_tail("a✓".as_bytes()), 0);
+        assert_eq!(incomplete_char_tail(&"a✓".as_bytes()[..3]), 2);
+        assert_eq!(incomplete_char_tail(&[b'a', 0xC3]), 1);
+        let j = d.join("long.jsonl");
+        std::fs::write(&j, format!("{{\"text\": \"ok\"}}\n{{\"text\": \"{}\"}}\n", "x".repeat(500))).unwrap();
+        let e = format!("{:#}", jsonl_docs_bounded(&j, "text", Utf8Policy::Error, 100, &mut |_| Ok(())).unwrap_err());
+        assert!(e.contains("long.jsonl:2: the line is longer than 100 bytes"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! first found) or, for bytes, the NUL byte, which text does not contain.
 
 use crate::spec::config::TokenizerSpec;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
+use std::io::Read;
 use std::path::Path;
 
 pub enum Tokenizer {
@@ -51,8 +52,40 @@ impl Tokenizer {
     }
 }
 
+/// The largest tokenizer.json accepted. The biggest in common use (Gemma's 256k vocabulary)
+/// are about 35 MB; 128 MiB leaves room for larger vocabularies while a wrong path (a device,
+/// a corpus) fails at once instead of being read whole into memory.
+pub const MAX_TOKENIZER_BYTES: u64 = 128 << 20;
+
+/// The bytes of a tokenizer file: a regular file (after resolving links) of at most
+/// `MAX_TOKENIZER_BYTES`. Checked before opening, because opening a FIFO blocks until a writer
+/// comes and a device such as /dev/zero never ends; the read is bounded too, in case the file
+/// grows between the check and the read.
+pub fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot read tokenizer file {shown}: {e}"))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "a directory" } else { super::files::kind_of_special(&meta.file_type()) };
+        bail!("tokenizer file {shown} is not a regular file (it is {what}); expected a tokenizer.json");
+    }
+    let too_big =
+        || anyhow!("tokenizer file {shown} is larger than {} MiB: not a tokenizer.json", MAX_TOKENIZER_BYTES >> 20);
+    if meta.len() > MAX_TOKENIZER_BYTES {
+        return Err(too_big());
+    }
+    let f = std::fs::File::open(path).map_err(|e| anyhow!("cannot read tokenizer file {shown}: {e}"))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_TOKENIZER_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow!("cannot read tokenizer file {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_TOKENIZER_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 fn load_hf(path: &Path) -> Result<Tokenizer> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow!("cannot read tokenizer file {}: {e}", path.display()))?;
+    let bytes = read_tokenizer_file(path)?;
     let tok = tokenizers::Tokenizer::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: not a Hugging Face tokenizer.json: {e}", path.display()))?;
     let eos = EOS_NAMES.iter().find_map(|n| tok.token_to_id(n));
@@ -99,5 +132,35 @@ pub mod tests {
         std::fs::write(&p, "{\"model\": 3").unwrap();
         let e = format!("{:#}", Tokenizer::load(&TokenizerSpec::Hf { path: p.display().to_string() }).err().unwrap());
         assert!(e.contains("not a Hugging Face tokenizer.json"), "{e}");
+    }
+
+    /// A device, a link to one, a FIFO, a directory and a self-referencing link are refused
+    /// before any read (a FIFO would block, /dev/zero never ends), naming what they are.
+    #[cfg(unix)]
+    #[test]
+    fn tokenizer_paths_that_are_not_regular_files_are_refused_at_once() {
+        let d = std::env::temp_dir().join(format!("wt-tok-special-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.join("zero.json")).unwrap();
+        std::os::unix::fs::symlink("self.json", d.join("self.json")).unwrap();
+        let fifo = d.join("fifo.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path and touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = |p: &Path| format!("{:#}", read_tokenizer_file(p).unwrap_err());
+        let e = err(Path::new("/dev/zero"));
+        assert!(e.contains("/dev/zero is not a regular file (it is a character device)"), "{e}");
+        let e = err(&d.join("zero.json"));
+        assert!(e.contains("zero.json is not a regular file (it is a character device)"), "{e}");
+        let e = err(&fifo);
+        assert!(e.contains("fifo.json is not a regular file (it is a FIFO"), "{e}");
+        assert!(err(&d).contains("(it is a directory)"));
+        let e = err(&d.join("self.json"));
+        assert!(e.contains("self.json") && !e.contains("regular"), "{e}");
+        // Over the size bound: refused from its size, without reading it (sparse: no disk).
+        let big = d.join("big.json");
+        std::fs::File::create(&big).unwrap().set_len(MAX_TOKENIZER_BYTES + 1).unwrap();
+        assert!(err(&big).contains("larger than 128 MiB"), "{}", err(&big));
     }
 }

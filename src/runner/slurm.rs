@@ -60,8 +60,93 @@ pub fn default_grace_s(time_s: u64) -> u64 {
     (time_s / 10).clamp(30, 300).min(time_s / 2).max(1)
 }
 
+/// Most array tasks: Slurm's default MaxArraySize is 1001 (indices 0-1000), and a sweep split
+/// into more shards than that is a typo (each task trains whole runs).
+pub const MAX_SHARDS: usize = 1000;
+/// Largest `--signal` warning time Slurm accepts, in seconds.
+const MAX_GRACE_S: u64 = 65535;
+
 fn q(p: &Path) -> String {
     shell_quote(&p.display().to_string())
+}
+
+/// A value of a `#SBATCH` line, double-quoted: sbatch splits these lines itself (not bash),
+/// honouring double quotes and backslash escapes and treating an unquoted `#` as a comment,
+/// so quoting keeps a space or `#` in a path inside the value.
+fn sbatch_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A directory for Slurm's `--output` pattern: `%` is Slurm's replacement character, so a
+/// literal one is written `%%`.
+fn output_pattern(dir: &Path, file: &str) -> String {
+    format!("{}/{file}", dir.display().to_string().replace('%', "%%"))
+}
+
+/// Why `s` cannot be written into a script, if it cannot: a control character (a newline
+/// would start a new command line in the script).
+fn unsafe_text(s: &str) -> Option<String> {
+    s.chars()
+        .find(|c| c.is_control())
+        .map(|c| format!("contains the control character U+{:04X}; it would break the generated scripts", c as u32))
+}
+
+fn check_path(what: &str, p: &Path, in_sbatch_line: bool) -> Result<(), UserError> {
+    let Some(s) = p.to_str() else {
+        return Err(UserError(format!("{what} `{}` is not valid UTF-8; Slurm scripts are text", p.display())));
+    };
+    if let Some(why) = unsafe_text(s) {
+        return Err(UserError(format!("{what} {s:?} {why}")));
+    }
+    // Slurm turns off every %-replacement in a file name holding a backslash (its `\\`
+    // escape), so `array-%A_%a.out` would no longer name one log per task.
+    if in_sbatch_line && s.contains('\\') {
+        return Err(UserError(format!("{what} {s:?} contains `\\`, which Slurm's --output patterns cannot hold")));
+    }
+    Ok(())
+}
+
+/// Checks every value that reaches the scripts, naming the flag it came from: nothing may break
+/// out of its line or its quotes. Values Slurm parses itself (partition, memory, time) must be
+/// in their own syntax, since an sbatch option cannot be quoted into meaning something else.
+pub fn check(o: &SlurmOptions) -> Result<(), UserError> {
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if o.sweep_name.is_empty() || !o.sweep_name.chars().all(name_ok) || o.sweep_name.starts_with('-') {
+        return Err(UserError(format!("sweep name {:?} is not a plain word [A-Za-z0-9_-]+", o.sweep_name)));
+    }
+    check_path("--results", &o.results, false)?;
+    check_path("--out", &o.out_dir, true)?;
+    check_path("the sweep file copy", &o.sweep_file, false)?;
+    check_path("the windtunnel executable's path", &o.exe, false)?;
+    if let Some(p) = &o.partition {
+        // Partition names, or a comma-separated list of them (sbatch tries each).
+        let ok = |c: char| c.is_ascii_alphanumeric() || "_-.,".contains(c);
+        if p.is_empty() || !p.chars().all(ok) {
+            return Err(UserError(format!(
+                "--partition {p:?}: expected a partition name or a comma-separated list (letters, digits, `_`, `-`, `.`)"
+            )));
+        }
+    }
+    if let Some(m) = &o.mem {
+        let digits = m.trim_end_matches(|c: char| "KMGTkmgt".contains(c));
+        let ok = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && m.len() - digits.len() <= 1;
+        if !ok {
+            return Err(UserError(format!("--mem {m:?}: expected a size such as 8G, 500M or 16000 (megabytes)")));
+        }
+    }
+    if o.time.is_empty() || !o.time.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
+        return Err(UserError(format!("--time {:?}: expected HH:MM:SS, D-HH:MM:SS or minutes", o.time)));
+    }
+    if o.shards == 0 || o.shards > MAX_SHARDS {
+        return Err(UserError(format!(
+            "--shards {}: expected 1 to {MAX_SHARDS} (Slurm's default MaxArraySize allows 1001 array tasks)",
+            o.shards
+        )));
+    }
+    if o.grace_s > MAX_GRACE_S {
+        return Err(UserError(format!("--grace {}: Slurm's --signal accepts at most {MAX_GRACE_S} s", o.grace_s)));
+    }
+    Ok(())
 }
 
 /// Single-quotes a word for bash.
@@ -70,8 +155,8 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 fn header(o: &SlurmOptions, name: &str, output: &str) -> String {
-    let mut s =
-        format!("#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --output={}\n", o.out_dir.join(output).display());
+    let out = sbatch_quote(&output_pattern(&o.out_dir, output));
+    let mut s = format!("#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --output={out}\n");
     if let Some(p) = &o.partition {
         s += &format!("#SBATCH --partition={p}\n");
     }
@@ -143,6 +228,7 @@ export RAYON_NUM_THREADS={cpus}
 /// Writes `array.sbatch`, `merge.sbatch` and the frozen `sweep.toml` into `o.out_dir` (the
 /// tasks read that copy, so editing the sweep file after submitting changes nothing).
 pub fn write(o: &SlurmOptions, sweep_text: &[u8]) -> Result<(PathBuf, PathBuf)> {
+    check(o)?;
     crate::store::write_atomic(&o.sweep_file, sweep_text)?;
     let (a, m) = (o.out_dir.join("array.sbatch"), o.out_dir.join("merge.sbatch"));
     crate::store::write_atomic(&a, render_array(o).as_bytes())?;
@@ -207,6 +293,10 @@ pub fn command(req: &Request) -> Result<i32> {
     if req.shards == Some(0) || req.cpus == 0 {
         bail!(UserError("--shards and --cpus must be at least 1".into()));
     }
+    // Before time_s, whose parse would accept a `+`.
+    if !req.time.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
+        bail!(UserError(format!("--time {:?}: expected HH:MM:SS, D-HH:MM:SS or minutes", req.time)));
+    }
     let limit = time_s(&req.time)?;
     let results = std::path::absolute(&req.results)?;
     let dir = crate::store::SweepDir::new(&results, &sweep.name);
@@ -228,6 +318,8 @@ pub fn command(req: &Request) -> Result<i32> {
     if o.grace_s >= limit {
         bail!(UserError(format!("--grace {} s is not shorter than --time {}", o.grace_s, req.time)));
     }
+    // Before anything is written: the sweep folder is made by `prepare` below.
+    check(&o)?;
     super::prepare(&sweep, &dir)?;
     let text = std::fs::read(&req.sweep).with_context(|| format!("reading {}", req.sweep.display()))?;
     let (a, m) = write(&o, &text)?;
@@ -289,6 +381,60 @@ mod tests {
         let m = render_merge(&SlurmOptions { gpus: Some(1), partition: None, ..opts() });
         assert!(m.contains("#SBATCH --gres=gpu:1\n") && !m.contains("--array") && !m.contains("partition"), "{m}");
         assert!(m.contains("collect '/r/tiny/slurm/sweep.toml' --results '/r'"), "{m}");
+    }
+
+    /// Issue 15, item 5: a newline in any value would put a command on its own line of the
+    /// script; each flag is refused by name, and the scripts are not written.
+    #[test]
+    fn control_characters_and_bad_values_are_refused_by_flag() {
+        let dir = std::env::temp_dir().join(format!("wt-slurm-inj-{}", std::process::id()));
+        let bad = "/tmp/r\ntouch /tmp/x\n#";
+        let cases: Vec<(SlurmOptions, &str)> = vec![
+            (SlurmOptions { results: bad.into(), ..opts() }, "--results"),
+            (SlurmOptions { out_dir: bad.into(), ..opts() }, "--out"),
+            (SlurmOptions { out_dir: "/r/a\\b".into(), ..opts() }, "--out"),
+            (SlurmOptions { exe: "/bin/wt\r".into(), ..opts() }, "executable"),
+            (SlurmOptions { partition: Some("cpu\n#SBATCH --x".into()), ..opts() }, "--partition"),
+            (SlurmOptions { partition: Some("cpu gpu".into()), ..opts() }, "--partition"),
+            (SlurmOptions { mem: Some("8G\ntouch /tmp/x".into()), ..opts() }, "--mem"),
+            (SlurmOptions { mem: Some("8GB; x".into()), ..opts() }, "--mem"),
+            (SlurmOptions { time: "+1".into(), ..opts() }, "--time"),
+            (SlurmOptions { shards: 0, ..opts() }, "--shards"),
+            (SlurmOptions { shards: 1001, ..opts() }, "--shards"),
+            (SlurmOptions { grace_s: 70000, ..opts() }, "--grace"),
+            (SlurmOptions { sweep_name: "-rf".into(), ..opts() }, "sweep name"),
+        ];
+        for (o, flag) in cases {
+            let e = check(&o).unwrap_err().0;
+            assert!(e.contains(flag), "{flag}: {e}");
+            let o = SlurmOptions { sweep_file: dir.join("sweep.toml"), ..o };
+            assert!(write(&o, b"x").is_err(), "{flag}: written");
+        }
+        assert!(!dir.join("array.sbatch").exists());
+        check(&opts()).unwrap();
+        check(&SlurmOptions { shards: 1000, mem: Some("16000".into()), partition: Some("a,b-2".into()), ..opts() })
+            .unwrap();
+    }
+
+    /// A space, `#`, `"` or `%` in a path stays inside the quoted `--output` value, `%`
+    /// doubled so Slurm writes it literally; the bash lines single-quote the same paths.
+    #[test]
+    fn paths_with_spaces_and_percent_are_quoted() {
+        let o = SlurmOptions {
+            out_dir: "/r/my \"big\" #1 100%/slurm".into(),
+            results: "/r/my \"big\" #1 100%".into(),
+            ..opts()
+        };
+        check(&o).unwrap();
+        let s = render_array(&o);
+        assert!(s.contains("#SBATCH --output=\"/r/my \\\"big\\\" #1 100%%/slurm/array-%A_%a.out\"\n"), "{s}");
+        assert!(s.contains("--results '/r/my \"big\" #1 100%' --shard"), "{s}");
+        let m = render_merge(&o);
+        assert!(m.contains("#SBATCH --output=\"/r/my \\\"big\\\" #1 100%%/slurm/merge-%j.out\"\n"), "{m}");
+        // Every line is a comment, a directive or script: nothing a value could have added.
+        for line in s.lines().chain(m.lines()) {
+            assert!(!line.starts_with("touch"), "{line}");
+        }
     }
 
     #[test]

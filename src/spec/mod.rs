@@ -8,6 +8,8 @@
 
 pub mod config;
 mod diag;
+#[cfg(test)]
+mod fuzz_tests;
 mod grid;
 mod raw;
 mod resolve;
@@ -18,12 +20,42 @@ pub use resolve::{LAWS, SOURCE_KINDS, VOCAB};
 
 use std::path::Path;
 
+/// The largest sweep file read: far beyond any real sweep (a few KB), small enough that a wrong
+/// path (a corpus, a disk image) is refused instead of read into memory.
+const MAX_SWEEP_BYTES: u64 = 64 << 20;
+
 /// Read, parse and validate a sweep file.
 pub fn load(path: &Path) -> Result<Sweep, SpecError> {
+    use std::io::Read;
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SpecError::unlocated(&shown, &format!("cannot read sweep file: {e}")))?;
-    parse(&text, &shown)
+    let fail = |what: String| SpecError::unlocated(&shown, &format!("cannot read sweep file: {what}"));
+    // Checked before opening: opening a FIFO blocks until a writer comes, /dev/zero never ends.
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    file.take(MAX_SWEEP_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SWEEP_BYTES {
+        return Err(fail(format!("larger than {} MiB", MAX_SWEEP_BYTES >> 20)));
+    }
+    parse_bytes(&bytes, &shown)
+}
+
+/// `parse` for the raw bytes of a file: bytes that are not UTF-8 are an error located at the
+/// first bad byte (its line and column, and its byte offset in the message).
+pub fn parse_bytes(bytes: &[u8], path_for_messages: &str) -> Result<Sweep, SpecError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, path_for_messages),
+        Err(e) => {
+            let at = e.valid_up_to();
+            // The lossy text equals the bytes up to `at`, so positions before it are exact.
+            let lossy = String::from_utf8_lossy(bytes);
+            let msg = format!("invalid UTF-8 at byte {at}: a sweep file must be UTF-8 text");
+            Err(SpecError::at(&lossy, path_for_messages, at..at + 1, "", &msg))
+        }
+    }
 }
 
 /// Parse and validate sweep text; `path_for_messages` only labels errors and `Sweep.path`.
@@ -288,6 +320,16 @@ params = 1e7
         ("zip = [[\"width\", \"depth\"]]", "zip = [[\"width\", \"batch_size\"]]", 28, 18, "grid.zip[0][1]", "not an axis"),
         ("bootstrap = 50", "bootstrap = 50\ndensity_ref = \" \"", 37, 15, "fit.density_ref", "reference fit.json"),
         ("\"isoflop\"]", "\"batch_vs_loss\", \"chinchilla_varpro\", 3]", 35, 61, "fit.laws[3]", "invalid type: integer"),
+        // Issue 15, item 9: names that read as options or hidden files, or too long to be a
+        // directory and job name; a target below every run; a weight decay that zeroes weights.
+        ("name = \"unit\"", "name = \"-rf\"", 2, 8, "sweep.name", "must not start with `-`"),
+        ("name = \"unit\"", "name = \"--help\"", 2, 8, "sweep.name", "must not start with `-`"),
+        ("name = \"unit\"", "name = \"a.b\"", 2, 8, "sweep.name", "[A-Za-z0-9_-]"),
+        ("name = \"unit\"", "name = \"\"", 2, 8, "sweep.name", "[A-Za-z0-9_-]"),
+        ("flops = 1e12", "flops = 3", 32, 9, "target.flops", "below the smallest run"),
+        ("flops = 1e12", "flops = 1e40", 32, 9, "target.flops", "at most 1e35"),
+        ("flops = 1e12", "params = 0.5", 32, 10, "target.params", "at least 1"),
+        ("batch_size = 4", "batch_size = 4\nweight_decay = 1e12", 20, 16, "train.weight_decay", "in [0, 1]"),
     ];
 
     #[test]
@@ -383,6 +425,45 @@ params = 1e7
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    /// Item 9 of issue 15: a name of 65 characters is refused when the sweep is read (so at
+    /// `plan`), not when `run` first makes its directory; 64 is accepted.
+    #[test]
+    fn sweep_names_are_bounded() {
+        let e = parse(&edit("name = \"unit\"", &format!("name = \"{}\"", "a".repeat(100_000))), "n.toml").unwrap_err();
+        assert_eq!((e.line, e.col, e.field.as_str()), (2, 8, "sweep.name"));
+        assert!(e.message.contains("at most 64 characters, got 100000"), "{e}");
+        assert!(e.to_string().len() < 2000);
+        let e = parse(&edit("name = \"unit\"", &format!("name = \"{}\"", "a".repeat(65))), "n.toml").unwrap_err();
+        assert!(e.message.contains("at most 64"), "{e}");
+        assert!(parse(&edit("name = \"unit\"", &format!("name = \"{}\"", "a".repeat(64))), "n.toml").is_ok());
+        assert!(parse(&edit("name = \"unit\"", "name = \"_x-1\""), "n.toml").is_ok());
+    }
+
+    /// Item 9 of issue 15: bytes that are not UTF-8 are located at their line and column.
+    #[test]
+    fn invalid_utf8_is_located() {
+        let mut bytes = BASE.as_bytes().to_vec();
+        let at = BASE.find("markov\"\nkind").unwrap() + 2;
+        bytes[at] = 0xff;
+        let e = parse_bytes(&bytes, "u.toml").unwrap_err();
+        assert_eq!((e.line, e.col), (8, 11), "{e}");
+        assert!(e.message.contains(&format!("invalid UTF-8 at byte {at}")), "{e}");
+        let e = parse_bytes(b"\xc3", "u.toml").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 1), "{e}");
+    }
+
+    /// Item 9 of issue 15: toml's own message is empty for these; ours says what is wrong.
+    #[test]
+    fn truncated_files_and_control_characters_have_messages() {
+        let cut = &BASE[..BASE.find("seed = 1").unwrap() + "seed =".len()];
+        let e = parse(cut, "t.toml").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(!e.message.is_empty(), "{e}");
+        let e = parse(&edit("[sweep]", "[sweep] # a bell \u{7} here"), "c.toml").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 18), "{e}");
+        assert!(e.message.contains("control character U+0007"), "{e}");
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub struct RawFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSweep {
-    /// Required. `[A-Za-z0-9_-]+`; it names the sweep's output directory.
+    /// Required. `[A-Za-z0-9_-]+`, not starting with `-`, at most 64 characters; it names the
+    /// sweep's output directory and its Slurm jobs.
     pub name: Option<S<String>>,
     /// Base seed of every run; default 0.
     pub seed: Option<S<i64>>,
@@ -126,7 +127,8 @@ pub struct RawTrain {
     pub batch_size: Option<S<i64>>,
     /// Learning-rate schedule; default `{ kind = "wsd", warmup = 0.05, decay = 0.1 }`.
     pub schedule: Option<RawSchedule>,
-    /// AdamW decoupled weight decay, >= 0; default 0.1.
+    /// AdamW decoupled weight decay, in [0, 1] (each step shrinks weights by lr * weight_decay);
+    /// default 0.1.
     pub weight_decay: Option<S<f64>>,
     /// AdamW `[beta1, beta2]`, each in [0, 1); default `[0.9, 0.95]`.
     pub betas: Option<S<Vec<S<f64>>>>,
@@ -252,9 +254,9 @@ pub struct RawMixSample {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
-    /// Training compute of the target run in FLOPs, > 0.
+    /// Training compute of the target run in FLOPs: at least the smallest run's, at most 1e35.
     pub flops: Option<S<f64>>,
-    /// Parameter count N of the target model, > 0.
+    /// Parameter count N of the target model, in [1, 1e18].
     pub params: Option<S<f64>>,
 }
 

@@ -17,6 +17,22 @@ pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg", "text", "j
 pub const LAWS: &[&str] = &crate::fit::pipeline::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
+/// Longest path of a data source or tokenizer (Linux's PATH_MAX): a longer one cannot be
+/// opened, and would be echoed whole in that error.
+const MAX_PATH: usize = 4096;
+/// Longest sweep name: it is a directory name (255 bytes on most filesystems, with room for
+/// the `-mixcheck` sibling) and the Slurm job name `wt-<name>-merge` shown in squeue.
+const MAX_NAME: usize = 64;
+/// AdamW's decoupled weight decay shrinks every weight by a factor 1 - lr * weight_decay per
+/// step; with lr <= 1 (the grid's bound), weight_decay <= 1 keeps that factor in [0, 1).
+/// A larger value flips or zeroes the weights (1e12 is the decay of the "independent"
+/// convention, wd / lr, written where the coupled one is expected, or a typo).
+const WEIGHT_DECAY: Bounds = (Included(0.0), Included(1.0));
+/// Largest target compute: 1e35 FLOPs is eight orders of magnitude beyond today's largest
+/// training runs (~1e27); anything above is a typo, not a plan.
+const MAX_TARGET_FLOPS: f64 = 1e35;
+/// Largest target model: 1e18 parameters, six orders of magnitude beyond today's largest.
+const MAX_TARGET_PARAMS: f64 = 1e18;
 
 type Bounds = (Bound<f64>, Bound<f64>);
 const POS: Bounds = (Excluded(0.0), Unbounded);
@@ -63,12 +79,16 @@ pub fn resolve(raw: RawFile, ctx: &Ctx) -> Res<Sweep> {
         );
         return Err(ctx.err_key("grid", "grid.seq_len", &msg));
     }
-    let target = target_section(raw.target, ctx)?;
     let fit = fit_section(raw.fit, &names, ctx)?;
     // A tokenizer.json's vocabulary is read by `data::prepare::stamp`, which sets it per run.
     let vocab = data.vocab.unwrap_or(VOCAB);
     let base = RunBase { sweep: &name, seed, vocab, domains: &domains, model: &model, train: &train };
     let mut runs = build_runs(&points, &base, ctx)?;
+    let smallest = runs
+        .iter()
+        .map(|r| crate::flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens))
+        .fold(f64::INFINITY, f64::min);
+    let target = target_section(raw.target, smallest, ctx)?;
     if train.wsd_branches {
         branch_families(&mut runs, ctx)?;
     }
@@ -131,10 +151,21 @@ fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)>
     let s = raw.ok_or_else(|| ctx.err_key("sweep", "sweep", msg))?;
     let msg = "missing required key `name` in [sweep]";
     let name = s.name.ok_or_else(|| ctx.err_key("sweep", "sweep.name", msg))?;
+    // The name becomes a directory (results/<name>), a Slurm job name (wt-<name>) and a word
+    // in generated scripts and commands: a plain word that cannot read as an option.
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if name.get_ref().is_empty() || !name.get_ref().chars().all(ok) {
-        let msg = "must match [A-Za-z0-9_-]+ (it becomes a directory name)";
-        return Err(ctx.err(name.span(), "sweep.name", msg));
+    let n = name.get_ref();
+    let problem = if n.is_empty() || !n.chars().all(ok) {
+        Some("must match [A-Za-z0-9_-]+ (it becomes a directory name and a Slurm job name)".to_string())
+    } else if n.starts_with('-') {
+        Some("must not start with `-` (a directory or job name that reads as a command-line option)".to_string())
+    } else if n.len() > MAX_NAME {
+        Some(format!("must have at most {MAX_NAME} characters, got {} (it becomes a directory and job name)", n.len()))
+    } else {
+        None
+    };
+    if let Some(msg) = problem {
+        return Err(ctx.err(name.span(), "sweep.name", &msg));
     }
     let seed = s.seed.map_or(Ok(0), |v| ctx.int(&v, "sweep.seed", 0, i64::MAX))? as u64;
     let backend = match &s.backend {
@@ -204,6 +235,10 @@ fn tokenizer(t: &S<toml::Value>, ctx: &Ctx) -> Res<TokenizerSpec> {
     match t.get_ref() {
         toml::Value::String(s) if s == "bytes" => Ok(TokenizerSpec::Bytes),
         toml::Value::Table(tab) if tab.len() == 1 => match tab.get("hf") {
+            Some(toml::Value::String(p)) if p.len() > MAX_PATH => {
+                let msg = format!("a path has at most {MAX_PATH} bytes (PATH_MAX), got {}", p.len());
+                Err(ctx.err(t.span(), "data.tokenizer", &msg))
+            }
             Some(toml::Value::String(p)) if !p.trim().is_empty() => Ok(TokenizerSpec::Hf { path: p.clone() }),
             _ => Err(ctx.err(t.span(), "data.tokenizer", expected)),
         },
@@ -240,6 +275,10 @@ fn file_source(s: &RawSource, kind: &str, at: &str, tok: &TokenizerSpec, ctx: &C
     })?;
     if path.get_ref().trim().is_empty() {
         return Err(ctx.err(path.span(), &format!("{at}.path"), "expected a file, directory or glob, got \"\""));
+    }
+    if path.get_ref().len() > MAX_PATH {
+        let msg = format!("a path has at most {MAX_PATH} bytes (PATH_MAX), got {}", path.get_ref().len());
+        return Err(ctx.err(path.span(), &format!("{at}.path"), &msg));
     }
     if kind != "jsonl" {
         reject(s.field.as_ref().map(|v| v.span()), "field", "applies to kind = \"jsonl\" only")?;
@@ -334,7 +373,7 @@ fn train_section(raw: Option<RawTrain>, seq_len: usize, ctx: &Ctx) -> Res<Train>
             None => false,
         },
         schedule: sched,
-        weight_decay: opt_float(&t.weight_decay, "train.weight_decay", 0.1, NONNEG, ctx)?,
+        weight_decay: opt_float(&t.weight_decay, "train.weight_decay", 0.1, WEIGHT_DECAY, ctx)?,
         betas: betas(&t.betas, ctx)?,
         grad_clip: opt_float(&t.grad_clip, "train.grad_clip", 1.0, NONNEG, ctx)?,
         micro_batch: match &t.micro_batch {
@@ -427,7 +466,10 @@ fn wsd(s: &RawSchedule, warmup: f64, ctx: &Ctx) -> Res<Schedule> {
     Ok(Schedule::Wsd { warmup, decay, decay_shape })
 }
 
-fn target_section(raw: Option<RawTarget>, ctx: &Ctx) -> Res<Target> {
+/// `[target]`, checked against the runs: the target is what the fitted laws extrapolate to, so
+/// a compute below the smallest run's (`smallest`, in FLOPs) is not a prediction the sweep can
+/// support (`flops = 3` would ask for a model of less than one parameter).
+fn target_section(raw: Option<RawTarget>, smallest: f64, ctx: &Ctx) -> Res<Target> {
     let msg = "missing required table [target]: give exactly one of flops = ... or params = ...";
     let t = raw.ok_or_else(|| ctx.err_key("target", "target", msg))?;
     match (&t.flops, &t.params) {
@@ -438,8 +480,30 @@ fn target_section(raw: Option<RawTarget>, ctx: &Ctx) -> Res<Target> {
             let msg = "give exactly one of target.flops and target.params, not both";
             Err(ctx.err(v.span(), &format!("target.{key}"), msg))
         }
-        (Some(f), None) => Ok(Target { flops: Some(ctx.float(f, "target.flops", POS)?), params: None }),
-        (None, Some(p)) => Ok(Target { flops: None, params: Some(ctx.float(p, "target.params", POS)?) }),
+        (Some(f), None) => {
+            let flops = ctx.float(f, "target.flops", POS)?;
+            if flops > MAX_TARGET_FLOPS {
+                let msg = format!("must be at most 1e35 (far beyond any training run), got {}", num(flops));
+                return Err(ctx.err(f.span(), "target.flops", &msg));
+            }
+            if flops < smallest {
+                let msg = format!(
+                    "{} FLOPs is below the smallest run of the grid ({smallest:.3e} FLOPs): the target is the \
+                     larger run the laws predict",
+                    num(flops)
+                );
+                return Err(ctx.err(f.span(), "target.flops", &msg));
+            }
+            Ok(Target { flops: Some(flops), params: None })
+        }
+        (None, Some(p)) => {
+            let params = ctx.float(p, "target.params", POS)?;
+            if !(1.0..=MAX_TARGET_PARAMS).contains(&params) {
+                let msg = format!("must be at least 1 and at most 1e18 parameters, got {}", num(params));
+                return Err(ctx.err(p.span(), "target.params", &msg));
+            }
+            Ok(Target { flops: None, params: Some(params) })
+        }
     }
 }
 
@@ -473,6 +537,15 @@ fn fit_section(raw: Option<RawFit>, sources: &[&str], ctx: &Ctx) -> Res<FitSpec>
         spec.objective = Some(grid::mixture(obj, "fit.objective", sources, ctx)?);
     }
     Ok(spec)
+}
+
+/// A number as a person would write it: plain when moderate, else in scientific notation.
+fn num(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e6).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
 }
 
 fn opt_int(v: &Option<S<i64>>, field: &str, dflt: i64, min: i64, max: i64, ctx: &Ctx) -> Res<i64> {

@@ -116,8 +116,12 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
         let file = std::fs::File::open(path)?;
         ParquetReader::new(file).finish()
     } else {
+        // Every column is read as text and converted by `to_obs`, cell by cell: polars' type
+        // inference looks at the first 100 rows only, and its cast turns a cell that is not a
+        // number into a null (so a NaN in the fit) instead of an error naming the row.
         CsvReadOptions::default()
             .with_has_header(true)
+            .with_infer_schema_length(Some(0))
             .try_into_reader_with_file_path(Some(path.to_path_buf()))?
             .finish()
     };
@@ -131,14 +135,92 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
     })
 }
 
-fn col_f64(df: &DataFrame, names: &[&str]) -> Result<Option<Vec<f64>>> {
-    for n in names {
-        if let Ok(c) = df.column(n) {
-            let c = c.cast(&DataType::Float64)?;
-            return Ok(Some(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect()));
+/// Where data row `k` (0-based) of `origin` is, for messages: 1-based, and for a CSV the line
+/// too (the header is line 1).
+fn row_at(origin: &str, k: usize) -> String {
+    if origin.to_lowercase().ends_with(".parquet") {
+        format!("row {}", k + 1)
+    } else {
+        format!("row {} (line {})", k + 1, k + 2)
+    }
+}
+
+/// A cell's text for a message, cut if long.
+fn cell_text(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((cut, _)) => format!("{:?}…", &s[..cut]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// The first of `names` present, as numbers. Text cells (every cell of a CSV) must parse as
+/// numbers; one that does not is an error naming the file, column and row rather than a NaN.
+/// An empty cell is an error in a `required` column and NaN in an optional one (lr, batch).
+fn col_f64(df: &DataFrame, names: &[&str], origin: &str, required: bool) -> Result<Option<Vec<f64>>> {
+    let Some((name, c)) = names.iter().find_map(|n| df.column(n).ok().map(|c| (*n, c))) else {
+        return Ok(None);
+    };
+    let values: Vec<Option<f64>> = match c.dtype() {
+        DataType::String => {
+            let mut out = Vec::with_capacity(c.len());
+            for (k, cell) in c.str()?.iter().enumerate() {
+                out.push(match cell.map(str::trim) {
+                    None | Some("") => None,
+                    Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                        UserError(format!(
+                            "{origin}: column `{name}`, {}: {} is not a number",
+                            row_at(origin, k),
+                            cell_text(t)
+                        ))
+                    })?),
+                });
+            }
+            out
+        }
+        d if d.is_primitive_numeric() => c.cast(&DataType::Float64)?.f64()?.iter().collect(),
+        d => return Err(UserError(format!("{origin}: column `{name}` holds {d} values, expected numbers")).into()),
+    };
+    if required {
+        if let Some(k) = values.iter().position(Option::is_none) {
+            let at = row_at(origin, k);
+            return Err(UserError(format!("{origin}: column `{name}`, {at}: empty cell, expected a number")).into());
         }
     }
-    Ok(None)
+    Ok(Some(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()))
+}
+
+/// `is_final` as booleans: a boolean column, or text / integers spelling true/false/1/0 (an
+/// empty cell is false, as a null is). Anything else names the file, row and value.
+fn col_is_final(c: &Column, origin: &str) -> Result<Vec<bool>> {
+    let bad = |k: usize, what: String| -> anyhow::Error {
+        let at = row_at(origin, k);
+        UserError(format!("{origin}: column `is_final`, {at}: {what} is not a boolean (true/false or 1/0)")).into()
+    };
+    match c.dtype() {
+        DataType::Boolean => Ok(c.bool()?.iter().map(|v| v.unwrap_or(false)).collect()),
+        DataType::String => c
+            .str()?
+            .iter()
+            .enumerate()
+            .map(|(k, v)| match v.map(|t| t.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("") | Some("false") | Some("0") => Ok(false),
+                Some("true") | Some("1") => Ok(true),
+                Some(_) => Err(bad(k, cell_text(v.unwrap_or("")))),
+            })
+            .collect(),
+        d if d.is_integer() => c
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .enumerate()
+            .map(|(k, v)| match v {
+                None | Some(0) => Ok(false),
+                Some(1) => Ok(true),
+                Some(x) => Err(bad(k, x.to_string())),
+            })
+            .collect(),
+        d => Err(UserError(format!("{origin}: column `is_final` holds {d} values, expected booleans")).into()),
+    }
 }
 
 /// Turns a frame into fit observations. Needs `params`, `loss`, and `tokens` or `flops`
@@ -149,10 +231,10 @@ pub fn to_obs(df: &DataFrame, origin: &str) -> Result<Vec<Obs>> {
     let have: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let missing =
         |what: &str| UserError(format!("{origin}: missing column {what} (columns present: {})", have.join(", ")));
-    let params = col_f64(df, &["params", "Model Size"])?.ok_or_else(|| missing("`params`"))?;
-    let loss = col_f64(df, &["loss"])?.ok_or_else(|| missing("`loss`"))?;
-    let flops_c = col_f64(df, &["flops", "Training FLOP"])?;
-    let tokens = match col_f64(df, &["tokens"])? {
+    let params = col_f64(df, &["params", "Model Size"], origin, true)?.ok_or_else(|| missing("`params`"))?;
+    let loss = col_f64(df, &["loss"], origin, true)?.ok_or_else(|| missing("`loss`"))?;
+    let flops_c = col_f64(df, &["flops", "Training FLOP"], origin, true)?;
+    let tokens = match col_f64(df, &["tokens"], origin, true)? {
         Some(t) => t,
         None => {
             let c = flops_c.clone().ok_or_else(|| missing("`tokens` or `flops`"))?;
@@ -160,14 +242,14 @@ pub fn to_obs(df: &DataFrame, origin: &str) -> Result<Vec<Obs>> {
         }
     };
     let flops_v = flops_c.unwrap_or_else(|| params.iter().zip(&tokens).map(|(n, d)| 6.0 * n * d).collect());
-    let lr = col_f64(df, &["lr"])?;
-    let batch = col_f64(df, &["batch_size", "batch"])?;
+    let lr = col_f64(df, &["lr"], origin, false)?;
+    let batch = col_f64(df, &["batch_size", "batch"], origin, false)?;
     let run: Vec<String> = match df.column("run_id") {
         Ok(c) => c.cast(&DataType::String)?.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect(),
         Err(_) => (0..df.height()).map(|i| format!("row{i}")).collect(),
     };
     let is_final: Vec<bool> = match df.column("is_final") {
-        Ok(c) => c.bool()?.iter().map(|v| v.unwrap_or(false)).collect(),
+        Ok(c) => col_is_final(c, origin)?,
         Err(_) => vec![true; df.height()],
     };
     Ok((0..df.height())
@@ -182,4 +264,50 @@ pub fn to_obs(df: &DataFrame, origin: &str) -> Result<Vec<Obs>> {
             is_final: is_final[k],
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs_of(name: &str, csv: &str) -> Result<Vec<Obs>> {
+        let d = std::env::temp_dir().join(format!("wt-frame-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, csv).unwrap();
+        to_obs(&read_frame(&p)?, &p.display().to_string())
+    }
+
+    /// Issue 15, item 10: text where a number or a boolean belongs is an error naming the file,
+    /// the column, the row and the value (not polars' "invalid series dtype", not a NaN).
+    #[test]
+    fn csv_cells_of_the_wrong_type_are_located() {
+        let e = format!("{:#}", obs_of("s.csv", "params,tokens,loss,is_final\n1e6,2e7,3.1,yes\n").unwrap_err());
+        assert!(e.contains("s.csv: column `is_final`, row 1 (line 2): \"yes\" is not a boolean"), "{e}");
+        let csv = "params,tokens,loss\n1e6,2e7,3.1\n2e6,4e7,abc\n";
+        let e = format!("{:#}", obs_of("n.csv", csv).unwrap_err());
+        assert!(e.contains("n.csv: column `loss`, row 2 (line 3): \"abc\" is not a number"), "{e}");
+        // Past polars' 100-row inference window too.
+        let mut csv = String::from("params,tokens,loss\n");
+        for i in 0..150 {
+            csv += &format!("1e6,2e7,{}\n", if i == 120 { "3.1x".to_string() } else { format!("3.{i}") });
+        }
+        let e = format!("{:#}", obs_of("late.csv", &csv).unwrap_err());
+        assert!(e.contains("column `loss`, row 121 (line 122): \"3.1x\" is not a number"), "{e}");
+        let e = format!("{:#}", obs_of("e.csv", "params,tokens,loss\n1e6,,3.1\n").unwrap_err());
+        assert!(e.contains("e.csv: column `tokens`, row 1 (line 2): empty cell"), "{e}");
+        let long = "z".repeat(100_000);
+        let e = format!("{:#}", obs_of("l.csv", &format!("params,tokens,loss\n{long},1,2\n")).unwrap_err());
+        assert!(e.len() < 400, "{} bytes", e.len());
+    }
+
+    #[test]
+    fn csv_booleans_and_numbers_as_text_are_read() {
+        let csv = "run_id,params,tokens,loss,is_final,lr\na,1e6,2e7,3.5,false,\na,1e6,4e7, 3.25 ,TRUE,0.01\nb,2e6,4e7,3.0,1,0.01\n";
+        let obs = obs_of("ok.csv", csv).unwrap();
+        let finals: Vec<bool> = obs.iter().map(|o| o.is_final).collect();
+        assert_eq!(finals, [false, true, true]);
+        assert_eq!((obs[1].loss, obs[1].tokens, obs[2].params), (3.25, 4e7, 2e6));
+        assert!(obs[0].lr.unwrap().is_nan() && obs[1].lr == Some(0.01));
+    }
 }
