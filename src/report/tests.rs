@@ -97,7 +97,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
     laws.insert("isoflop".to_string(), serde_json::to_value(isoflop::fit(&finals).unwrap()).unwrap());
     FitReport {
         law: "chinchilla".into(),
-        params: law(),
+        params: Some(law()),
         objective: 1e-6,
         n_points: finals.len(),
         n_sizes: 5,
@@ -124,6 +124,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
                 crate::fit::FrontierPoint { flops: c, loss: l, lo: l * 0.98, hi: l * 1.02 }
             })
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -178,9 +179,9 @@ fn a_better_sweep_is_denser_than_the_reference() {
         runs: run_curves(df).unwrap(),
     };
     let all = [load(&a, tmp("cmp-a")), load(&b, tmp("cmp-b"))];
-    let (rho, cr, used) = compare::relative(&all[0].fit.params, &all[1].runs);
+    let (rho, cr, used) = compare::relative(&all[0].fit.params.unwrap(), &all[1].runs);
     assert!(rho.unwrap() > 1.0 && cr.unwrap() > 1.0 && used > 0, "{rho:?} {cr:?}");
-    let (rho0, _, _) = compare::relative(&all[0].fit.params, &all[0].runs);
+    let (rho0, _, _) = compare::relative(&all[0].fit.params.unwrap(), &all[0].runs);
     assert!(rho0.unwrap() > 0.5 && rho0.unwrap() < 2.0);
     let w = compare::write_compare(&all).unwrap();
     let html = std::fs::read_to_string(&w.html).unwrap();
