@@ -285,9 +285,10 @@ pub fn run(
     };
     let mut r = Rollout {
         protocol: format!(
-            "for k = 2, 4, 8, ...: fit the runs with C = 6ND below C_max / k (C_max = {c_max:.3e}), predict every larger \
+            "for k = {}: fit the runs with C = 6ND below C_max / k (C_max = {c_max:.3e}), predict every larger \
              run's final loss with a 95% prediction interval ({resamples} bootstrap refits x the fit's residuals); final \
-             points only"
+             points only",
+            by_factor.iter().map(|s| format!("{:.0}", s.k)).collect::<Vec<_>>().join(", ")
         ),
         c_max,
         points_left_out: total - points_kept.len(),
