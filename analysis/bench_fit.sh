@@ -10,7 +10,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 csv="${1:-$root/../shared/reference-data/chinchilla/svg_extracted_data.csv}"
-[ -f "$csv" ] || csv=/work/shared/reference-data/chinchilla/svg_extracted_data.csv
 k="${2:-20}"
 [ -f "$csv" ] || { echo "no Chinchilla CSV found (pass its path)" >&2; exit 1; }
 

@@ -373,16 +373,30 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             if let Some(r) = density_ref {
                 let reference: fit::FitReport =
                     store::read_json(&r).map_err(|e| UserError(format!("--density-ref: {e:#}")))?;
-                rep.laws.insert("density".into(), fit::density_table(&reference.params, &obs));
+                let law = reference.params.ok_or_else(|| {
+                    UserError(format!("--density-ref: {} has no chinchilla law (it was skipped)", r.display()))
+                })?;
+                rep.laws.insert("density".into(), fit::density_table(&law, &obs));
             }
             if mixing {
                 let sw = pipeline::sweep_of_dir(&path)?;
                 let df = frame::read_frame(&SweepDir { root: path.clone() }.runs_parquet())?;
                 pipeline::add_mixing_law(&sw, &df, &mut rep);
             }
+            // A law the data cannot support is skipped with its reason; only when nothing at all
+            // could be fitted is the input itself unusable (exit 2).
+            if rep.params.is_none() && rep.laws.is_empty() {
+                let why: Vec<String> = rep.skipped.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                return Err(
+                    UserError(format!("{}: no law could be fitted ({})", path.display(), why.join("; "))).into()
+                );
+            }
             let out = out.unwrap_or(default_out);
             store::write_json_atomic(&out, &rep)?;
             println!("{}", serde_json::to_string_pretty(&rep)?);
+            for (law, why) in &rep.skipped {
+                eprintln!("skipped law {law}: {why}");
+            }
             eprintln!("fit: {}", out.display());
             Ok(0)
         }

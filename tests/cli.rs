@@ -238,3 +238,43 @@ fn slurm_refuses_injected_values_and_quotes_odd_paths() {
     assert!(s.contains(&want), "{want} not in\n{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 15 item 13: a 2-run sweep trains fine but cannot support the chinchilla law. `run`
+/// exits 0, says which law was skipped and why, and writes fit.json (with `skipped`) and the
+/// report; `fit` on a file that no law can use is bad input (exit 2).
+#[test]
+fn a_two_run_sweep_skips_the_law_it_cannot_fit_and_exits_0() {
+    let results = tmp("two-runs");
+    let t = std::fs::read_to_string(repo().join("sweeps/tiny.toml"))
+        .unwrap()
+        .replace("name = \"tiny\"", "name = \"two\"")
+        .replace("width = [16, 32, 48]", "width = [16, 32]")
+        .replace("depth = [1, 1, 1]", "depth = [1, 1]")
+        .replace("tokens_per_param = [1, 2, 4]", "tokens_per_param = [1]");
+    let sweep = results.join("two.toml");
+    std::fs::write(&sweep, t).unwrap();
+    let o = bin()
+        .args(["run", sweep.to_str().unwrap(), "--results", results.to_str().unwrap(), "--jobs", "2"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("trained 2 run(s)") && t.contains("skipped law chinchilla: "), "{t}");
+    let dir = results.join("two");
+    let fit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("fit.json")).unwrap()).unwrap();
+    assert!(fit["skipped"]["chinchilla"].as_str().unwrap().contains("at least 5"), "{fit}");
+    assert!(fit["params"].is_null());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Laws not fitted"), "{md}");
+    // `report DIR` reads that fit.json back.
+    let o = bin().args(["report", dir.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // `fit` on the runs alone: no law can be fitted, so the input is unusable (exit 2, why).
+    let o = bin()
+        .args(["fit", dir.join("runs.parquet").to_str().unwrap(), "--out", results.join("f.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no law could be fitted") && text(&o).contains("chinchilla"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&results);
+}

@@ -24,17 +24,15 @@ fn defaults_are_documented_ones() {
 
 #[test]
 fn chinchilla_report_has_every_field() {
-    let Some(points) = chinchilla_obs() else {
-        return;
-    };
+    let points = chinchilla_obs();
     let opts = FitOptions { target_flops: Some(5.88e23), bootstrap: 200, seed: 1, ..FitOptions::default() };
     let rep = fit_all(&points, &opts).unwrap();
-    assert!((rep.params.alpha / 0.3473 - 1.0).abs() < 0.01);
+    assert!((rep.params.unwrap().alpha / 0.3473 - 1.0).abs() < 0.01);
     assert!(rep.objective <= 1.01830e-3);
     assert_eq!((rep.n_points, rep.law.as_str()), (240, "chinchilla"));
     let t = rep.target.unwrap();
     assert!((6.0 * t.n_opt * t.d_opt / t.flops - 1.0).abs() < 1e-12);
-    assert!((rep.predict(t.n_opt, t.d_opt) - t.loss).abs() < 1e-12);
+    assert!((rep.predict(t.n_opt, t.d_opt).unwrap() - t.loss).abs() < 1e-12);
     for k in ["E", "A", "B", "alpha", "beta", "n_opt", "d_opt", "tokens_per_param", "loss"] {
         let iv = rep.intervals[k];
         assert!(iv.lo < iv.hi, "{k} {iv:?}");
@@ -80,9 +78,9 @@ fn target_params_gives_the_compute_optimal_data() {
     let t = rep.target.unwrap();
     assert_eq!(t.n_opt, 7e10);
     assert!((t.flops / (6.0 * 7e10 * t.d_opt) - 1.0).abs() < 1e-12);
-    let fitted_n = rep.params.n_opt(t.flops);
+    let fitted_n = rep.params.unwrap().n_opt(t.flops);
     assert!((fitted_n / 7e10 - 1.0).abs() < 1e-9);
-    assert!((rep.params.alpha - 0.35).abs() < 1e-4, "{:?}", rep.params);
+    assert!((rep.params.unwrap().alpha - 0.35).abs() < 1e-4, "{:?}", rep.params);
 }
 
 #[test]
@@ -102,13 +100,36 @@ fn bad_requests_are_errors() {
     let mut nan = pts.clone();
     nan[3].loss = f64::NAN;
     assert!(fit_all(&nan, &quick()).unwrap_err().to_string().contains("loss"));
-    let one_n: Vec<Obs> = pts.iter().filter(|o| o.params == 1e7).cloned().collect();
-    assert!(fit_all(&one_n, &quick()).is_err());
+}
+
+/// Data that cannot support the chinchilla law (one size, too few runs, no final points) is
+/// not an error: the law is skipped with its reason, and the other laws are still fitted.
+#[test]
+fn an_unfittable_chinchilla_is_skipped_not_fatal() {
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let pts = grid_points(&law);
+    let one_n: Vec<Obs> = (0..6).map(|j| obs(&format!("n{j}"), 1e7, 1e9 * (j + 1) as f64, 3.0)).collect();
     let few: Vec<Obs> = pts.iter().take(4).cloned().collect();
-    assert!(fit_all(&few, &quick()).is_err());
     let mut none_final = pts.clone();
     none_final.iter_mut().for_each(|o| o.is_final = false);
-    assert!(fit_all(&none_final, &quick()).unwrap_err().to_string().contains("is_final"));
+    let opts = FitOptions { laws: vec!["loss_vs_compute".into()], target_flops: Some(1e21), ..FitOptions::default() };
+    for (data, why) in [(&one_n, "distinct model sizes"), (&few, "at least 5"), (&none_final, "is_final")] {
+        let rep = fit_all(data, &opts).unwrap();
+        let reason = rep.chinchilla_skipped().unwrap_or_else(|| panic!("not skipped: {rep:?}"));
+        assert!(reason.contains(why), "{reason}");
+        assert!(rep.params.is_none() && rep.target.is_none() && rep.intervals.is_empty() && rep.backtest.is_none());
+        assert!(rep.predict(1e9, 2e10).is_none());
+        // The other law is still there (or skipped with its own reason), and fit.json round-trips.
+        assert!(rep.laws.contains_key("loss_vs_compute") || rep.skipped.contains_key("loss_vs_compute"));
+        let json = serde_json::to_string(&rep).unwrap();
+        let back: FitReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.skipped, rep.skipped);
+    }
+    // A fit.json written before `skipped` existed still reads.
+    let mut old = serde_json::to_value(fit_all(&pts, &quick()).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("skipped");
+    let back: FitReport = serde_json::from_value(old).unwrap();
+    assert!(back.params.is_some() && back.skipped.is_empty());
 }
 
 #[test]
@@ -139,7 +160,9 @@ fn varpro_cross_check_agrees_with_the_grid_fit() {
     let opts = FitOptions { laws: vec!["chinchilla_varpro".into()], ..quick() };
     let rep = fit_all(&grid_points(&law), &opts).unwrap();
     let v: Law = serde_json::from_value(rep.laws["chinchilla_varpro"]["params"].clone()).unwrap();
-    for (a, b) in [(v.e, rep.params.e), (v.alpha, rep.params.alpha), (v.beta, rep.params.beta)] {
+    for (a, b) in
+        [(v.e, rep.params.unwrap().e), (v.alpha, rep.params.unwrap().alpha), (v.beta, rep.params.unwrap().beta)]
+    {
         assert!((a / b - 1.0).abs() < 1e-3, "varpro {v:?} vs L-BFGS {:?}", rep.params);
     }
 }
@@ -161,7 +184,11 @@ fn a_learning_rate_sweep_is_fitted_on_each_sizes_best_run() {
     let opts = FitOptions { backtest: true, ..quick() };
     let rep = fit_all(&pts, &opts).unwrap();
     assert_eq!(rep.n_points, 16);
-    assert!((rep.params.alpha - 0.35).abs() < 1e-4 && (rep.params.e - 1.8).abs() < 1e-3, "{:?}", rep.params);
+    assert!(
+        (rep.params.unwrap().alpha - 0.35).abs() < 1e-4 && (rep.params.unwrap().e - 1.8).abs() < 1e-3,
+        "{:?}",
+        rep.params
+    );
     assert!(rep.warnings.iter().any(|w| w.starts_with("32 run(s) share their (N, D)")), "{:?}", rep.warnings);
     assert!(rep.backtest.unwrap().are < 1e-3);
 }

@@ -85,10 +85,7 @@ pub fn bench_with(csv_path: &Path, resamples: usize) -> anyhow::Result<String> {
 mod tests {
     #[test]
     fn bench_runs_on_reference_data() {
-        let Some(p) = crate::fit::data::chinchilla_csv_path() else {
-            eprintln!("skip: reference CSV absent");
-            return;
-        };
+        let p = crate::fit::data::chinchilla_csv();
         // The full 1,000-resample run is what `bench-fit` does; 50 keeps the
         // test quick while exercising the same code.
         let out = super::bench_with(&p, 50).unwrap();

@@ -1,8 +1,11 @@
 //! Loading the Chinchilla reference points (Epoch AI's digitisation of
 //! Hoffmann et al.'s Figure 4) as `Obs`, by hand-parsing the CSV, and locating
-//! that file for tests. The file itself lives in shared/ and is never copied
-//! into the repository.
+//! that file for tests. The file itself lives in ../shared (beside the
+//! repository) and is never copied into it; tests that need it fail, saying
+//! where it was looked for, when it is absent (a skipped regression test would
+//! pass without checking anything).
 
+#[cfg(test)]
 use crate::fit::objective::LogData;
 use crate::fit::Obs;
 use anyhow::{anyhow, bail, Context, Result};
@@ -10,12 +13,21 @@ use std::path::{Path, PathBuf};
 
 const REL: &str = "shared/reference-data/chinchilla/svg_extracted_data.csv";
 
-/// Where the reference CSV is: next to the crate (`../shared/...`), else the
-/// workspace copy. `None` means tests should skip.
+/// Where the reference CSV is: `../shared/...` beside the crate, if it is there.
 pub fn chinchilla_csv_path() -> Option<PathBuf> {
     let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(REL);
-    let fixed = Path::new("/work").join(REL);
-    [beside, fixed].into_iter().find(|p| p.is_file())
+    beside.is_file().then_some(beside)
+}
+
+/// The reference CSV for tests; panics with where it was looked for when it is absent.
+#[cfg(test)]
+pub fn chinchilla_csv() -> PathBuf {
+    chinchilla_csv_path().unwrap_or_else(|| {
+        panic!(
+            "the Chinchilla reference CSV is missing: expected {}/../{REL} (the shared/ folder beside the repository)",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    })
 }
 
 /// Parse the CSV into one final observation per row, with D = C / (6N) as
@@ -61,40 +73,33 @@ pub fn drop_highest_losses(mut obs: Vec<Obs>, k: usize) -> Vec<Obs> {
     obs
 }
 
-/// The 240-point Chinchilla set as Epoch fit it, or `None` (with a message)
-/// when the reference file is not present.
-pub fn chinchilla_obs() -> Option<Vec<Obs>> {
-    match chinchilla_csv_path() {
-        Some(p) => Some(drop_highest_losses(load_chinchilla_csv(&p).expect("reference CSV parses"), 5)),
-        None => {
-            eprintln!("skip: Chinchilla reference CSV not found under ../shared or /work/shared");
-            None
-        }
-    }
+/// The 240-point Chinchilla set as Epoch fit it (panics when the reference file is absent).
+#[cfg(test)]
+pub fn chinchilla_obs() -> Vec<Obs> {
+    drop_highest_losses(load_chinchilla_csv(&chinchilla_csv()).expect("reference CSV parses"), 5)
 }
 
 /// The same points in the log domain.
-pub fn chinchilla_logdata() -> Option<LogData> {
-    let obs = chinchilla_obs()?;
+#[cfg(test)]
+pub fn chinchilla_logdata() -> LogData {
+    let obs = chinchilla_obs();
     let n: Vec<f64> = obs.iter().map(|o| o.params).collect();
     let d: Vec<f64> = obs.iter().map(|o| o.tokens).collect();
     let l: Vec<f64> = obs.iter().map(|o| o.loss).collect();
-    Some(LogData::new(&n, &d, &l))
+    LogData::new(&n, &d, &l)
 }
 
 /// The 240-point data and its full-grid fit, computed once per test binary
 /// (several tests start from the reference optimum; the grid takes seconds).
 #[cfg(test)]
-pub fn cached_chinchilla_fit() -> Option<&'static (LogData, crate::fit::parametric::MultiFit)> {
+pub fn cached_chinchilla_fit() -> &'static (LogData, crate::fit::parametric::MultiFit) {
     use crate::fit::parametric::{hoffmann_grid, multistart};
-    static CACHE: std::sync::OnceLock<Option<(LogData, crate::fit::parametric::MultiFit)>> = std::sync::OnceLock::new();
-    CACHE
-        .get_or_init(|| {
-            let data = chinchilla_logdata()?;
-            let fit = multistart(&data, &hoffmann_grid());
-            Some((data, fit))
-        })
-        .as_ref()
+    static CACHE: std::sync::OnceLock<(LogData, crate::fit::parametric::MultiFit)> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| {
+        let data = chinchilla_logdata();
+        let fit = multistart(&data, &hoffmann_grid());
+        (data, fit)
+    })
 }
 
 #[cfg(test)]
@@ -103,11 +108,7 @@ mod tests {
 
     #[test]
     fn reference_csv_has_245_rows_and_240_after_outliers() {
-        let Some(p) = chinchilla_csv_path() else {
-            eprintln!("skip: reference CSV absent");
-            return;
-        };
-        let all = load_chinchilla_csv(&p).unwrap();
+        let all = load_chinchilla_csv(&chinchilla_csv()).unwrap();
         assert_eq!(all.len(), 245);
         let kept = drop_highest_losses(all, 5);
         assert_eq!(kept.len(), 240);

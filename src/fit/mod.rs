@@ -20,8 +20,10 @@ pub mod mixing;
 pub mod objective;
 pub mod parametric;
 pub mod pipeline;
+pub mod progress;
 pub mod regress;
 pub mod rng;
+pub mod rollout;
 pub mod validate;
 pub mod varpro;
 
@@ -34,6 +36,7 @@ pub use backtest::Backtest;
 pub use bench::bench_chinchilla;
 pub use bootstrap::Interval;
 pub use law::{Law, TargetPoint};
+pub use rollout::Rollout;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -82,13 +85,16 @@ impl Default for FitOptions {
     }
 }
 
-/// The result of `fit_all`; serialised as fit.json.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The result of `fit_all`; serialised as fit.json. `Default` is the empty report (no law).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FitReport {
     /// Always "chinchilla" (the parametric law L = E + A/N^alpha + B/D^beta).
     pub law: String,
-    pub params: Law,
-    /// Summed Huber (delta = 1e-3) loss of log-loss residuals at the optimum.
+    /// The fitted law; `None` when the data could not support it (the reason is in
+    /// `skipped["chinchilla"]`, and every field below that describes it is empty or 0).
+    #[serde(default)]
+    pub params: Option<Law>,
+    /// Summed Huber (delta = 1e-3) loss of log-loss residuals at the optimum (0 when skipped).
     pub objective: f64,
     /// Final points the law was fitted to.
     pub n_points: usize,
@@ -113,6 +119,21 @@ pub struct FitReport {
     /// past the target, with its 95% bootstrap band (empty without bootstrap).
     #[serde(default)]
     pub frontier: Vec<FrontierPoint>,
+    /// Laws that could not be fitted, by name, with the reason (e.g. "chinchilla": "needs at
+    /// least 5 final points, got 4"). A law that cannot be fitted never stops the others.
+    #[serde(default)]
+    pub skipped: BTreeMap<String, String>,
+    /// The rollout backtest: error and interval coverage against extrapolation factor (see
+    /// `rollout`); what `loss_interval_at` widens by.
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
+    /// The converged bootstrap refits' laws, for intervals of any prediction (`loss_interval_at`).
+    #[serde(default)]
+    pub bootstrap_laws: Vec<Law>,
+    /// The fit's log residuals ln(actual / predicted) at the percentiles 0..=100, inflated for
+    /// the five fitted parameters (`rollout::residual_quantiles`): a run's own noise.
+    #[serde(default)]
+    pub residual_quantiles: Vec<f64>,
 }
 
 /// One point of the frontier: L(N_opt(C), D_opt(C)) under the fit and the 2.5% / 97.5%
@@ -126,9 +147,30 @@ pub struct FrontierPoint {
 }
 
 impl FitReport {
-    /// Predicted loss of a model of `n` parameters trained on `d` tokens.
-    pub fn predict(&self, n: f64, d: f64) -> f64 {
-        self.params.predict(n, d)
+    /// Predicted loss of a model of `n` parameters trained on `d` tokens (`None` when the
+    /// chinchilla law was skipped).
+    pub fn predict(&self, n: f64, d: f64) -> Option<f64> {
+        self.params.map(|p| p.predict(n, d))
+    }
+
+    /// A 95% interval for the final loss of a model of `n` parameters trained on `d` tokens:
+    /// the bootstrap refits' predictions combined with the fit's residual noise
+    /// (`rollout::prediction_interval`), widened on both sides by the relative error the
+    /// rollout backtest measured at the matching extrapolation factor C / C_max (C = 6nd),
+    /// grown past the largest factor it measured (`Rollout::widen_at`). `None` without a
+    /// fitted law or bootstrap refits. Without a rollout (too few runs, or backtests off)
+    /// nothing is widened, and fit.json's warnings say the intervals are not calibrated.
+    pub fn loss_interval_at(&self, n: f64, d: f64) -> Option<Interval> {
+        let law = self.params?;
+        let iv = rollout::prediction_interval(&self.bootstrap_laws, &self.residual_quantiles, n, d)?;
+        let widen = self.rollout.as_ref().map_or(0.0, |r| r.widen_at(6.0 * n * d / r.c_max));
+        let m = widen * law.predict(n, d);
+        Some(Interval { lo: iv.lo - m, hi: iv.hi + m })
+    }
+
+    /// Why the chinchilla law was not fitted, if it was not.
+    pub fn chinchilla_skipped(&self) -> Option<&str> {
+        self.skipped.get("chinchilla").map(|s| s.as_str())
     }
 }
 
@@ -142,16 +184,38 @@ pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
 /// Of the items that share a size (N, D), the one with the lowest loss (ties: the smaller id),
 /// in input order. A learning-rate (or batch, or mixture) sweep trains each size several times;
 /// the laws and comparisons describe well-tuned models, so they read only each size's best.
+/// Sizes are grouped by their exact bits in a hash map (a million points compared pairwise
+/// never finished); an item with a NaN size or loss equals nothing, so it is always kept.
 pub fn best_per_size<'a, T>(
     items: &'a [T],
     size: impl Fn(&T) -> (f64, f64),
     loss: impl Fn(&T) -> f64,
     id: impl Fn(&T) -> &str,
 ) -> Vec<&'a T> {
+    let key = |o: &T| {
+        let (n, d) = size(o);
+        // +0.0 and -0.0 are equal sizes with different bits.
+        let bits = |x: f64| if x == 0.0 { 0u64 } else { x.to_bits() };
+        (!(n.is_nan() || d.is_nan() || loss(o).is_nan())).then(|| (bits(n), bits(d)))
+    };
+    let mut best: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    for (i, o) in items.iter().enumerate() {
+        if let Some(k) = key(o) {
+            let e = best.entry(k).or_insert(i);
+            let b = &items[*e];
+            if loss(o) < loss(b) || (loss(o) == loss(b) && id(o) < id(b)) {
+                *e = i;
+            }
+        }
+    }
+    // Kept: every item whose (loss, id) equals its group's least (duplicates included).
     items
         .iter()
         .filter(|o| {
-            !items.iter().any(|p| size(p) == size(o) && (loss(p) < loss(o) || (loss(p) == loss(o) && id(p) < id(o))))
+            key(o).is_none_or(|k| {
+                let b = &items[best[&k]];
+                loss(b) == loss(o) && id(b) == id(o)
+            })
         })
         .collect()
 }

@@ -45,6 +45,12 @@ impl LogData {
         self.log_n.is_empty()
     }
 
+    /// Sum of the weights: the number of points the objective sums over (a
+    /// bootstrap resample's counts sum to the number of points it was drawn from).
+    pub fn total_weight(&self) -> f64 {
+        self.w.iter().sum()
+    }
+
     /// A copy weighted by `counts` (same length as the data); zero counts are
     /// removed rather than multiplied by zero.
     pub fn reweighted(&self, counts: &[u32]) -> Self {
@@ -56,6 +62,12 @@ impl LogData {
             w: keep.iter().map(|&i| self.w[i] * counts[i] as f64).collect(),
             delta: self.delta,
         }
+    }
+
+    /// A copy with every weight multiplied by `f` (a bag-of-little-bootstraps subset stands
+    /// for all the points: b points weighted n / b each).
+    pub fn scaled(&self, f: f64) -> Self {
+        LogData { w: self.w.iter().map(|w| w * f).collect(), ..self.clone() }
     }
 
     /// A subset of the points by index (weights carried over).

@@ -6,7 +6,8 @@ use crate::fit::backtest::{self, final_per_run};
 use crate::fit::bootstrap::bootstrap;
 use crate::fit::law::{Law, TargetSpec};
 use crate::fit::objective::{LogData, Theta};
-use crate::fit::parametric::{hoffmann_grid, multistart, MultiFit};
+use crate::fit::parametric::{fit_grid, hoffmann_grid, MultiFit, EXACT_MAX, SCREEN_POINTS};
+use crate::fit::rollout::{self, residual_quantiles, ROLLOUT_RESAMPLES};
 use crate::fit::validate::{check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings};
 use crate::fit::{envelope, hyper, isoflop, lossvc, varpro, FitOptions, FitReport, Obs};
 use anyhow::{bail, Result};
@@ -36,14 +37,21 @@ pub struct ChinchillaFit {
     pub data: LogData,
 }
 
-/// Approach 3 on the given points (one per run): full 4,500-start grid.
+/// Approach 3 on the given points (one per run): the 4,500-start grid (on every point up to
+/// `EXACT_MAX` points, screened on a subsample above; see `parametric::fit_grid`).
 pub fn fit_chinchilla(points: &[Obs]) -> Result<ChinchillaFit> {
     check_chinchilla_points(points)?;
+    crate::fit::progress::note(points.len(), || {
+        format!(
+            "chinchilla on {} points: 4,500 grid starts on a {SCREEN_POINTS}-point subsample, best basins polished on all (above {EXACT_MAX} points)",
+            points.len()
+        )
+    });
     let n: Vec<f64> = points.iter().map(|o| o.params).collect();
     let d: Vec<f64> = points.iter().map(|o| o.tokens).collect();
     let l: Vec<f64> = points.iter().map(|o| o.loss).collect();
     let data = LogData::new(&n, &d, &l);
-    let multi = multistart(&data, &hoffmann_grid());
+    let multi = fit_grid(&data, &hoffmann_grid());
     let law = Law::from_theta(&multi.best.theta);
     if !multi.best.objective.is_finite() || !law.is_finite() {
         bail!("chinchilla fit failed: no grid start reached a finite optimum");
@@ -95,11 +103,44 @@ fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
     })
 }
 
-/// The body of `fit_all`.
+/// The body of `fit_all`. Bad input (non-finite numbers, an unknown law, a bad target) is an
+/// error; a law the data cannot support (too few runs, one size, ...) is only skipped, with
+/// its reason in `FitReport::skipped`, and the other laws are still fitted.
 pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     check_obs(obs)?;
     check_law_names(&opts.laws)?;
     let spec = target_spec(opts)?;
+    let mut skipped = BTreeMap::new();
+    let mut rep = match chinchilla_part(obs, opts, spec) {
+        Ok(rep) => rep,
+        Err(e) => {
+            skipped.insert("chinchilla".to_string(), format!("{e:#}"));
+            FitReport {
+                law: "chinchilla".into(),
+                bootstrap_resamples: opts.bootstrap,
+                warnings: vec![format!("law chinchilla not fitted: {e:#}")],
+                ..FitReport::default()
+            }
+        }
+    };
+    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "data_mixing")) {
+        match aux_law(name, obs) {
+            Ok(v) => {
+                rep.laws.insert(name.clone(), v);
+            }
+            Err(e) => {
+                rep.warnings.push(format!("law {name} not fitted: {e}"));
+                skipped.insert(name.clone(), e.to_string());
+            }
+        }
+    }
+    rep.skipped = skipped;
+    Ok(rep)
+}
+
+/// The chinchilla law with everything that hangs on it (target, bootstrap, frontier,
+/// backtest); an error means the data cannot support the law.
+fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> Result<FitReport> {
     let finals: Vec<Obs> = obs.iter().filter(|o| o.is_final).cloned().collect();
     if finals.is_empty() {
         bail!("no observation is marked is_final; the chinchilla law is fitted to final points");
@@ -149,12 +190,14 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     let mut intervals = BTreeMap::new();
     let mut bootstrap_ok = 0;
     let mut frontier = Vec::new();
+    let mut bootstrap_laws = Vec::new();
     if opts.bootstrap > 0 {
         let warm: Vec<Theta> = fit.multi.optima.iter().map(|s| s.theta).collect();
         let bs = bootstrap(&fit.data, &warm, opts.bootstrap, opts.seed, spec);
         bootstrap_ok = bs.ok;
         intervals = bs.intervals;
         frontier = frontier_band(&fit.law, &bs.laws, &points, target.map(|t| t.flops));
+        bootstrap_laws = bs.laws;
         if (bs.ok as f64) < 0.95 * opts.bootstrap as f64 {
             warnings
                 .push(format!("only {} of {} bootstrap refits converged; intervals use those", bs.ok, opts.bootstrap));
@@ -183,19 +226,24 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
         None
     };
 
-    let mut laws = BTreeMap::new();
-    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "data_mixing")) {
-        match aux_law(name, obs) {
-            Ok(v) => {
-                laws.insert(name.clone(), v);
+    let rollout = if opts.backtest {
+        // Each factor's intervals need their own refits; a few hundred are enough for a
+        // percentile interval, and `bootstrap = 0` still gets some (the rollout is its point).
+        let resamples = ROLLOUT_RESAMPLES.min(opts.bootstrap.max(50));
+        match rollout::run(&points, resamples, opts.seed, target.map(|t| t.flops), fit_chinchilla) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warnings.push(format!("rollout backtest skipped: {e}; intervals are not widened for extrapolation"));
+                None
             }
-            Err(e) => warnings.push(format!("law {name} not fitted: {e}")),
         }
-    }
+    } else {
+        None
+    };
 
-    Ok(FitReport {
+    let mut rep = FitReport {
         law: "chinchilla".into(),
-        params: fit.law,
+        params: Some(fit.law),
         objective: fit.multi.best.objective,
         n_points: points.len(),
         n_sizes: count_distinct(points.iter().map(|o| o.params)),
@@ -207,9 +255,31 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
         bootstrap_ok,
         backtest,
         warnings,
-        laws,
+        laws: BTreeMap::new(),
         frontier,
-    })
+        skipped: BTreeMap::new(),
+        rollout,
+        bootstrap_laws,
+        residual_quantiles: residual_quantiles(&fit.data, &fit.law),
+    };
+    // The target's loss interval is a prediction like any other: the bootstrap percentile
+    // (kept as `loss_bootstrap`) plus the run's noise, widened by the rollout's error at the
+    // target's factor.
+    if let Some(t) = rep.target {
+        if let Some(iv) = rep.loss_interval_at(t.n_opt, t.d_opt) {
+            if let Some(raw) = rep.intervals.insert("loss".into(), iv) {
+                rep.intervals.insert("loss_bootstrap".into(), raw);
+            }
+        }
+        if let Some(r) = &rep.rollout {
+            if let Some(a) = &r.at_target {
+                if a.factor > r.by_factor.last().map_or(1.0, |s| s.k) {
+                    rep.warnings.push(format!("rollout: {}", a.note));
+                }
+            }
+        }
+    }
+    Ok(rep)
 }
 
 /// L_opt(C) and its 95% bootstrap band at 48 log-spaced budgets from half the smallest run's

@@ -48,7 +48,7 @@ fn known_laws_are_recovered_and_covered() {
     let mut misses = Vec::new();
     for (k, truth) in truths().iter().enumerate() {
         let rep = fit_all(&sample(truth, 100 + k as u64), &opts).unwrap();
-        let p = rep.params;
+        let p = rep.params.expect("chinchilla fitted");
         println!("law {k}: truth {truth:?}\n        fit   {p:?}\n        warnings {:?}", rep.warnings);
         for (name, t, est) in [
             ("E", truth.e, p.e),

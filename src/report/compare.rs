@@ -79,7 +79,14 @@ pub fn relative(reference: &Law, runs: &[RunCurve]) -> (Option<f64>, Option<f64>
 
 pub fn write_compare(all: &[Loaded]) -> Result<Written> {
     let Some(first) = all.first() else { anyhow::bail!("compare: no sweeps") };
-    let reference = first.fit.params;
+    let Some(reference) = first.fit.params else {
+        return Err(crate::UserError(format!(
+            "compare: the reference sweep `{}` has no chinchilla law ({}); give a fitted sweep first",
+            first.sweep.name,
+            first.fit.chinchilla_skipped().unwrap_or("none in fit.json")
+        ))
+        .into());
+    };
     let names: Vec<String> = all.iter().map(|l| l.sweep.name.clone()).collect();
     let mut d = Doc::new(format!("windtunnel comparison: {}", names.join(" vs ")));
     d.p(format!(
@@ -93,12 +100,14 @@ pub fn write_compare(all: &[Loaded]) -> Result<Written> {
     let mut rows = Vec::new();
     for l in all {
         let (rho, cr, used) = relative(&reference, &l.runs);
-        let p = &l.fit.params;
         rows.push(vec![
             format!("`{}`", l.sweep.name),
             format!("`{}`", l.dir.root.display()),
             l.runs.len().to_string(),
-            format!("E {} A {} B {} alpha {} beta {}", g(p.e), g(p.a), g(p.b), g(p.alpha), g(p.beta)),
+            l.fit.params.map_or_else(
+                || format!("not fitted: {}", l.fit.chinchilla_skipped().unwrap_or("no law in fit.json")),
+                |p| format!("E {} A {} B {} alpha {} beta {}", g(p.e), g(p.a), g(p.b), g(p.alpha), g(p.beta)),
+            ),
             l.fit.target.map_or("n/a".into(), |t| format!("{:.4} at C = {:.2e}", t.loss, t.flops)),
             rho.map_or("n/a".into(), g),
             cr.map_or("n/a".into(), g),
@@ -136,8 +145,8 @@ fn frontiers(all: &[Loaded]) -> Result<super::doc::Figure> {
     };
     let x_hi = all.iter().filter_map(|l| l.fit.target.map(|t| t.flops)).fold(x_max, f64::max);
     let (mut y_lo, y_hi) = bounds(runs.map(|r| r.loss)).unwrap_or((0.0, 1.0));
-    for l in all {
-        let v = frontier_loss(&l.fit.params, x_hi);
+    for l in all.iter().filter_map(|l| l.fit.params) {
+        let v = frontier_loss(&l, x_hi);
         if v.is_finite() {
             y_lo = y_lo.min(v);
         }
@@ -151,8 +160,10 @@ fn frontiers(all: &[Loaded]) -> Result<super::doc::Figure> {
         });
         for (k, l) in all.iter().enumerate() {
             let c = color(k);
-            let line: Vec<(f64, f64)> =
-                geomspace(x_lo, x_hi, 200).into_iter().map(|x| (x, frontier_loss(&l.fit.params, x))).collect();
+            // A sweep whose law was skipped has no frontier: its runs are still drawn.
+            let line: Vec<(f64, f64)> = l.fit.params.map_or_else(Vec::new, |p| {
+                geomspace(x_lo, x_hi, 200).into_iter().map(|x| (x, frontier_loss(&p, x))).collect()
+            });
             let mut first = true;
             for seg in chart::clip(&line, &xr, &yr) {
                 let s = ch.draw_series(LineSeries::new(seg, c.stroke_width(2)))?;

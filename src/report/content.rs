@@ -113,7 +113,7 @@ fn headline(d: &mut Doc, f: &Facts) {
              bound on the entropy of the sweep's data mixture (its Markov part alone), which no model can beat. The \
              fitted asymptote E = {} is not physical; see Trust before using these numbers.",
             t.loss,
-            g(f.fit.params.e)
+            f.fit.params.map_or("n/a".into(), |p| g(p.e))
         ));
     }
     if let Some(s) = &h.shape {
@@ -152,7 +152,7 @@ fn trust(d: &mut Doc, f: &Facts) {
         None if !f.floors.is_empty() => "floors known per domain only (see the law section)".into(),
         None => "no known floor (not built-in data)".into(),
     };
-    rows.push(vec!["fitted E (irreducible loss)".into(), g(f.fit.params.e), floor]);
+    rows.push(vec!["fitted E (irreducible loss)".into(), f.fit.params.map_or("n/a".into(), |p| g(p.e)), floor]);
     d.table(&["check", "value", "note"], rows);
     if let Some(bt) = &f.fit.backtest {
         d.p(format!(
@@ -176,6 +176,7 @@ fn trust(d: &mut Doc, f: &Facts) {
             .collect();
         d.table(&["held-out run", "N", "D", "actual", "predicted", "error"], rows);
     }
+    super::rollout::section(d, f);
     if f.warnings.is_empty() {
         d.p("No warnings.");
     } else {
@@ -394,7 +395,11 @@ fn law(d: &mut Doc, f: &Facts) {
          log-sum-exp form, L-BFGS from a grid of starts. N counts non-embedding parameters including the output head; \
          training FLOPs per token are 6N + 12 * depth * seq_len * width (see `src/flops.rs`); the laws use C = 6ND.",
     );
-    let p = &f.fit.params;
+    skipped_laws(d, f);
+    let Some(p) = &f.fit.params else {
+        aux_laws(d, f);
+        return;
+    };
     let rows = [("E", p.e), ("A", p.a), ("B", p.b), ("alpha", p.alpha), ("beta", p.beta)]
         .iter()
         .map(|(k, v)| vec![k.to_string(), g(*v), iv(f.fit.intervals.get(*k).copied(), g)])
@@ -417,6 +422,20 @@ fn law(d: &mut Doc, f: &Facts) {
             g(p.e)
         ));
     }
+    aux_laws(d, f);
+}
+
+/// Laws that could not be fitted, with why (nothing when every law was fitted).
+fn skipped_laws(d: &mut Doc, f: &Facts) {
+    if f.fit.skipped.is_empty() {
+        return;
+    }
+    d.p("**Laws not fitted** (the data cannot support them; the other laws are fitted without them):");
+    let rows = f.fit.skipped.iter().map(|(k, why)| vec![format!("`{k}`"), why.clone()]).collect();
+    d.table(&["law", "reason"], rows);
+}
+
+fn aux_laws(d: &mut Doc, f: &Facts) {
     for (name, law) in &f.fit.laws {
         d.h3(format!("Law `{name}`"));
         let Some(obj) = law.as_object() else { continue };
@@ -446,7 +465,7 @@ fn runs(d: &mut Doc, f: &Facts) {
         .runs
         .iter()
         .map(|r| {
-            let pred = f.fit.params.predict(r.params, r.tokens);
+            let pred = f.fit.predict(r.params, r.tokens).unwrap_or(f64::NAN);
             vec![
                 format!("`{}`", r.run_id),
                 r.width.to_string(),

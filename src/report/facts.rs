@@ -203,7 +203,10 @@ impl<'a> Facts<'a> {
         for id in &self.excluded {
             w.push(format!("run {id} diverged and is excluded from the fit"));
         }
-        let e = self.fit.params.e;
+        if let Some(why) = self.fit.chinchilla_skipped() {
+            w.push(format!("the chinchilla law was not fitted ({why}): no recommendation, frontier or backtest"));
+        }
+        let e = self.fit.params.map_or(f64::NAN, |p| p.e);
         match (self.mix_floor_lb, self.mix_floor) {
             (Some(lb), _) if e < lb => w.push(format!(
                 "fitted E = {} is below {lb:.4}, a lower bound on the mixture's entropy: the law's asymptote \

@@ -25,6 +25,7 @@ pub fn all(f: &Facts) -> Result<Vec<Figure>> {
         isoflop(f)?,
         super::plots2::loss_vs_lr(f)?,
         super::plots2::backtest(f)?,
+        super::rollout::plot(f)?,
         super::plots2::residuals(f)?,
         super::plots2::mix_response(f)?,
         super::plots2::mixing_law(f)?,
@@ -75,13 +76,16 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
         }
         y_lo = y_lo.min(t.loss).min(iv.map_or(f64::INFINITY, |i| i.lo));
     }
-    let frontier: Vec<(f64, f64)> = geomspace(x_lo, x_hi, 240)
-        .into_iter()
-        .map(|c| {
-            let n = law.n_opt(c);
-            (c, law.predict(n, c / (6.0 * n)))
-        })
-        .collect();
+    // Without a fitted law (skipped: see fit.json's `skipped`) the runs are drawn alone.
+    let frontier: Vec<(f64, f64)> = law.map_or_else(Vec::new, |law| {
+        geomspace(x_lo, x_hi, 240)
+            .into_iter()
+            .map(|c| {
+                let n = law.n_opt(c);
+                (c, law.predict(n, c / (6.0 * n)))
+            })
+            .collect()
+    });
     if let Some(l) = frontier.last().map(|p| p.1).filter(|l| l.is_finite()) {
         y_lo = y_lo.min(l);
     }

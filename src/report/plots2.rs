@@ -128,7 +128,12 @@ pub fn residuals(f: &Facts) -> Result<Figure> {
     if f.runs.is_empty() {
         return Ok(mk(Err("no finished runs".into())));
     }
-    let law = f.fit.params;
+    let Some(law) = f.fit.params else {
+        return Ok(mk(Err(format!(
+            "the chinchilla law was not fitted: {}",
+            f.fit.chinchilla_skipped().unwrap_or("no law in fit.json")
+        ))));
+    };
     let sizes = distinct_sizes(f);
     let res: Vec<(usize, f64, f64, f64)> = f
         .runs

@@ -97,7 +97,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
     laws.insert("isoflop".to_string(), serde_json::to_value(isoflop::fit(&finals).unwrap()).unwrap());
     FitReport {
         law: "chinchilla".into(),
-        params: law(),
+        params: Some(law()),
         objective: 1e-6,
         n_points: finals.len(),
         n_sizes: 5,
@@ -124,7 +124,59 @@ fn fit_report(df: &DataFrame) -> FitReport {
                 crate::fit::FrontierPoint { flops: c, loss: l, lo: l * 0.98, hi: l * 1.02 }
             })
             .collect(),
+        rollout: Some(rollout(&obs)),
+        ..Default::default()
     }
+}
+
+/// A rollout of two factors over the synthetic runs' final points (predictions 1% high,
+/// intervals +-1.5%, so most are inside).
+fn rollout(obs: &[crate::fit::Obs]) -> crate::fit::Rollout {
+    use crate::fit::rollout::{FactorStats, RolloutPoint};
+    let fin: Vec<&crate::fit::Obs> = obs.iter().filter(|o| o.is_final).collect();
+    let c_max = fin.iter().map(|o| 6.0 * o.params * o.tokens).fold(0.0, f64::max);
+    let mut points = Vec::new();
+    let mut by_factor = Vec::new();
+    for k in [2.0, 4.0] {
+        let held: Vec<RolloutPoint> = fin
+            .iter()
+            .filter(|o| 6.0 * o.params * o.tokens >= c_max / k)
+            .map(|o| RolloutPoint {
+                k,
+                run: o.run.clone(),
+                params: o.params,
+                tokens: o.tokens,
+                flops: 6.0 * o.params * o.tokens,
+                factor: k * 6.0 * o.params * o.tokens / c_max,
+                predicted: o.loss * 1.01,
+                lo: o.loss * 0.995,
+                hi: o.loss * 1.025,
+                actual: o.loss,
+                rel_err: 0.01,
+                inside: true,
+            })
+            .collect();
+        by_factor.push(FactorStats {
+            k,
+            n: held.len(),
+            n_fit: fin.len() - held.len(),
+            mean_abs_rel_err: 0.01 * k / 2.0,
+            max_abs_rel_err: 0.01 * k / 2.0,
+            coverage: 1.0,
+            widen95: 0.0,
+        });
+        points.extend(held);
+    }
+    let mut r = crate::fit::Rollout {
+        protocol: "synthetic".into(),
+        c_max,
+        points,
+        points_left_out: 0,
+        by_factor,
+        at_target: None,
+    };
+    r.at_target = Some(r.at(1e14));
+    r
 }
 
 fn tmp(name: &str) -> SweepDir {
@@ -142,7 +194,7 @@ fn html_report_is_self_contained_and_every_plot_has_data() {
     let dir = tmp("html");
     let w = write_report(&dir, &sweep, &fit, &df, &[], &ReportOptions::default()).unwrap();
     let names: Vec<String> = w.plots.iter().map(|p| p.file_stem().unwrap().to_string_lossy().to_string()).collect();
-    for want in ["loss_vs_compute", "isoflop", "loss_vs_lr", "backtest", "residuals"] {
+    for want in ["loss_vs_compute", "isoflop", "loss_vs_lr", "backtest", "rollout", "residuals"] {
         assert!(names.iter().any(|n| n == want), "{want} not drawn: {names:?}");
     }
     for p in &w.plots {
@@ -159,9 +211,15 @@ fn html_report_is_self_contained_and_every_plot_has_data() {
     assert!(html.contains("<table class=\"headline\">") && html.contains("predicted loss"));
     assert!(html.contains("estimated GPU-hours") && html.contains("Shape rule"));
     let md = std::fs::read_to_string(&w.md).unwrap();
-    for s in
-        ["Backtest", "predicted loss", "## Runs", "](plots/loss_vs_compute.svg)", "skipped: the sweep trains a single"]
-    {
+    for s in [
+        "Backtest",
+        "Rollout backtest: error against extrapolation factor",
+        "At the target (",
+        "predicted loss",
+        "## Runs",
+        "](plots/loss_vs_compute.svg)",
+        "skipped: the sweep trains a single",
+    ] {
         assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
     }
     let _ = std::fs::remove_dir_all(&dir.root);
@@ -178,9 +236,9 @@ fn a_better_sweep_is_denser_than_the_reference() {
         runs: run_curves(df).unwrap(),
     };
     let all = [load(&a, tmp("cmp-a")), load(&b, tmp("cmp-b"))];
-    let (rho, cr, used) = compare::relative(&all[0].fit.params, &all[1].runs);
+    let (rho, cr, used) = compare::relative(&all[0].fit.params.unwrap(), &all[1].runs);
     assert!(rho.unwrap() > 1.0 && cr.unwrap() > 1.0 && used > 0, "{rho:?} {cr:?}");
-    let (rho0, _, _) = compare::relative(&all[0].fit.params, &all[0].runs);
+    let (rho0, _, _) = compare::relative(&all[0].fit.params.unwrap(), &all[0].runs);
     assert!(rho0.unwrap() > 0.5 && rho0.unwrap() < 2.0);
     let w = compare::write_compare(&all).unwrap();
     let html = std::fs::read_to_string(&w.html).unwrap();
