@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod fastmath;
 pub mod hyper;
 pub mod isoflop;
+pub mod kaplan;
 pub mod law;
 pub mod lossvc;
 pub mod mixing;
@@ -134,6 +135,11 @@ pub struct FitReport {
     /// the five fitted parameters (`rollout::residual_quantiles`): a run's own noise.
     #[serde(default)]
     pub residual_quantiles: Vec<f64>,
+    /// The Kaplan form fitted to the same final points and how far it lands from this law at
+    /// the target and on the rollout split: model-form uncertainty, which no bootstrap of one
+    /// form shows.
+    #[serde(default)]
+    pub form_check: Option<kaplan::FormCheck>,
 }
 
 /// One point of the frontier: L(N_opt(C), D_opt(C)) under the fit and the 2.5% / 97.5%

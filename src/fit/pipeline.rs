@@ -241,6 +241,36 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         None
     };
 
+    let form_check = {
+        let pts: Vec<(f64, f64, f64)> = points.iter().map(|o| (o.params, o.tokens, o.loss)).collect();
+        let factors: Vec<f64> = rollout.as_ref().map_or(Vec::new(), |r| r.by_factor.iter().map(|f| f.k).collect());
+        let law = fit.law;
+        crate::fit::kaplan::form_check(
+            &pts,
+            |n, d| law.predict(n, d),
+            target.map(|t| (t.n_opt, t.d_opt)),
+            &factors,
+            |train| {
+                let obs: Vec<Obs> = train
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(n, d, l))| Obs {
+                        run: format!("p{i}"),
+                        params: n,
+                        tokens: d,
+                        flops: 6.0 * n * d,
+                        loss: l,
+                        lr: None,
+                        batch: None,
+                        is_final: true,
+                    })
+                    .collect();
+                let law = fit_chinchilla(&obs).ok()?.law;
+                Some(Box::new(move |n, d| law.predict(n, d)))
+            },
+        )
+    };
+
     let mut rep = FitReport {
         law: "chinchilla".into(),
         params: Some(fit.law),
@@ -261,6 +291,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         rollout,
         bootstrap_laws,
         residual_quantiles: residual_quantiles(&fit.data, &fit.law),
+        form_check,
     };
     // The target's loss interval is a prediction like any other: the bootstrap percentile
     // (kept as `loss_bootstrap`) plus the run's noise, widened by the rollout's error at the
