@@ -5,9 +5,11 @@
 //! API (`Obs`, `FitOptions`, `FitReport`, `fit_all`); the work is done in the
 //! submodules, and nothing here depends on the rest of the crate.
 
+pub mod at_point;
 pub mod backtest;
 pub mod bench;
 pub mod bootstrap;
+pub mod calibration;
 pub mod data;
 pub mod density;
 pub mod envelope;
@@ -24,6 +26,7 @@ pub mod regress;
 pub mod rng;
 pub mod validate;
 pub mod varpro;
+pub mod verdict;
 
 #[cfg(test)]
 mod api_tests;
@@ -34,6 +37,7 @@ pub use backtest::Backtest;
 pub use bench::bench_chinchilla;
 pub use bootstrap::Interval;
 pub use law::{Law, TargetPoint};
+pub use verdict::Verdict;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,6 +71,9 @@ pub struct FitOptions {
     pub backtest: bool,
     /// Auxiliary laws: any of `pipeline::LAW_NAMES` ("chinchilla" is implied).
     pub laws: Vec<String>,
+    /// The data's known entropy floor in nats/token (built-in domains; the caller knows the
+    /// data, fit/ does not). The verdict judges E and the target's loss against it.
+    pub entropy_floor: Option<f64>,
 }
 
 impl Default for FitOptions {
@@ -78,6 +85,7 @@ impl Default for FitOptions {
             seed: 0,
             backtest: true,
             laws: Vec::new(),
+            entropy_floor: None,
         }
     }
 }
@@ -113,6 +121,10 @@ pub struct FitReport {
     /// past the target, with its 95% bootstrap band (empty without bootstrap).
     #[serde(default)]
     pub frontier: Vec<FrontierPoint>,
+    /// Whether the sweep determines the target's N/D split and loss, why not, and which runs
+    /// would (`verdict.rs`). Absent in fit.json files written before it existed.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
 }
 
 /// One point of the frontier: L(N_opt(C), D_opt(C)) under the fit and the 2.5% / 97.5%
@@ -136,7 +148,10 @@ impl FitReport {
 /// fit the requested auxiliary laws. Errors on bad input; doubts about the
 /// fit go to `FitReport::warnings`.
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
-    pipeline::run(obs, opts)
+    let mut rep = pipeline::run(obs, opts)?;
+    let points: Vec<(f64, f64)> = obs.iter().filter(|o| o.is_final).map(|o| (o.params, o.tokens)).collect();
+    rep.verdict = Some(verdict::judge(&rep, &points, opts.entropy_floor));
+    Ok(rep)
 }
 
 /// Of the items that share a size (N, D), the one with the lowest loss (ties: the smaller id),

@@ -209,6 +209,7 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
         warnings,
         laws,
         frontier,
+        verdict: None,
     })
 }
 
