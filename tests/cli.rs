@@ -102,7 +102,9 @@ fn tiny_sweep_end_to_end_and_resume_trains_nothing() {
         assert!(fit["target"][k].as_f64().unwrap() > 0.0, "target.{k}");
     }
     let md = std::fs::read_to_string(sweep.join("report.md")).unwrap();
-    assert!(md.contains("Backtest") && md.contains("predicted loss") && md.contains("## Runs"), "{md}");
+    // The tiny grid (3 sizes) may or may not determine its target; either headline is valid.
+    let headline = md.contains("predicted loss") || md.contains("## Target run: not determined by this sweep");
+    assert!(md.contains("Backtest") && headline && md.contains("## Runs"), "{md}");
 
     // Parquet has the promised columns (read back through `fit`, which reads it like any file).
     let o = bin()
