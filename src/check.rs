@@ -13,7 +13,7 @@
 //! where the report can read them without importing upwards.
 
 use crate::fit::calibration::{Entry, Ledger};
-use crate::fit::FitReport;
+use crate::fit::{FitReport, Interval};
 use crate::report::facts::{run_curves, RunCurve};
 use crate::report::headline::{best_largest, target_shape};
 use crate::spec::config::{RunConfig, Sweep};
@@ -110,6 +110,15 @@ fn derive(template: &RunConfig, name: &str, width: usize, depth: usize, tokens: 
     r
 }
 
+/// No loss below the data's known entropy floor is possible, so an interval reaching under it
+/// claims less than is known: its lower end is raised to the floor (the upper end stays).
+fn clip_to_floor(i: Interval, floor: Option<f64>) -> Interval {
+    match floor {
+        Some(f) if i.lo < f && f < i.hi => Interval { lo: f, hi: i.hi },
+        _ => i,
+    }
+}
+
 /// Plan the check models and their predictions.
 pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, f64)> {
     check_options(o)?;
@@ -151,6 +160,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
             shapes.push((s.width, s.depth, c / (6.0 * s.params), rule));
         }
     }
+    let floor = fit.verdict.as_ref().and_then(|v| v.floor);
     let mut out: Vec<Planned> = Vec::new();
     for (w, d, tokens, rule) in shapes {
         let config = derive(cfg, &name, w, d, tokens);
@@ -171,7 +181,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
             factor: 6.0 * n * dd / c_max,
             rule,
             predicted: fit.predict(n, dd),
-            interval: fit.loss_interval_at(n, dd),
+            interval: fit.loss_interval_at(n, dd).map(|i| clip_to_floor(i, floor)),
             law: fit.params,
             actual: None,
             inside: None,
@@ -235,4 +245,47 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors_span_ten_to_thirty_or_k_to_3k() {
+        assert_eq!(factors(None, 1), vec![30.0]);
+        let f = factors(None, 3);
+        assert!((f[0] - 10.0).abs() < 1e-9 && (f[1] - 300f64.sqrt()).abs() < 1e-9 && (f[2] - 30.0).abs() < 1e-9);
+        assert_eq!(factors(Some(2.0), 1), vec![2.0]);
+        assert_eq!(factors(Some(2.0), 2), vec![2.0, 6.0]);
+    }
+
+    #[test]
+    fn intervals_never_reach_below_the_floor() {
+        let i = Interval { lo: 1.70, hi: 2.0 };
+        assert_eq!(clip_to_floor(i, Some(1.768)), Interval { lo: 1.768, hi: 2.0 });
+        assert_eq!(clip_to_floor(i, Some(1.5)), i);
+        assert_eq!(clip_to_floor(i, None), i);
+        // An interval wholly below the floor is left as is: the prediction itself is then
+        // wrong, and the ledger should show it rather than hide it.
+        assert_eq!(clip_to_floor(i, Some(2.5)), i);
+    }
+
+    #[test]
+    fn bad_flags_are_user_errors() {
+        let o = |f: fn(&mut Options)| {
+            let mut x = Options { count: 1, jobs: 1, ..Default::default() };
+            f(&mut x);
+            check_options(&x)
+        };
+        assert!(o(|_| {}).is_ok());
+        assert!(o(|x| x.count = 4).unwrap_err().to_string().contains("--count"));
+        assert!(o(|x| x.width = Some(32)).unwrap_err().to_string().contains("--depth"));
+        assert!(o(|x| x.factor = Some(0.0)).unwrap_err().to_string().contains("--factor"));
+        assert!(o(|x| x.tokens_per_param = Some(20.0)).is_err());
+        assert!(o(|x| {
+            (x.width, x.depth, x.factor) = (Some(32), Some(1), Some(2.0));
+        })
+        .is_err());
+    }
 }
