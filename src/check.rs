@@ -196,7 +196,10 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
 pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
     let (sweep, _, planned, c_max) = plan(dir, o)?;
     let sd = SweepDir { root: dir.to_path_buf() };
-    let root = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // The check runs live beside the sweep's folder. `check .` has an empty parent, so resolve
+    // the folder first (else they would land inside it and be retrained from another cwd).
+    let abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let root = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
     let name = format!("{}-check", sweep.name);
     let cdir = SweepDir::new(&root, &name);
     let mut ledger: Ledger = if sd.check_json().exists() {

@@ -45,10 +45,10 @@ pub(super) fn section(d: &mut Doc, f: &Facts) {
         .collect();
     let (settled, inside) = l.coverage();
     d.p(format!(
-        "Each run was planned from the fitted law before it trained (N {} by its rule, the sweep's recipe otherwise), \
-         its prediction and 95% interval recorded in `check.json`, then trained in `{}`. **{inside} of {settled}** \
-         actual final losses lie inside their interval.",
-        l.entries.first().map_or(String::new(), |e| format!("({})", e.rule)),
+        "Each run was planned from the fitted law before it trained (its size by {}; everything else by the sweep's \
+         recipe), its prediction and 95% interval recorded in `check.json`, then trained in `{}`. **{inside} of \
+         {settled}** actual final losses lie inside their interval.",
+        l.entries.first().map_or("n/a".to_string(), |e| e.rule.clone()),
         l.runs_dir
     ));
     d.table(
