@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod check;
 pub mod coord;
 pub mod data;
 pub mod fit;

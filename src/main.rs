@@ -151,6 +151,37 @@ enum Cmd {
     /// Held-out check of a data_mixing fit: train the recommended, RegMix, uniform and
     /// single-domain mixtures at a larger size than any in the sweep (results in
     /// RESULTS/<sweep>-mixcheck), compare with the law, and add the outcome to DIR's report.
+    /// Calibrate the fitted law on larger runs: train one to three models at 10x to 30x (or
+    /// --factor K x) the sweep's largest compute with the sweep's own recipe (results in
+    /// RESULTS/<sweep>-check), record the law's prediction and 95% interval in DIR/check.json
+    /// before training, then whether each actual loss lies inside its interval (exit 0 either
+    /// way). Resumable: run it again to finish interrupted runs.
+    Check {
+        /// The sweep's results folder (results/<sweep>) with its fit.json.
+        dir: PathBuf,
+        /// Width of a single check model (with --depth; a multiple of the sweep's head width).
+        #[arg(long)]
+        width: Option<usize>,
+        /// Depth of that model.
+        #[arg(long)]
+        depth: Option<usize>,
+        /// Tokens per parameter of that model (default 20).
+        #[arg(long)]
+        tokens_per_param: Option<f64>,
+        /// Compute of the (smallest) check model as a multiple of the sweep's largest run
+        /// (default: 30 for one model, 10 to 30 for two or three).
+        #[arg(long)]
+        factor: Option<f64>,
+        /// How many models, 1 to 3, spread geometrically from K to 3K (default K = 10).
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Runs trained at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print the plan (shapes, compute, predictions) and train nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     MixCheck {
         /// The sweep's results folder (results/<sweep>), fitted with the data_mixing law.
         dir: PathBuf,
@@ -425,6 +456,34 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         }
         Cmd::MixPredict { dir, weights, flops } => {
             print!("{}", pipeline::mix_predict(&dir, &weights, flops)?);
+            Ok(0)
+        }
+        Cmd::Check { dir, width, depth, tokens_per_param, factor, count, jobs, dry_run } => {
+            let opts = windtunnel::check::Options {
+                width,
+                depth,
+                tokens_per_param,
+                factor,
+                count,
+                jobs: jobs.unwrap_or_else(runner::default_jobs),
+                dry_run,
+            };
+            if dry_run {
+                let (_, _, planned, c_max) = windtunnel::check::plan(&dir, &opts)?;
+                println!("check plan (sweep's largest run: C = 6ND = {c_max:.3e} FLOPs; nothing trained):");
+                for p in &planned {
+                    println!("  {}  N by {}", p.entry.line(), p.entry.rule);
+                }
+                return Ok(0);
+            }
+            let entries = windtunnel::check::run(&dir, &opts)?;
+            let inside = entries.iter().filter(|e| e.inside == Some(true)).count();
+            for e in &entries {
+                println!("{}", e.line());
+            }
+            println!("calibration: {inside} of {} actual losses inside their 95% interval", entries.len());
+            println!("ledger: {}", dir.join("check.json").display());
+            println!("report: {}", dir.join("report.md").display());
             Ok(0)
         }
         Cmd::MixCheck { dir, width, depth, jobs } => {

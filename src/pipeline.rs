@@ -17,6 +17,9 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         seed: sweep.runs.first().map_or(0, |r| r.seed),
         backtest: sweep.fit.backtest != "none",
         laws: sweep.fit.laws.iter().filter(|l| l.as_str() != "chinchilla").cloned().collect(),
+        // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
+        // presents a prediction below it as a result.
+        entropy_floor: report::facts::entropy_floors(sweep).1,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod backtest;
 pub mod bench;
 pub mod bootstrap;
+pub mod calibration;
 pub mod data;
 pub mod density;
 pub mod envelope;
@@ -27,6 +28,7 @@ pub mod rng;
 pub mod rollout;
 pub mod validate;
 pub mod varpro;
+pub mod verdict;
 
 #[cfg(test)]
 mod api_tests;
@@ -38,6 +40,7 @@ pub use bench::bench_chinchilla;
 pub use bootstrap::Interval;
 pub use law::{Law, TargetPoint};
 pub use rollout::Rollout;
+pub use verdict::Verdict;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,6 +74,9 @@ pub struct FitOptions {
     pub backtest: bool,
     /// Auxiliary laws: any of `pipeline::LAW_NAMES` ("chinchilla" is implied).
     pub laws: Vec<String>,
+    /// The data's known entropy floor in nats/token (built-in domains; the caller knows the
+    /// data, fit/ does not). The verdict judges E and the target's loss against it.
+    pub entropy_floor: Option<f64>,
 }
 
 impl Default for FitOptions {
@@ -82,6 +88,7 @@ impl Default for FitOptions {
             seed: 0,
             backtest: true,
             laws: Vec::new(),
+            entropy_floor: None,
         }
     }
 }
@@ -140,6 +147,10 @@ pub struct FitReport {
     /// form shows.
     #[serde(default)]
     pub form_check: Option<kaplan::FormCheck>,
+    /// Whether the sweep determines the target's N/D split and loss, why not, and which runs
+    /// would (`verdict.rs`). Absent in fit.json files written before it existed.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
 }
 
 /// One point of the frontier: L(N_opt(C), D_opt(C)) under the fit and the 2.5% / 97.5%
@@ -184,7 +195,10 @@ impl FitReport {
 /// fit the requested auxiliary laws. Errors on bad input; doubts about the
 /// fit go to `FitReport::warnings`.
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
-    pipeline::run(obs, opts)
+    let mut rep = pipeline::run(obs, opts)?;
+    let points: Vec<(f64, f64)> = obs.iter().filter(|o| o.is_final).map(|o| (o.params, o.tokens)).collect();
+    rep.verdict = Some(verdict::judge(&rep, &points, opts.entropy_floor));
+    Ok(rep)
 }
 
 /// Of the items that share a size (N, D), the one with the lowest loss (ties: the smaller id),

@@ -292,6 +292,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         bootstrap_laws,
         residual_quantiles: residual_quantiles(&fit.data, &fit.law),
         form_check,
+        verdict: None,
     };
     // The target's loss interval is a prediction like any other: the bootstrap percentile
     // (kept as `loss_bootstrap`) plus the run's noise, widened by the rollout's error at the

@@ -169,7 +169,9 @@ fn frontiers(all: &[Loaded]) -> Result<super::doc::Figure> {
                 let s = ch.draw_series(LineSeries::new(seg, c.stroke_width(2)))?;
                 if first {
                     first = false;
-                    s.label(format!("{} ({} runs, N up to {})", l.sweep.name, l.runs.len(), si(max_n(&l.runs))))
+                    let mark =
+                        if l.fit.verdict.as_ref().is_some_and(|v| !v.determined) { ", not determined" } else { "" };
+                    s.label(format!("{} ({} runs, N up to {}{mark})", l.sweep.name, l.runs.len(), si(max_n(&l.runs))))
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
                 }
             }

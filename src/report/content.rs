@@ -7,7 +7,7 @@ use super::g;
 use crate::fit::Interval;
 use serde_json::Value;
 
-fn iv(i: Option<Interval>, f: fn(f64) -> String) -> String {
+pub(super) fn iv(i: Option<Interval>, f: fn(f64) -> String) -> String {
     i.map_or("n/a".into(), |i| format!("[{}, {}]", f(i.lo), f(i.hi)))
 }
 
@@ -22,7 +22,7 @@ fn hours(h: f64) -> String {
 }
 
 /// Tokens per parameter: one decimal, or scientific when absurd (a degenerate fit).
-fn tpp(x: f64) -> String {
+pub(super) fn tpp(x: f64) -> String {
     if (1.0..1e5).contains(&x.abs()) {
         format!("{x:.1}")
     } else {
@@ -46,6 +46,7 @@ pub fn build(f: &Facts, figures: Vec<Figure>) -> Doc {
     trust(&mut d, f);
     lr_transfer(&mut d, f);
     data_mixture(&mut d, f);
+    super::calibration::section(&mut d, f);
     d.h2("Plots");
     for fig in figures {
         d.blocks.push(Block::Figure(fig));
@@ -57,6 +58,11 @@ pub fn build(f: &Facts, figures: Vec<Figure>) -> Doc {
 }
 
 fn headline(d: &mut Doc, f: &Facts) {
+    if let (Some(h), Some(v)) = (&f.headline, f.verdict.as_ref().filter(|v| !v.determined)) {
+        d.h2("Target run: not determined by this sweep");
+        super::verdict::undetermined(d, f, h, v);
+        return;
+    }
     d.h2("Recommended target run");
     let Some(h) = &f.headline else {
         d.p("No target: the sweep has no `[target]` (give `flops` or `params`), so nothing is extrapolated.");
@@ -86,11 +92,7 @@ fn headline(d: &mut Doc, f: &Facts) {
             h.batch_source.clone(),
         ],
         vec!["data mixture".into(), h.mix.clone(), "the sweep's".into()],
-        vec![
-            "**predicted loss** (nats/token)".into(),
-            format!("**{:.4}** ({:.4} bits/byte)", t.loss, t.loss / std::f64::consts::LN_2),
-            format!("95% bootstrap {}", iv(h.loss_iv, |x| format!("{x:.4}"))),
-        ],
+        super::verdict::loss_row(f, h),
         vec![
             "training FLOPs".into(),
             format!("{:.3e}", h.flops_full),
@@ -118,6 +120,9 @@ fn headline(d: &mut Doc, f: &Facts) {
     }
     if let Some(s) = &h.shape {
         d.p(format!("Shape rule: {}.", s.rule));
+    }
+    if let Some(v) = f.verdict.as_ref().filter(|v| !v.loss_determined) {
+        super::verdict::loss_undetermined(d, f, v);
     }
     d.p(format!(
         "N and D are the fitted law's compute-optimal split of C (C = 6ND); the predicted loss is L(N_opt, D_opt). \

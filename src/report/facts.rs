@@ -72,6 +72,11 @@ pub struct Facts<'a> {
     pub provenance: String,
     /// `windtunnel mix-check`'s held-out runs (mix_check.json), if it was run.
     pub mix_check: Option<crate::runner::mixcheck::MixCheck>,
+    /// Whether the sweep determines the target (fit.json's `verdict`, or judged here for a
+    /// fit.json written before verdicts existed).
+    pub verdict: Option<crate::fit::Verdict>,
+    /// `windtunnel check`'s calibration ledger (check.json), if it was run.
+    pub check: Option<crate::fit::calibration::Ledger>,
 }
 
 fn col(df: &DataFrame, name: &str) -> Vec<f64> {
@@ -154,7 +159,12 @@ impl<'a> Facts<'a> {
         let (floors, mix_floor, mix_floor_lb) = entropy_floors(sweep);
         let isoflop = fit.laws.get("isoflop").and_then(|v| serde_json::from_value::<IsoflopFit>(v.clone()).ok());
         let mix_check = crate::store::read_json(&dir.root.join("mix_check.json")).ok();
+        let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, r.tokens)).collect();
+        let verdict = Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor)));
+        let check = crate::store::read_json(&dir.check_json()).ok();
         let mut f = Facts {
+            verdict,
+            check,
             mix_check,
             sweep,
             fit,
@@ -243,7 +253,7 @@ impl<'a> Facts<'a> {
 
 /// Floors of the built-in domains, the floor of the sweep's mixture and its provable lower
 /// bound (when every domain is built in and all runs share one mix).
-fn entropy_floors(sweep: &Sweep) -> (Vec<(String, f64)>, Option<f64>, Option<f64>) {
+pub(crate) fn entropy_floors(sweep: &Sweep) -> (Vec<(String, f64)>, Option<f64>, Option<f64>) {
     let Some(first) = sweep.runs.first() else { return (Vec::new(), None, None) };
     let floors: Vec<(String, f64, bool)> = first
         .domains

@@ -56,7 +56,7 @@ pub struct Headline {
 }
 
 /// The run the sweep points at: the lowest-loss run among those of the largest N.
-fn best_largest(runs: &[RunCurve]) -> Option<&RunCurve> {
+pub(crate) fn best_largest(runs: &[RunCurve]) -> Option<&RunCurve> {
     let n_max = runs.iter().map(|r| r.params).fold(0.0, f64::max);
     runs.iter().filter(|r| r.params == n_max).min_by(|a, b| a.loss.total_cmp(&b.loss))
 }

@@ -8,6 +8,7 @@
 //! configuration, `plots`/`plots2` draw the figures (on `chart`'s plumbing), `content` writes
 //! the sections, `doc` renders them, `compare` reads several sweeps against the first.
 
+mod calibration;
 pub(crate) mod chart;
 pub mod compare;
 mod content;
@@ -19,6 +20,7 @@ mod plots2;
 mod rollout;
 #[cfg(test)]
 mod tests;
+mod verdict;
 
 pub use headline::ReportOptions;
 

@@ -30,6 +30,7 @@ pub fn all(f: &Facts) -> Result<Vec<Figure>> {
         super::plots2::mix_response(f)?,
         super::plots2::mixing_law(f)?,
         super::plots2::wsd_branches(f)?,
+        super::calibration::plot(f)?,
     ])
 }
 
@@ -51,7 +52,8 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
     let caption = "Validation loss against training compute C = 6ND for every evaluation of every run (one line \
                    per run, coloured by model size N; filled dots are final evaluations, which the law is fitted to). \
                    Dashed: the fitted compute-optimal frontier L(N_opt(C), D_opt(C)); shaded: its 95% bootstrap band \
-                   (fit.json `frontier`). Grey dotted: the known entropy floor of the data mixture (built-in data \
+                   (fit.json `frontier`); when the sweep does not determine the target's N/D split (fit.json `verdict`), \
+                   the title and the frontier's legend say so. Grey dotted: the known entropy floor of the data mixture (built-in data \
                    only). Red cross: the target with its 95% bootstrap interval on the loss."
         .to_string();
     let mk = |r| figure("loss_vs_compute", "Loss vs compute", caption.clone(), r);
@@ -95,8 +97,14 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
     }
     let xr = log_range(x_lo, x_hi);
     let yr = lin_range(y_lo.max(0.0), y_hi);
+    // A degenerate law is still drawn (it is what was fitted) but marked on the plot itself.
+    let undetermined = if f.verdict.as_ref().is_some_and(|v| !v.determined) {
+        ": NOT DETERMINED by this sweep (see the headline)"
+    } else {
+        ""
+    };
     let svg = chart::render(860, 540, |root| {
-        let mut ch = chart::frame(root, "Loss vs compute (C = 6ND)")
+        let mut ch = chart::frame(root, format!("Loss vs compute (C = 6ND){}", undetermined))
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(ch, "training compute C = 6ND (FLOPs)", "validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!(
             "{v:.2}"
@@ -152,7 +160,7 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
                 let s = ch.draw_series(LineSeries::new(d, BLACK.stroke_width(2)))?;
                 if first {
                     first = false;
-                    s.label("fitted frontier L(N_opt(C), D_opt(C))")
+                    s.label(format!("fitted frontier L(N_opt(C), D_opt(C)){undetermined}"))
                         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
                 }
             }

@@ -12,8 +12,10 @@ use crate::flops;
 use polars::prelude::*;
 use std::collections::BTreeMap;
 
+/// E above the built-in mixture's entropy floor (about 1.77), so the verdict judges this fit
+/// determined.
 fn law() -> Law {
-    Law { e: 1.7, a: 20.0, b: 40.0, alpha: 0.3, beta: 0.3 }
+    Law { e: 1.8, a: 20.0, b: 40.0, alpha: 0.3, beta: 0.3 }
 }
 
 struct Run {
@@ -80,6 +82,8 @@ fn fit_report(df: &DataFrame) -> FitReport {
     for (k, v) in [("loss", t.loss), ("n_opt", t.n_opt), ("d_opt", t.d_opt), ("tokens_per_param", t.tokens_per_param)] {
         intervals.insert(k.to_string(), band(v));
     }
+    // The loss is pinned down far more tightly than the split (as in real sweeps).
+    intervals.insert("loss".into(), Interval { lo: t.loss * 0.98, hi: t.loss * 1.02 });
     let points: Vec<BacktestPoint> = obs
         .iter()
         .filter(|o| o.run.ends_with("w64") && o.is_final)
@@ -246,6 +250,43 @@ fn a_better_sweep_is_denser_than_the_reference() {
     for l in &all {
         let _ = std::fs::remove_dir_all(&l.dir.root);
     }
+}
+
+/// Issue 13 item 2: a degenerate fit (N_opt's interval 10,000x wide, E below the data's known
+/// floor) yields the "not determined" headline with the runs that would determine it, no
+/// shape, no loss presented as a result, and a marked frontier.
+#[test]
+fn a_degenerate_fit_yields_the_not_determined_headline() {
+    let sweep = crate::spec::load(std::path::Path::new("sweeps/tiny.toml")).unwrap();
+    let df = frame(&runs(1.0));
+    let mut fit = fit_report(&df);
+    let t = fit.target.unwrap();
+    fit.intervals.insert("n_opt".into(), Interval { lo: t.n_opt / 100.0, hi: t.n_opt * 100.0 });
+    fit.params.e = 1.0;
+    let dir = tmp("undetermined");
+    write_report(&dir, &sweep, &fit, &df, &[], &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(dir.report_md()).unwrap();
+    for s in [
+        "## Target run: not determined by this sweep",
+        "is 10000x wide",
+        "below the data's known entropy floor",
+        "Runs that would determine it",
+        "IsoFLOP profile at 4x",
+    ] {
+        assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
+    }
+    assert!(!md.contains("Shape rule") && !md.contains("Recommended target run"), "{md}");
+    let lvc = std::fs::read_to_string(dir.plots_dir().join("loss_vs_compute.svg")).unwrap();
+    assert!(lvc.contains("NOT DETERMINED"), "the degenerate frontier is not marked");
+    // The same fit with its floor respected and a tight N_opt is recommended as before.
+    let ok = fit_report(&df);
+    write_report(&dir, &sweep, &ok, &df, &[], &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(dir.report_md()).unwrap();
+    assert!(
+        md.contains("Recommended target run") && md.contains("Shape rule") && !md.contains("not determined"),
+        "{md}"
+    );
+    let _ = std::fs::remove_dir_all(&dir.root);
 }
 
 #[test]

@@ -37,6 +37,10 @@ impl SweepDir {
     pub fn fit_json(&self) -> PathBuf {
         self.root.join("fit.json")
     }
+    /// `windtunnel check`'s calibration ledger.
+    pub fn check_json(&self) -> PathBuf {
+        self.root.join("check.json")
+    }
     pub fn report_md(&self) -> PathBuf {
         self.root.join("report.md")
     }

@@ -1,0 +1,133 @@
+//! The report's "Calibration" section and plot: `windtunnel check`'s ledger (check.json), the
+//! law's predictions for runs 10x to 30x beyond the sweep, with their 95% intervals, against
+//! what those runs reached (issue 13, item 4).
+
+use super::chart::{self, bounds, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si};
+use super::doc::{Doc, Figure};
+use super::facts::Facts;
+use super::plots::figure;
+use anyhow::Result;
+use plotters::prelude::*;
+
+pub(super) fn section(d: &mut Doc, f: &Facts) {
+    d.h2("Calibration");
+    let Some(l) = f.check.as_ref().filter(|l| !l.entries.is_empty()) else {
+        d.p(format!(
+            "Not yet checked against a larger run: `windtunnel check results/{}` trains one to three models at 10x to \
+             30x the sweep's largest compute (its own recipe) and records the law's prediction, its 95% interval and \
+             the actual loss here.",
+            f.sweep.name
+        ));
+        return;
+    };
+    let rows = l
+        .entries
+        .iter()
+        .map(|e| {
+            vec![
+                format!("`{}`", e.run_id),
+                format!("{} / {}", e.width, e.depth),
+                si(e.params),
+                si(e.tokens),
+                format!("{:.1}", e.tokens_per_param),
+                format!("{:.1}x", e.factor),
+                format!("{:.4}", e.predicted),
+                e.interval.map_or("n/a".into(), |i| format!("[{:.4}, {:.4}]", i.lo, i.hi)),
+                e.actual.map_or("not trained".into(), |a| format!("{a:.4}")),
+                e.rel_err.map_or(String::new(), |r| format!("{:+.2}%", 100.0 * r)),
+                match e.inside {
+                    Some(true) => "yes".into(),
+                    Some(false) => "**no**".into(),
+                    None => String::new(),
+                },
+            ]
+        })
+        .collect();
+    let (settled, inside) = l.coverage();
+    d.p(format!(
+        "Each run was planned from the fitted law before it trained (its size by {}; everything else by the sweep's \
+         recipe), its prediction and 95% interval recorded in `check.json`, then trained in `{}`. **{inside} of \
+         {settled}** actual final losses lie inside their interval.",
+        l.entries.first().map_or("n/a".to_string(), |e| e.rule.clone()),
+        l.runs_dir
+    ));
+    d.table(
+        &[
+            "run",
+            "width / depth",
+            "N",
+            "D",
+            "tokens/param",
+            "C / largest",
+            "predicted",
+            "95% interval",
+            "actual",
+            "error",
+            "inside",
+        ],
+        rows,
+    );
+}
+
+/// Predicted loss with its interval (bar) and the actual loss (dot) of each check run against
+/// compute, with the sweep's final points for scale.
+pub(super) fn plot(f: &Facts) -> Result<Figure> {
+    let caption = "Calibration (`windtunnel check`): for each run beyond the sweep, the law's prediction (cross) with \
+                   its 95% interval (bar) and the actual final loss (filled dot); grey: the sweep's own final points."
+        .to_string();
+    let mk = |r| figure("calibration", "Calibration", caption.clone(), r);
+    let Some(l) = f.check.as_ref().filter(|l| !l.entries.is_empty()) else {
+        return Ok(mk(Err("no check runs yet (`windtunnel check DIR`)".into())));
+    };
+    let xs = f.runs.iter().map(|r| r.c6()).chain(l.entries.iter().map(|e| e.flops));
+    let mut ys: Vec<f64> = f.runs.iter().map(|r| r.loss).collect();
+    for e in &l.entries {
+        ys.push(e.predicted);
+        ys.extend(e.actual);
+        if let Some(i) = e.interval {
+            ys.extend([i.lo, i.hi]);
+        }
+    }
+    let (Some((x_lo, x_hi)), Some((y_lo, y_hi))) = (bounds(xs), bounds(ys)) else {
+        return Ok(mk(Err("no finite values".into())));
+    };
+    let (xr, yr) = (log_range(x_lo / 1.5, x_hi * 1.5), lin_range(y_lo.max(0.0), y_hi));
+    let svg = chart::render(860, 480, |root| {
+        let mut ch = chart::frame(root, "Calibration: predicted vs actual beyond the sweep")
+            .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
+        mesh!(ch, "training compute C = 6ND (FLOPs)", "final validation loss (nats/token)", &|v| fmt_tick(*v), &|v| {
+            format!("{v:.2}")
+        });
+        let grey = RGBColor(150, 150, 150);
+        ch.draw_series(f.runs.iter().map(|r| Circle::new((r.c6(), r.loss), 3, grey.filled())))?
+            .label("sweep runs (final)")
+            .legend(move |(x, y)| Circle::new((x + 9, y), 3, grey.filled()));
+        let blue = RGBColor(40, 80, 200);
+        for (k, e) in l.entries.iter().enumerate() {
+            let x = e.flops;
+            if let Some(i) = e.interval {
+                let (lo, hi) = (i.lo.clamp(yr.start, yr.end), i.hi.clamp(yr.start, yr.end));
+                let cap = |y| PathElement::new(vec![(x / 1.1, y), (x * 1.1, y)], RED.stroke_width(2));
+                let s =
+                    ch.draw_series([PathElement::new(vec![(x, lo), (x, hi)], RED.stroke_width(2)), cap(lo), cap(hi)])?;
+                if k == 0 {
+                    s.label("95% interval of the prediction")
+                        .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 5), (x + 9, y + 5)], RED.stroke_width(2)));
+                }
+            }
+            let s = ch.draw_series(std::iter::once(Cross::new((x, e.predicted), 6, RED.stroke_width(2))))?;
+            if k == 0 {
+                s.label("predicted").legend(|(x, y)| Cross::new((x + 9, y), 5, RED.stroke_width(2)));
+            }
+            if let Some(a) = e.actual {
+                let s = ch.draw_series(std::iter::once(Circle::new((x, a), 5, blue.filled())))?;
+                if k == 0 {
+                    s.label("actual").legend(move |(x, y)| Circle::new((x + 9, y), 4, blue.filled()));
+                }
+            }
+        }
+        legend!(ch, SeriesLabelPosition::UpperRight);
+        Ok(())
+    })?;
+    Ok(mk(Ok(Some(svg))))
+}

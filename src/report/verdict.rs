@@ -1,0 +1,120 @@
+//! The headline when the fit does not determine the target (issue 13, item 2): says so in
+//! words instead of recommending a shape, gives what is determined (or says that is not
+//! either), and names the runs, as width / depth / tokens, whose addition would determine it.
+//! The judgement itself is fit.json's `verdict` (`crate::fit::verdict`); this only renders it.
+
+use super::chart::si;
+use super::content::{iv, tpp};
+use super::doc::{Block, Doc};
+use super::facts::Facts;
+use super::headline::{best_largest, target_shape, Headline};
+use crate::fit::Verdict;
+
+/// The predicted-loss row of the headline table: the value, or "not determined" with the
+/// fit's number as context only (never as the result) and the reasons.
+pub(super) fn loss_row(f: &Facts, h: &Headline) -> Vec<String> {
+    let t = &h.target;
+    let band = iv(h.loss_iv, |x| format!("{x:.4}"));
+    match f.verdict.as_ref().filter(|v| !v.loss_determined) {
+        None => vec![
+            "**predicted loss** (nats/token)".into(),
+            format!("**{:.4}** ({:.4} bits/byte)", t.loss, t.loss / std::f64::consts::LN_2),
+            format!("95% bootstrap {band}"),
+        ],
+        Some(_) => vec![
+            "**loss at the target** (nats/token)".into(),
+            "**not determined**".into(),
+            format!("the fit's value {:.4} (95% bootstrap {band}) is not a result: see below", t.loss),
+        ],
+    }
+}
+
+/// The whole headline of an undetermined split.
+pub(super) fn undetermined(d: &mut Doc, f: &Facts, h: &Headline, v: &Verdict) {
+    let t = &h.target;
+    d.p(format!(
+        "**The compute-optimal split of the target budget is not determined by this sweep**, so no model shape is \
+         recommended. Why: {}.",
+        v.reasons.join("; ")
+    ));
+    let not = |x: String, i: Option<crate::fit::Interval>, fmt: fn(f64) -> String| {
+        let note = format!("the fit's value {}, 95% bootstrap {}", fmt(t_val(&x, t)), iv(i, fmt));
+        vec![x, "not determined".into(), note]
+    };
+    let rows = vec![
+        vec![
+            "target compute C = 6ND".into(),
+            format!("{:.3e} FLOPs", t.flops),
+            f.extrapolation().map_or(String::new(), |x| format!("{x:.0}x the largest run")),
+        ],
+        not("parameters N (non-embedding)".into(), h.n_iv, si),
+        not("tokens D".into(), h.d_iv, si),
+        not("tokens per parameter".into(), h.tpp_iv, tpp),
+        loss_row(f, h),
+    ];
+    d.blocks.push(Block::Table {
+        head: vec!["quantity".into(), "value".into(), "95% interval / note".into()],
+        rows,
+        class: Some("headline"),
+    });
+    if v.loss_determined {
+        d.p(format!(
+            "**What is determined:** the loss at the target compute, **{:.4}** nats/token (95% bootstrap {}), \
+             whichever split is used near the optimum: the frontier's loss is pinned down even where its N/D split \
+             is not.",
+            t.loss,
+            iv(h.loss_iv, |x| format!("{x:.4}"))
+        ));
+    } else {
+        d.p(format!("**The loss at the target compute is not determined either:** {}.", v.loss_reasons.join("; ")));
+    }
+    suggestions(d, f, v);
+}
+
+/// When the split is determined but the loss is not.
+pub(super) fn loss_undetermined(d: &mut Doc, f: &Facts, v: &Verdict) {
+    d.p(format!("**The loss at the target is not determined by this sweep:** {}.", v.loss_reasons.join("; ")));
+    suggestions(d, f, v);
+}
+
+fn t_val(row: &str, t: &crate::fit::TargetPoint) -> f64 {
+    match row {
+        r if r.starts_with("parameters") => t.n_opt,
+        r if r.starts_with("tokens D") => t.d_opt,
+        _ => t.tokens_per_param,
+    }
+}
+
+/// The suggested runs as shapes of the sweep's own family (the headline's shape rule applied
+/// to each suggested N), with D re-solved so each keeps its compute.
+fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
+    let (Some(reference), Some(cfg)) = (best_largest(&f.runs), f.sweep.runs.first()) else { return };
+    if v.suggest.is_empty() {
+        return;
+    }
+    let per_step = (cfg.batch_size * cfg.seq_len) as f64;
+    let mut rows = Vec::new();
+    let mut total = 0.0;
+    for s in &v.suggest {
+        let Some(shape) = target_shape(s.params, reference, cfg.vocab) else { continue };
+        let tokens = ((s.flops / (6.0 * shape.params)) / per_step).ceil().max(1.0) * per_step;
+        let c = 6.0 * shape.params * tokens;
+        total += c;
+        rows.push(vec![
+            shape.width.to_string(),
+            shape.depth.to_string(),
+            shape.heads.to_string(),
+            si(shape.params),
+            si(tokens),
+            format!("{:.1}", tokens / shape.params),
+            format!("{c:.2e} ({:.1}x)", c / f.max_c6),
+            s.why.clone(),
+        ]);
+    }
+    d.p(format!(
+        "**Runs that would determine it** (add them to the sweep, same recipe: learning rate, schedule, μP base width \
+         and sequence length; {:.1}x the largest run's compute in all):",
+        total / f.max_c6
+    ));
+    d.table(&["width", "depth", "heads", "N", "tokens D", "tokens per parameter", "C = 6ND (x largest)", "why"], rows);
+}
