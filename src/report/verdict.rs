@@ -19,12 +19,12 @@ pub(super) fn loss_row(f: &Facts, h: &Headline) -> Vec<String> {
         None => vec![
             "**predicted loss** (nats/token)".into(),
             format!("**{:.4}** ({:.4} bits/byte)", t.loss, t.loss / std::f64::consts::LN_2),
-            format!("95% bootstrap {band}"),
+            format!("95% prediction interval {band} (bootstrap, run noise, widened by the rollout backtest)"),
         ],
         Some(_) => vec![
             "**loss at the target** (nats/token)".into(),
             "**not determined**".into(),
-            format!("the fit's value {:.4} (95% bootstrap {band}) is not a result: see below", t.loss),
+            format!("the fit's value {:.4} (95% prediction interval {band}) is not a result: see below", t.loss),
         ],
     }
 }
@@ -59,7 +59,7 @@ pub(super) fn undetermined(d: &mut Doc, f: &Facts, h: &Headline, v: &Verdict) {
     });
     if v.loss_determined {
         d.p(format!(
-            "**What is determined:** the loss at the target compute, **{:.4}** nats/token (95% bootstrap {}), \
+            "**What is determined:** the loss at the target compute, **{:.4}** nats/token (95% prediction interval {}), \
              whichever split is used near the optimum: the frontier's loss is pinned down even where its N/D split \
              is not.",
             t.loss,
