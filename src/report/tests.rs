@@ -262,7 +262,7 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
     let mut fit = fit_report(&df);
     let t = fit.target.unwrap();
     fit.intervals.insert("n_opt".into(), Interval { lo: t.n_opt / 100.0, hi: t.n_opt * 100.0 });
-    fit.params.e = 1.0;
+    fit.params.as_mut().expect("the test fit has a law").e = 1.0;
     let dir = tmp("undetermined");
     write_report(&dir, &sweep, &fit, &df, &[], &ReportOptions::default()).unwrap();
     let md = std::fs::read_to_string(dir.report_md()).unwrap();
