@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod bench;
 pub mod coord;
+pub mod curvelaw;
 pub mod data;
 pub mod fit;
 pub mod flops;

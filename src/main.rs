@@ -234,6 +234,56 @@ enum Cmd {
         #[arg(long)]
         lr: Option<f64>,
     },
+    /// The loss-curve law's predicted curve (fit.json `laws.loss_curve`) with its 95% band: by
+    /// default the target run's under the sweep's schedule scaled to the target's steps, to
+    /// watch a large run against while it trains.
+    PredictCurve {
+        /// A results folder whose fit.json has the loss_curve law.
+        dir: PathBuf,
+        /// A `step,lr` CSV with the learning rate of every update from 0 (default: the target's).
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+        /// Model size N (default: the target's).
+        #[arg(long)]
+        params: Option<f64>,
+        /// Steps to predict (default: the target's, or the schedule file's length).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Peak learning rate of the target's schedule (default: the sweep's).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Points on the curve.
+        #[arg(long, default_value_t = 128)]
+        points: usize,
+        /// Print CSV (step,tokens,lr,loss,lo,hi) instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Internal: the multi-power-law paper's protocol on its published curves (fit three
+    /// schedules, predict six), printed as a table.
+    #[command(hide = true)]
+    MplProtocol {
+        #[arg(default_value = "../shared/reference-data/mpl")]
+        dir: PathBuf,
+    },
+    /// Internal: the loss-curve law's length backtest: fit on runs at some tokens per
+    /// parameter, predict the whole curves of the runs at others.
+    #[command(hide = true)]
+    CurveHoldout {
+        dir: PathBuf,
+        /// Tokens per parameter of the runs fitted, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        fit: Vec<f64>,
+        /// Tokens per parameter of the runs predicted, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        predict: Vec<f64>,
+        /// Leave out each run's evaluations before this fraction of its steps.
+        #[arg(long, default_value_t = 0.0)]
+        skip_frac: f64,
+        /// Only the runs of this model size N (a per-size fit).
+        #[arg(long)]
+        params: Option<f64>,
+    },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker { dir: PathBuf },
@@ -365,6 +415,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 let df = frame::read_frame(&SweepDir { root: path.clone() }.runs_parquet())?;
                 pipeline::add_mixing_law(&sw, &df, &mut rep);
             }
+            if path.is_dir() {
+                windtunnel::curvelaw::add_curve_law_dir(&path, &opts.laws, opts.bootstrap, seed, &mut rep)?;
+            }
             let out = out.unwrap_or(default_out);
             store::write_json_atomic(&out, &rep)?;
             println!("{}", serde_json::to_string_pretty(&rep)?);
@@ -463,6 +516,20 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 submit,
             };
             runner::slurm::command(&req)
+        }
+        Cmd::PredictCurve { dir, schedule, params, steps, lr, points, csv } => {
+            let req =
+                windtunnel::curvelaw::CurveRequest { params, steps, peak_lr: lr, schedule_csv: schedule, points, csv };
+            print!("{}", windtunnel::curvelaw::predict_curve(&dir, &req)?);
+            Ok(0)
+        }
+        Cmd::MplProtocol { dir } => {
+            print!("{}", windtunnel::curvelaw::mpl_protocol(&dir)?);
+            Ok(0)
+        }
+        Cmd::CurveHoldout { dir, fit, predict, skip_frac, params } => {
+            print!("{}", windtunnel::curvelaw::holdout_table(&dir, &fit, &predict, skip_frac, params)?);
+            Ok(0)
         }
         Cmd::Worker { dir } => runner::worker::main(&dir),
     }

@@ -89,6 +89,7 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     if sweep.fit.laws.iter().any(|l| l == "data_mixing") {
         add_mixing_law(sweep, &df, &mut report);
     }
+    crate::curvelaw::add_curve_law(sweep, &done, &mut report);
     store::write_json_atomic(&dir.fit_json(), &report)?;
     report::write_report(dir, sweep, &report, &df, &diverged, &report::ReportOptions::default())?;
     Ok(dir.report_md())

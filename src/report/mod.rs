@@ -16,6 +16,7 @@ pub mod facts;
 pub mod headline;
 mod plots;
 mod plots2;
+mod plots_curve;
 #[cfg(test)]
 mod tests;
 

@@ -29,6 +29,7 @@ pub fn all(f: &Facts) -> Result<Vec<Figure>> {
         super::plots2::mix_response(f)?,
         super::plots2::mixing_law(f)?,
         super::plots2::wsd_branches(f)?,
+        super::plots_curve::loss_curve(f)?,
     ])
 }
 
