@@ -284,6 +284,16 @@ enum Cmd {
         #[arg(long)]
         params: Option<f64>,
     },
+    /// Internal: times the loss-curve law's fit on a synthetic 100-run sweep (every evaluation).
+    #[command(hide = true)]
+    BenchCurve {
+        /// Model sizes (five schedules each).
+        #[arg(long, default_value_t = 20)]
+        sizes: usize,
+        /// Bootstrap refits after the fit.
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+    },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker { dir: PathBuf },
@@ -529,6 +539,22 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         }
         Cmd::CurveHoldout { dir, fit, predict, skip_frac, params } => {
             print!("{}", windtunnel::curvelaw::holdout_table(&dir, &fit, &predict, skip_frac, params)?);
+            Ok(0)
+        }
+        Cmd::BenchCurve { sizes, bootstrap } => {
+            let runs = fit::curve::synthetic_sweep(sizes, 0);
+            let points: usize = runs.iter().map(|r| r.steps.len()).sum();
+            let f = fit::curve::fit(&runs, bootstrap, 0)?;
+            println!(
+                "loss_curve: {} runs, {points} evaluations, {} shape points screened, {} L-BFGS starts, \
+                 {bootstrap} bootstrap refits: {:.2} s on {} threads; in-sample mean error {:.3}%",
+                runs.len(),
+                f.screened,
+                f.starts,
+                f.fit_seconds,
+                rayon::current_num_threads(),
+                100.0 * f.in_sample.mean_rel
+            );
             Ok(0)
         }
         Cmd::Worker { dir } => runner::worker::main(&dir),
