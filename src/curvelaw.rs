@@ -137,6 +137,7 @@ pub fn add_curve_law(sweep: &Sweep, done: &[(RunDir, RunConfig)], report: &mut F
     let seed = sweep.runs.first().map_or(0, |r| r.seed);
     match fit_curve_law(report, done, sweep.fit.bootstrap, seed) {
         Ok(c) => {
+            report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
             report.laws.insert(LAW.into(), serde_json::to_value(c).expect("serialisable"));
         }
         Err(e) => report.warnings.push(format!("law {LAW} not fitted: {e:#}")),
@@ -269,6 +270,7 @@ pub fn add_curve_law_dir(
     let (done, _) = crate::runner::finished(&sw, &SweepDir { root: dir.to_path_buf() });
     match fit_curve_law(report, &done, bootstrap, seed) {
         Ok(c) => {
+            report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
             report.laws.insert(LAW.into(), serde_json::to_value(c).expect("serialisable"));
         }
         Err(e) => report.warnings.push(format!("law {LAW} not fitted: {e:#}")),
@@ -350,4 +352,40 @@ pub fn holdout_table(
     );
     let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&law).expect("serialisable"));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_csv_errors_name_the_line_column_and_field() {
+        let dir = std::env::temp_dir().join(format!("wt-curvelaw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.csv");
+        std::fs::write(&p, "step,lr\n0,0.001\n1,0.002\n").unwrap();
+        assert_eq!(read_schedule_csv(&p).unwrap(), vec![0.001, 0.002]);
+        for (text, want) in [
+            ("step,lr\n0,0.001\n2,0.002\n", ":3:1: field step: expected 1"),
+            ("step,lr\n0,abc\n", ":2:2: field lr: expected a number"),
+            ("step,lr\n0,-1\n", ":2:2: field lr: expected a number >= 0"),
+            ("step,lr\n0\n", ":2:1: expected two fields"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = read_schedule_csv(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} lacks {want:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_schedule_is_the_trainers() {
+        use crate::spec::config::DecayShape;
+        let s = Schedule::Wsd { warmup: 0.1, decay: 0.2, decay_shape: DecayShape::Linear };
+        let lr = schedule_lr(&s, 0.01, 100);
+        assert_eq!(lr.len(), 100);
+        assert!((lr[0] - 0.001).abs() < 1e-12 && lr[50] == 0.01 && lr[99] < 0.001);
+        // Warmup ends where the trainer's multiplier first reaches 1.
+        assert_eq!(curve::prep::warmup_end(&lr), 9);
+    }
 }

@@ -97,6 +97,29 @@ pub struct CurveFit {
     /// Refits on runs resampled with replacement (the 95% band of a predicted curve).
     pub bootstrap: Vec<CurveLaw>,
     pub fit_seconds: f64,
+    /// Doubts about the fit: parameters at a degenerate limit the data do not determine.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Parameters that ran to a limit of the law's form: the fit is then one of a family of
+/// near-equal optima, and the parameter values (not the fitted curves) mean little.
+pub fn degenerate(law: &CurveLaw, min_loss: f64) -> Vec<String> {
+    let mut w = Vec::new();
+    if law.e < 1e-3 * min_loss {
+        w.push(format!("E = {:.2e} ran to 0: the irreducible loss is not determined by these curves", law.e));
+    }
+    if law.beta > 50.0 || law.c < 1e-6 || law.gamma < 1e-3 {
+        w.push(format!(
+            "the annealing term ran to a limit of its form (C = {:.2e}, beta = {:.2e}, gamma = {:.2e}): its shape is \
+             not determined by these curves, so its predictions under other schedules are uncertain",
+            law.c, law.beta, law.gamma
+        ));
+    }
+    if law.alpha > 3.0 || law.alpha < 0.02 {
+        w.push(format!("alpha = {:.3} is at the edge of plausible values", law.alpha));
+    }
+    w
 }
 
 /// One point of a predicted curve with its 95% band.
@@ -213,6 +236,7 @@ pub fn fit(runs: &[CurveRun], bootstrap: usize, seed: u64) -> Result<CurveFit> {
         per_run,
         bootstrap: boot,
         fit_seconds: t0.elapsed().as_secs_f64(),
+        warnings: degenerate(&law, runs.iter().flat_map(|r| r.loss.iter().copied()).fold(f64::INFINITY, f64::min)),
     })
 }
 
