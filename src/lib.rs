@@ -9,6 +9,7 @@ pub mod backend;
 pub mod bench;
 pub mod check;
 pub mod coord;
+pub mod curvelaw;
 pub mod data;
 pub mod fit;
 pub mod flops;

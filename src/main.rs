@@ -265,6 +265,66 @@ enum Cmd {
         #[arg(long)]
         lr: Option<f64>,
     },
+    /// The loss-curve law's predicted curve (fit.json `laws.loss_curve`) with its 95% band: by
+    /// default the target run's under the sweep's schedule scaled to the target's steps, to
+    /// watch a large run against while it trains.
+    PredictCurve {
+        /// A results folder whose fit.json has the loss_curve law.
+        dir: PathBuf,
+        /// A `step,lr` CSV with the learning rate of every update from 0 (default: the target's).
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+        /// Model size N (default: the target's).
+        #[arg(long)]
+        params: Option<f64>,
+        /// Steps to predict (default: the target's, or the schedule file's length).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Peak learning rate of the target's schedule (default: the sweep's).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Points on the curve.
+        #[arg(long, default_value_t = 128)]
+        points: usize,
+        /// Print CSV (step,tokens,lr,loss,lo,hi) instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Internal: the multi-power-law paper's protocol on its published curves (fit three
+    /// schedules, predict six), printed as a table.
+    #[command(hide = true)]
+    MplProtocol {
+        #[arg(default_value = "../shared/reference-data/mpl")]
+        dir: PathBuf,
+    },
+    /// Internal: the loss-curve law's length backtest: fit on runs at some tokens per
+    /// parameter, predict the whole curves of the runs at others.
+    #[command(hide = true)]
+    CurveHoldout {
+        dir: PathBuf,
+        /// Tokens per parameter of the runs fitted, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        fit: Vec<f64>,
+        /// Tokens per parameter of the runs predicted, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        predict: Vec<f64>,
+        /// Leave out each run's evaluations before this fraction of its steps.
+        #[arg(long, default_value_t = 0.0)]
+        skip_frac: f64,
+        /// Only the runs of this model size N (a per-size fit).
+        #[arg(long)]
+        params: Option<f64>,
+    },
+    /// Internal: times the loss-curve law's fit on a synthetic 100-run sweep (every evaluation).
+    #[command(hide = true)]
+    BenchCurve {
+        /// Model sizes (five schedules each).
+        #[arg(long, default_value_t = 20)]
+        sizes: usize,
+        /// Bootstrap refits after the fit.
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+    },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker { dir: PathBuf },
@@ -414,6 +474,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 let df = frame::read_frame(&SweepDir { root: path.clone() }.runs_parquet())?;
                 pipeline::add_mixing_law(&sw, &df, &mut rep);
             }
+            if path.is_dir() {
+                windtunnel::curvelaw::add_curve_law_dir(&path, &opts.laws, opts.bootstrap, seed, &mut rep)?;
+            }
             // A law the data cannot support is skipped with its reason; only when nothing at all
             // could be fitted is the input itself unusable (exit 2).
             if rep.params.is_none() && rep.laws.is_empty() {
@@ -555,6 +618,36 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 submit,
             };
             runner::slurm::command(&req)
+        }
+        Cmd::PredictCurve { dir, schedule, params, steps, lr, points, csv } => {
+            let req =
+                windtunnel::curvelaw::CurveRequest { params, steps, peak_lr: lr, schedule_csv: schedule, points, csv };
+            print!("{}", windtunnel::curvelaw::predict_curve(&dir, &req)?);
+            Ok(0)
+        }
+        Cmd::MplProtocol { dir } => {
+            print!("{}", windtunnel::curvelaw::mpl_protocol(&dir)?);
+            Ok(0)
+        }
+        Cmd::CurveHoldout { dir, fit, predict, skip_frac, params } => {
+            print!("{}", windtunnel::curvelaw::holdout_table(&dir, &fit, &predict, skip_frac, params)?);
+            Ok(0)
+        }
+        Cmd::BenchCurve { sizes, bootstrap } => {
+            let runs = fit::curve::synthetic_sweep(sizes, 0);
+            let points: usize = runs.iter().map(|r| r.steps.len()).sum();
+            let f = fit::curve::fit(&runs, bootstrap, 0)?;
+            println!(
+                "loss_curve: {} runs, {points} evaluations, {} shape points screened, {} L-BFGS starts, \
+                 {bootstrap} bootstrap refits: {:.2} s on {} threads; in-sample mean error {:.3}%",
+                runs.len(),
+                f.screened,
+                f.starts,
+                f.fit_seconds,
+                rayon::current_num_threads(),
+                100.0 * f.in_sample.mean_rel
+            );
+            Ok(0)
         }
         Cmd::Worker { dir } => runner::worker::main(&dir),
     }

@@ -98,6 +98,7 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     if sweep.fit.laws.iter().any(|l| l == "data_mixing") {
         add_mixing_law(sweep, &df, &mut report);
     }
+    crate::curvelaw::add_curve_law(sweep, &done, &mut report);
     store::write_json_atomic(&dir.fit_json(), &report)?;
     // A law the runs cannot support is skipped, not fatal: say so where `run` and `collect`
     // print, since the exit status is 0.

@@ -9,6 +9,7 @@ pub mod backtest;
 pub mod bench;
 pub mod bootstrap;
 pub mod calibration;
+pub mod curve;
 pub mod data;
 pub mod density;
 pub mod envelope;

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// Names accepted in `FitOptions::laws`. "chinchilla" is always fitted (it
 /// is the report's main law), so naming it is accepted and changes nothing.
-pub const LAW_NAMES: [&str; 9] = [
+pub const LAW_NAMES: [&str; 10] = [
     "chinchilla",
     "chinchilla_varpro",
     "isoflop",
@@ -27,6 +27,9 @@ pub const LAW_NAMES: [&str; 9] = [
     // Needs per-domain losses, so it is fitted from the results frame by the crate's
     // pipeline (`windtunnel run`, `collect`, `fit DIR`), not here.
     "data_mixing",
+    // Needs every evaluation with its run's learning-rate schedule (`fit::curve`), so it is
+    // fitted by the crate's pipeline from the run folders, like data_mixing.
+    "loss_curve",
 ];
 
 /// A fitted Chinchilla law with what produced it.
@@ -123,7 +126,7 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
             }
         }
     };
-    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "data_mixing")) {
+    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "data_mixing" | "loss_curve")) {
         match aux_law(name, obs) {
             Ok(v) => {
                 rep.laws.insert(name.clone(), v);

@@ -18,6 +18,7 @@ pub mod headline;
 mod plots;
 mod plots2;
 mod rollout;
+mod plots_curve;
 #[cfg(test)]
 mod tests;
 mod verdict;

@@ -31,6 +31,7 @@ pub fn all(f: &Facts) -> Result<Vec<Figure>> {
         super::plots2::mixing_law(f)?,
         super::plots2::wsd_branches(f)?,
         super::calibration::plot(f)?,
+        super::plots_curve::loss_curve(f)?,
     ])
 }
 

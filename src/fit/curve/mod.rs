@@ -1,0 +1,395 @@
+//! The loss-curve law: fits whole validation curves under each run's learning-rate schedule,
+//! so stable-phase points, decay points and WSD branches all count (a sweep's final points are
+//! a few percent of its evaluations), and predicts a run's whole curve under its own schedule,
+//! across model sizes (issue 13, item 1). The law is the multi-power law of Luo et al. 2025
+//! with size-dependent amplitudes (`mpl.rs`); `prep.rs` turns schedules into the sums it
+//! needs; `solve.rs` searches; `protocol.rs` reproduces the paper's published-curve protocol.
+//! Like the rest of `fit`, nothing here depends on the rest of the crate: a run arrives as its
+//! learning rate at every update and its evaluations.
+
+pub mod mpl;
+pub mod prep;
+pub mod protocol;
+pub mod solve;
+
+#[cfg(test)]
+mod tests;
+
+pub use mpl::{CurveLaw, Layout};
+
+use crate::fit::rng::SplitMix64;
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One training run's validation curve and schedule.
+#[derive(Clone, Debug)]
+pub struct CurveRun {
+    pub run: String,
+    /// Model size N (the same count the Chinchilla law uses).
+    pub params: f64,
+    /// Training tokens per optimizer step (to report tokens beside steps).
+    pub tokens_per_step: f64,
+    /// Learning rate of update k, for every update from 0 (warmup included) to at least the
+    /// last evaluation.
+    pub lr: Vec<f64>,
+    /// Evaluations were taken after this many updates (increasing, >= 1).
+    pub steps: Vec<u64>,
+    /// Validation loss (nats/token) at each of `steps`.
+    pub loss: Vec<f64>,
+}
+
+/// Mean and largest relative error |pred / actual - 1| over a set of points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Errors {
+    pub mean_rel: f64,
+    pub max_rel: f64,
+    pub points: usize,
+}
+
+impl Errors {
+    pub fn of(pred: &[f64], actual: &[f64]) -> Errors {
+        let e: Vec<f64> = pred.iter().zip(actual).map(|(p, a)| (p / a - 1.0).abs()).collect();
+        let n = e.len();
+        Errors {
+            mean_rel: if n == 0 { f64::NAN } else { e.iter().sum::<f64>() / n as f64 },
+            max_rel: e.iter().cloned().fold(0.0, f64::max),
+            points: n,
+        }
+    }
+
+    /// Pools several sets (mean weighted by points).
+    pub fn pool(all: &[Errors]) -> Errors {
+        let points: usize = all.iter().map(|e| e.points).sum();
+        Errors {
+            mean_rel: all.iter().map(|e| e.mean_rel * e.points as f64).sum::<f64>() / points.max(1) as f64,
+            max_rel: all.iter().map(|e| e.max_rel).fold(0.0, f64::max),
+            points,
+        }
+    }
+}
+
+/// A run's in-sample fit quality.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunError {
+    pub run: String,
+    pub params: f64,
+    pub steps: u64,
+    #[serde(flatten)]
+    pub errors: Errors,
+}
+
+/// The fitted curve law (fit.json's `laws.loss_curve`, with the target's curve beside it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CurveFit {
+    pub law: CurveLaw,
+    /// Mean Huber loss (delta 1e-3) of log residuals at the optimum.
+    pub objective: f64,
+    pub n_runs: usize,
+    pub n_points: usize,
+    pub n_sizes: usize,
+    /// Shape-grid points screened and L-BFGS starts refined from the best of them.
+    pub screened: usize,
+    pub starts: usize,
+    /// Every point the law was fitted to.
+    pub in_sample: Errors,
+    pub per_run: Vec<RunError>,
+    /// Refits on runs resampled with replacement (the 95% band of a predicted curve).
+    pub bootstrap: Vec<CurveLaw>,
+    pub fit_seconds: f64,
+    /// Doubts about the fit: parameters at a degenerate limit the data do not determine.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Parameters that ran to a limit of the law's form: the fit is then one of a family of
+/// near-equal optima, and the parameter values (not the fitted curves) mean little.
+pub fn degenerate(law: &CurveLaw, min_loss: f64) -> Vec<String> {
+    let mut w = Vec::new();
+    if law.e < 1e-3 * min_loss {
+        w.push(format!("E = {:.2e} ran to 0: the irreducible loss is not determined by these curves", law.e));
+    }
+    if law.beta > 50.0 || law.c < 1e-6 || law.gamma < 1e-3 {
+        w.push(format!(
+            "the annealing term ran to a limit of its form (C = {:.2e}, beta = {:.2e}, gamma = {:.2e}): its shape is \
+             not determined by these curves, so its predictions under other schedules are uncertain",
+            law.c, law.beta, law.gamma
+        ));
+    }
+    if law.alpha > 3.0 || law.alpha < 0.02 {
+        w.push(format!("alpha = {:.3} is at the edge of plausible values", law.alpha));
+    }
+    w
+}
+
+/// One point of a predicted curve with its 95% band.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub step: u64,
+    pub tokens: f64,
+    pub lr: f64,
+    pub loss: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// Bad curves are errors that name the run and the point.
+pub fn check_runs(runs: &[CurveRun]) -> Result<()> {
+    if runs.is_empty() {
+        bail!("loss_curve: no runs to fit");
+    }
+    for r in runs {
+        if !(r.params.is_finite() && r.params > 0.0) {
+            bail!("loss_curve: run {}: params must be > 0, got {}", r.run, r.params);
+        }
+        if r.steps.len() != r.loss.len() || r.steps.is_empty() {
+            bail!("loss_curve: run {}: {} steps but {} losses", r.run, r.steps.len(), r.loss.len());
+        }
+        for (i, (&s, &l)) in r.steps.iter().zip(&r.loss).enumerate() {
+            if s == 0 || s as usize > r.lr.len() {
+                bail!(
+                    "loss_curve: run {}: evaluation {i} at step {s}, outside its schedule of {} steps",
+                    r.run,
+                    r.lr.len()
+                );
+            }
+            if i > 0 && s <= r.steps[i - 1] {
+                bail!("loss_curve: run {}: evaluation steps not increasing at evaluation {i} (step {s})", r.run);
+            }
+            if !(l.is_finite() && l > 0.0) {
+                bail!("loss_curve: run {}: loss {l} at step {s} is not a positive number", r.run);
+            }
+        }
+        if let Some(k) = r.lr.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+            bail!("loss_curve: run {}: learning rate {} at update {k} is not a number >= 0", r.run, r.lr[k]);
+        }
+    }
+    let points: usize = runs.iter().map(|r| r.steps.len()).sum();
+    if points < 12 {
+        bail!("loss_curve: {points} evaluations in all; the law has up to 11 parameters");
+    }
+    Ok(())
+}
+
+fn n_ref(runs: &[CurveRun]) -> f64 {
+    (runs.iter().map(|r| r.params.ln()).sum::<f64>() / runs.len() as f64).exp()
+}
+
+fn distinct_sizes(runs: &[CurveRun]) -> usize {
+    let mut n: Vec<f64> = runs.iter().map(|r| r.params).collect();
+    n.sort_by(f64::total_cmp);
+    n.dedup();
+    n.len()
+}
+
+/// Fits the law to every evaluation of `runs` (one size: the paper's seven parameters; several:
+/// the size-dependent form), then refits it on `bootstrap` resamples of the runs.
+pub fn fit(runs: &[CurveRun], bootstrap: usize, seed: u64) -> Result<CurveFit> {
+    let t0 = std::time::Instant::now();
+    check_runs(runs)?;
+    let n_sizes = distinct_sizes(runs);
+    let layout = if n_sizes == 1 { Layout::PerSize } else { Layout::AcrossSizes };
+    let nr = n_ref(runs);
+    let prepared: Vec<prep::Prepared> =
+        runs.par_iter().map(|r| prep::prepare(&r.lr, &r.steps, (r.params / nr).ln())).collect();
+    let loss: Vec<Vec<f64>> = runs.iter().map(|r| r.loss.clone()).collect();
+    let data = mpl::Data { runs: &prepared, loss: &loss, layout };
+    let ones = vec![1.0; runs.len()];
+    let Some((theta, objective, screened, starts)) = solve::fit(&data, &ones) else {
+        bail!("loss_curve: no start reached a finite optimum");
+    };
+    let law = CurveLaw::from_theta(layout, nr, &theta);
+    let per_run: Vec<RunError> = runs
+        .iter()
+        .zip(&prepared)
+        .map(|(r, p)| RunError {
+            run: r.run.clone(),
+            params: r.params,
+            steps: *r.steps.last().expect("checked non-empty"),
+            errors: Errors::of(&law.predict(p), &r.loss),
+        })
+        .collect();
+    let in_sample = Errors::pool(&per_run.iter().map(|e| e.errors).collect::<Vec<_>>());
+    let boot: Vec<CurveLaw> = (0..bootstrap)
+        .into_par_iter()
+        .filter_map(|b| {
+            let mut rng = SplitMix64::for_index(seed, b as u64);
+            let mut w = vec![0.0; runs.len()];
+            for _ in 0..runs.len() {
+                w[rng.below(runs.len())] += 1.0;
+            }
+            // From the optimum, a resample's optimum is near: 150 iterations suffice.
+            let (t, f, _) = solve::minimize(&data, &w, &theta, 150);
+            let l = CurveLaw::from_theta(layout, nr, &t);
+            (f.is_finite() && l.is_finite()).then_some(l)
+        })
+        .collect();
+    Ok(CurveFit {
+        law,
+        objective,
+        n_runs: runs.len(),
+        n_points: runs.iter().map(|r| r.steps.len()).sum(),
+        n_sizes,
+        screened,
+        starts,
+        in_sample,
+        per_run,
+        bootstrap: boot,
+        fit_seconds: t0.elapsed().as_secs_f64(),
+        warnings: degenerate(&law, runs.iter().flat_map(|r| r.loss.iter().copied()).fold(f64::INFINITY, f64::min)),
+    })
+}
+
+/// The law's loss for a model of `params` trained with learning rate `lr[k]` at update k,
+/// after each of `steps` updates.
+pub fn predict(law: &CurveLaw, params: f64, lr: &[f64], steps: &[u64]) -> Vec<f64> {
+    law.predict(&prep::prepare(lr, steps, (params / law.n_ref).ln()))
+}
+
+/// `points` evaluation steps spread evenly over a run of `total` updates, ending at `total`.
+pub fn even_steps(total: u64, points: usize) -> Vec<u64> {
+    let mut s: Vec<u64> =
+        (1..=points as u64).map(|i| (total as f64 * i as f64 / points as f64).round().max(1.0) as u64).collect();
+    s.dedup();
+    s
+}
+
+/// A predicted curve with its 95% band: percentiles of the bootstrap refits' curves (those
+/// that stay positive), or,
+/// without refits, +-1.96 times the in-sample RMS relative error (a residual band, narrower:
+/// it ignores parameter uncertainty).
+pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tokens_per_step: f64) -> Vec<CurvePoint> {
+    let p = prep::prepare(lr, steps, (params / fit.law.n_ref).ln());
+    let mid = fit.law.predict(&p);
+    // A refit whose curve goes non-positive somewhere is a degenerate optimum (an annealing
+    // amplitude B that exploded where the data leave it unconstrained), not a plausible curve.
+    let boot: Vec<Vec<f64>> =
+        fit.bootstrap.iter().map(|l| l.predict(&p)).filter(|c| c.iter().all(|v| v.is_finite() && *v > 0.0)).collect();
+    let rms =
+        (fit.per_run.iter().map(|e| e.errors.mean_rel.powi(2)).sum::<f64>() / fit.per_run.len().max(1) as f64).sqrt();
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let (lo, hi) = if boot.len() >= 10 {
+                let mut v: Vec<f64> = boot.iter().map(|b| b[i]).filter(|x| x.is_finite()).collect();
+                v.sort_by(f64::total_cmp);
+                (crate::fit::bootstrap::percentile(&v, 0.025), crate::fit::bootstrap::percentile(&v, 0.975))
+            } else {
+                (mid[i] * (1.0 - 1.96 * rms), mid[i] * (1.0 + 1.96 * rms))
+            };
+            CurvePoint { step: s, tokens: s as f64 * tokens_per_step, lr: lr[s as usize - 1], loss: mid[i], lo, hi }
+        })
+        .collect()
+}
+
+/// A fitted run's curve beside the law's (for the report's figure).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FittedRun {
+    pub run: String,
+    pub params: f64,
+    pub tokens: Vec<f64>,
+    pub observed: Vec<f64>,
+    pub predicted: Vec<f64>,
+}
+
+/// The predicted curve of the target run under its own schedule.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetCurve {
+    pub params: f64,
+    pub steps: u64,
+    pub tokens_per_step: f64,
+    pub peak_lr: f64,
+    /// The schedule, as the caller describes it (the sweep's, scaled to `steps`).
+    pub schedule: serde_json::Value,
+    pub curve: Vec<CurvePoint>,
+}
+
+/// fit.json's `laws.loss_curve`: the fit, every fitted run's curve and the target's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CurveLawReport {
+    #[serde(flatten)]
+    pub fit: CurveFit,
+    pub runs: Vec<FittedRun>,
+    pub target: Option<TargetCurve>,
+}
+
+impl CurveLawReport {
+    /// The fit and each run's fitted curve.
+    pub fn new(fit: CurveFit, runs: &[CurveRun]) -> CurveLawReport {
+        let fitted = runs
+            .iter()
+            .map(|r| FittedRun {
+                run: r.run.clone(),
+                params: r.params,
+                tokens: r.steps.iter().map(|&s| s as f64 * r.tokens_per_step).collect(),
+                observed: r.loss.clone(),
+                predicted: predict(&fit.law, r.params, &r.lr, &r.steps),
+            })
+            .collect();
+        CurveLawReport { fit, runs: fitted, target: None }
+    }
+}
+
+/// A synthetic sweep for the timing benchmark: `sizes` model sizes x five schedules (constant,
+/// cosine, WSD, two-stage step, exponential decay) of 1,000 to 3,000 steps, 50 evaluations
+/// each, from a known law with 0.3% noise.
+pub fn synthetic_sweep(sizes: usize, seed: u64) -> Vec<CurveRun> {
+    let law = CurveLaw {
+        layout: Layout::AcrossSizes,
+        n_ref: 1e6,
+        e: 1.8,
+        p: 0.5,
+        p_exp: 0.4,
+        a: 1.0,
+        a_exp: 0.3,
+        alpha: 0.5,
+        b: 40.0,
+        b_exp: 0.2,
+        c: 2.0,
+        beta: 0.6,
+        gamma: 0.6,
+    };
+    let mut rng = SplitMix64::new(seed);
+    let mut out = Vec::new();
+    for i in 0..sizes {
+        let n = 1e5 * 100f64.powf(i as f64 / sizes.max(2) as f64);
+        for (k, kind) in ["constant", "cosine", "wsd", "step", "exp"].iter().enumerate() {
+            let steps = 1000 + 500 * k;
+            let warm = steps / 20;
+            let lr: Vec<f64> = (0..steps)
+                .map(|s| {
+                    let p = s as f64 / steps as f64;
+                    1e-2 * if s < warm {
+                        (s + 1) as f64 / warm as f64
+                    } else {
+                        match *kind {
+                            "constant" => 1.0,
+                            "cosine" => 0.1 + 0.45 * (1.0 + (std::f64::consts::PI * p).cos()),
+                            "wsd" => (1.0 - (p - 0.8).max(0.0) / 0.2 * 0.99).min(1.0),
+                            "step" => {
+                                if p < 0.5 {
+                                    1.0
+                                } else {
+                                    0.3
+                                }
+                            }
+                            _ => 0.01f64.powf((p - 0.7).max(0.0) / 0.3),
+                        }
+                    }
+                })
+                .collect();
+            let evals = even_steps(steps as u64, 50);
+            let loss = predict(&law, n, &lr, &evals).iter().map(|l| l * (1.0 + 3e-3 * rng.normal())).collect();
+            out.push(CurveRun {
+                run: format!("{kind}-{i}"),
+                params: n,
+                tokens_per_step: 1024.0,
+                lr,
+                steps: evals,
+                loss,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,324 @@
+//! The multi-power law (Luo et al. 2025, arXiv 2503.12811) extended across model sizes:
+//!
+//! L(N, t) = L0(N) + A(N) (S1(t) + S_W)^(-alpha) - B(N) sum_k (eta_{k-1} - eta_k) G(eta_k^(-gamma) S_k(t)),
+//! G(x) = 1 - (C x + 1)^(-beta), with L0(N) = E + P x^(-p), A(N) = A x^(-a), B(N) = B x^(-b)
+//! and x = N / n_ref.
+//!
+//! At one model size (`Layout::PerSize`) it is exactly the paper's seven-parameter law
+//! (L0 = E). Across sizes the irreducible part, the power-law amplitude and the annealing
+//! amplitude scale as power laws of N (as Chinchilla's A/N^alpha does), while the shapes
+//! (alpha, C, beta, gamma) are shared: the paper's fits at 25M to 400M vary those little
+//! (its repository: beta 0.58-0.60, gamma 0.64-0.66), and sharing them is what lets a
+//! sweep's small models predict a larger model's curve. The LR-annealing law of Tissue et
+//! al. (2024, arXiv 2408.11029), L = L0 + A S1^(-alpha) - C S2, is the limit of small C x,
+//! where G is linear. This file owns the parameter vector and the value and gradient of the
+//! fit's objective (Huber on log loss); `solve.rs` owns the search.
+
+use super::prep::Prepared;
+use serde::{Deserialize, Serialize};
+
+/// Which parameters are fitted: one model size (no N dependence) or several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    PerSize,
+    AcrossSizes,
+}
+
+/// Slots of the unconstrained parameter vector (logs of positive quantities).
+pub const NP: usize = 11;
+const LN_E: usize = 0;
+const LN_P: usize = 1;
+const P_EXP: usize = 2;
+const LN_A: usize = 3;
+const A_EXP: usize = 4;
+const LN_ALPHA: usize = 5;
+const LN_B: usize = 6;
+const B_EXP: usize = 7;
+const LN_C: usize = 8;
+const LN_BETA: usize = 9;
+const LN_GAMMA: usize = 10;
+
+impl Layout {
+    /// The slots this layout fits; the others are fixed (at 0: no size dependence).
+    pub fn free(self) -> &'static [usize] {
+        match self {
+            Layout::PerSize => &[LN_E, LN_A, LN_ALPHA, LN_B, LN_C, LN_BETA, LN_GAMMA],
+            Layout::AcrossSizes => &[LN_E, LN_P, P_EXP, LN_A, A_EXP, LN_ALPHA, LN_B, B_EXP, LN_C, LN_BETA, LN_GAMMA],
+        }
+    }
+}
+
+/// The fitted law as it appears in fit.json.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveLaw {
+    pub layout: Layout,
+    /// Model size the N dependence is measured from (the geometric mean of the fitted sizes).
+    pub n_ref: f64,
+    #[serde(rename = "E")]
+    pub e: f64,
+    /// L0(N) = E + P (N/n_ref)^-p (P = 0 per size: L0 = E).
+    #[serde(rename = "P")]
+    pub p: f64,
+    pub p_exp: f64,
+    #[serde(rename = "A")]
+    pub a: f64,
+    pub a_exp: f64,
+    pub alpha: f64,
+    #[serde(rename = "B")]
+    pub b: f64,
+    pub b_exp: f64,
+    #[serde(rename = "C")]
+    pub c: f64,
+    pub beta: f64,
+    pub gamma: f64,
+}
+
+impl CurveLaw {
+    pub fn from_theta(layout: Layout, n_ref: f64, t: &[f64; NP]) -> CurveLaw {
+        let across = layout == Layout::AcrossSizes;
+        CurveLaw {
+            layout,
+            n_ref,
+            e: t[LN_E].exp(),
+            p: if across { t[LN_P].exp() } else { 0.0 },
+            p_exp: if across { t[P_EXP] } else { 0.0 },
+            a: t[LN_A].exp(),
+            a_exp: if across { t[A_EXP] } else { 0.0 },
+            alpha: t[LN_ALPHA].exp(),
+            b: t[LN_B].exp(),
+            b_exp: if across { t[B_EXP] } else { 0.0 },
+            c: t[LN_C].exp(),
+            beta: t[LN_BETA].exp(),
+            gamma: t[LN_GAMMA].exp(),
+        }
+    }
+
+    pub fn to_theta(&self) -> [f64; NP] {
+        let ln = |v: f64| v.max(1e-300).ln();
+        let mut t = [0.0; NP];
+        t[LN_E] = ln(self.e);
+        t[LN_P] = if self.p > 0.0 { self.p.ln() } else { -30.0 };
+        t[P_EXP] = self.p_exp;
+        t[LN_A] = ln(self.a);
+        t[A_EXP] = self.a_exp;
+        t[LN_ALPHA] = ln(self.alpha);
+        t[LN_B] = ln(self.b);
+        t[B_EXP] = self.b_exp;
+        t[LN_C] = ln(self.c);
+        t[LN_BETA] = ln(self.beta);
+        t[LN_GAMMA] = ln(self.gamma);
+        t
+    }
+
+    /// The predicted loss at every evaluation of a prepared run.
+    pub fn predict(&self, run: &Prepared) -> Vec<f64> {
+        let (t, mut g) = (self.to_theta(), [0.0; NP]);
+        (0..run.ln_s1.len()).map(|i| point(&t, self.layout, run, i, &mut g, false)).collect()
+    }
+
+    pub fn is_finite(&self) -> bool {
+        [self.e, self.p, self.p_exp, self.a, self.a_exp, self.alpha, self.b, self.b_exp, self.c, self.beta, self.gamma]
+            .iter()
+            .all(|v| v.is_finite())
+    }
+}
+
+/// The prediction at evaluation `i` of `run` and, if `want_grad`, its gradient in `g`.
+#[inline]
+fn point(t: &[f64; NP], layout: Layout, run: &Prepared, i: usize, g: &mut [f64; NP], want_grad: bool) -> f64 {
+    let lx = run.ln_x;
+    let across = layout == Layout::AcrossSizes;
+    let e = t[LN_E].exp();
+    let pterm = if across { (t[LN_P] - t[P_EXP] * lx).exp() } else { 0.0 };
+    let a = if across { (t[LN_A] - t[A_EXP] * lx).exp() } else { t[LN_A].exp() };
+    let b = if across { (t[LN_B] - t[B_EXP] * lx).exp() } else { t[LN_B].exp() };
+    let (alpha, c, beta, gamma) = (t[LN_ALPHA].exp(), t[LN_C].exp(), t[LN_BETA].exp(), t[LN_GAMMA].exp());
+    let ln_s = run.ln_s1[i];
+    let pw = (-alpha * ln_s).min(700.0).exp();
+    // The annealing sum and its derivatives in ln C, ln beta, ln gamma.
+    let (mut sg, mut sc, mut sb, mut sgm) = (0.0, 0.0, 0.0, 0.0);
+    for q in &run.pairs[run.off[i]..run.off[i + 1]] {
+        // Capped so that a wild trial step of the line search overflows nowhere.
+        let z = (q.ln_u - gamma * q.ln_eta).min(700.0).exp();
+        let cz1 = c * z + 1.0;
+        let lq = cz1.ln();
+        let qb = (-beta * lq).exp();
+        sg += q.drop * (1.0 - qb);
+        if want_grad {
+            // d/dx (1 - (Cx+1)^-beta) = beta C (Cx+1)^(-beta-1).
+            let dgdz = beta * c * qb / cz1;
+            sc += q.drop * beta * qb / cz1 * z * c;
+            sb += q.drop * qb * lq * beta;
+            sgm += q.drop * dgdz * (-q.ln_eta * z) * gamma;
+        }
+    }
+    let pred = e + pterm + a * pw - b * sg;
+    if want_grad {
+        *g = [0.0; NP];
+        g[LN_E] = e;
+        g[LN_A] = a * pw;
+        g[LN_ALPHA] = -a * pw * ln_s * alpha;
+        g[LN_B] = -b * sg;
+        g[LN_C] = -b * sc;
+        g[LN_BETA] = -b * sb;
+        g[LN_GAMMA] = -b * sgm;
+        if across {
+            g[LN_P] = pterm;
+            g[P_EXP] = -lx * pterm;
+            g[A_EXP] = -lx * a * pw;
+            g[B_EXP] = lx * b * sg;
+        }
+    }
+    pred
+}
+
+/// Huber threshold on log-loss residuals: residuals below it are fitted by least squares,
+/// larger ones (a noisy evaluation, a spike) only linearly, as in Chinchilla's approach 3.
+pub const HUBER_DELTA: f64 = 1e-3;
+
+fn huber(r: f64) -> (f64, f64) {
+    if r.abs() <= HUBER_DELTA {
+        (0.5 * r * r, r)
+    } else {
+        (HUBER_DELTA * (r.abs() - 0.5 * HUBER_DELTA), HUBER_DELTA * r.signum())
+    }
+}
+
+/// ln(pred / y) and its derivative in pred, continued linearly below pred = y/100 so that a
+/// trial step of the line search that drives a prediction to zero or below gets a large,
+/// finite, smooth penalty instead of aborting the search.
+fn log_residual(pred: f64, y: f64) -> (f64, f64) {
+    let floor = 0.01 * y;
+    if pred >= floor {
+        ((pred / y).ln(), 1.0 / pred)
+    } else {
+        ((floor / y).ln() + (pred - floor) / floor, 1.0 / floor)
+    }
+}
+
+/// The fitted data: prepared runs, their observed losses and per-run weights (1 each, or
+/// bootstrap counts).
+pub struct Data<'a> {
+    pub runs: &'a [Prepared],
+    pub loss: &'a [Vec<f64>],
+    pub layout: Layout,
+}
+
+impl Data<'_> {
+    /// Summed weighted Huber loss of ln(pred) - ln(observed), mean per point (so tolerances do
+    /// not depend on the sweep's size), and its gradient. Infinite only where a prediction overflows.
+    pub fn value_grad(&self, t: &[f64; NP], w: &[f64], grad: &mut [f64; NP]) -> f64 {
+        let mut f = 0.0;
+        let mut total_w = 0.0;
+        *grad = [0.0; NP];
+        let mut g = [0.0; NP];
+        for (j, run) in self.runs.iter().enumerate() {
+            if w[j] == 0.0 {
+                continue;
+            }
+            for (i, &y) in self.loss[j].iter().enumerate() {
+                let pred = point(t, self.layout, run, i, &mut g, true);
+                if !pred.is_finite() {
+                    return f64::INFINITY;
+                }
+                let (r, dr) = log_residual(pred, y);
+                let (h, dh) = huber(r);
+                f += w[j] * h;
+                total_w += w[j];
+                let s = w[j] * dh * dr;
+                for k in 0..NP {
+                    grad[k] += s * g[k];
+                }
+            }
+        }
+        let n = total_w.max(1.0);
+        for v in grad.iter_mut() {
+            *v /= n;
+        }
+        f / n
+    }
+
+    /// The same value without the gradient (the screening pass).
+    pub fn value(&self, t: &[f64; NP], w: &[f64]) -> f64 {
+        let mut f = 0.0;
+        let mut total_w = 0.0;
+        let mut g = [0.0; NP];
+        for (j, run) in self.runs.iter().enumerate() {
+            if w[j] == 0.0 {
+                continue;
+            }
+            for (i, &y) in self.loss[j].iter().enumerate() {
+                let pred = point(t, self.layout, run, i, &mut g, false);
+                if !pred.is_finite() {
+                    return f64::INFINITY;
+                }
+                f += w[j] * huber(log_residual(pred, y).0).0;
+                total_w += w[j];
+            }
+        }
+        f / total_w.max(1.0)
+    }
+
+    /// Per point: the four features the law is linear in, given the nonlinear parameters of
+    /// `t` (E's 1, P's x^-p, A's x^-a S1^-alpha, B's -x^-b LD), for the screening solve.
+    pub fn features(&self, t: &[f64; NP]) -> Vec<Vec<[f64; 4]>> {
+        let mut unit = *t;
+        for k in [LN_E, LN_P, LN_A, LN_B] {
+            unit[k] = 0.0;
+        }
+        let mut g = [0.0; NP];
+        self.runs
+            .iter()
+            .map(|run| {
+                (0..run.ln_s1.len())
+                    .map(|i| {
+                        point(&unit, self.layout, run, i, &mut g, true);
+                        // With unit amplitudes the gradient slots are the features themselves.
+                        let p = if self.layout == Layout::AcrossSizes { g[LN_P] } else { 0.0 };
+                        [1.0, p, g[LN_A], g[LN_B]]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::prep::prepare;
+    use super::*;
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let lr: Vec<f64> = (0..400)
+            .map(|k| {
+                if k < 20 {
+                    (k + 1) as f64 / 20.0
+                } else if k < 300 {
+                    1.0
+                } else {
+                    0.2
+                }
+            })
+            .collect();
+        let steps: Vec<u64> = (1..=20).map(|i| i * 20).collect();
+        let runs = vec![prepare(&lr, &steps, 0.7), prepare(&lr, &steps, -0.4)];
+        let loss: Vec<Vec<f64>> =
+            runs.iter().map(|r| (0..r.ln_s1.len()).map(|i| 3.0 - 0.01 * i as f64).collect()).collect();
+        let data = Data { runs: &runs, loss: &loss, layout: Layout::AcrossSizes };
+        let t = [0.8, -1.0, 0.3, -0.5, 0.2, -0.7, 0.1, 0.4, 0.5, -0.5, -0.6];
+        let w = [1.0, 2.0];
+        let mut g = [0.0; NP];
+        let f = data.value_grad(&t, &w, &mut g);
+        assert!((f - data.value(&t, &w)).abs() < 1e-15);
+        for k in 0..NP {
+            let h = 1e-6;
+            let (mut up, mut dn) = (t, t);
+            up[k] += h;
+            dn[k] -= h;
+            let fd = (data.value(&up, &w) - data.value(&dn, &w)) / (2.0 * h);
+            assert!((fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()), "slot {k}: {} vs {fd}", g[k]);
+        }
+    }
+}

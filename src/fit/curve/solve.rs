@@ -1,0 +1,210 @@
+//! The search for the curve law's parameters: a screening pass over a grid of the nonlinear
+//! shapes (alpha, C, beta, gamma and the size exponents) in which the amplitudes (E, P, A, B),
+//! linear given the shapes, are solved by least squares on relative error; then L-BFGS
+//! (argmin) on the Huber objective from the best few screened points, in parallel; the best
+//! end point wins. Bootstrap refits start from the optimum.
+
+use super::mpl::{Data, Layout, NP};
+use argmin::core::{CostFunction, Error, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Screened points refined by L-BFGS.
+pub const STARTS: usize = 8;
+
+/// The objective is a mean Huber loss of log residuals around HUBER_DELTA = 1e-3, so of order
+/// 1e-7; argmin's tolerances are absolute, so it is scaled to order 1.
+const SCALE: f64 = 1e6;
+
+struct Problem<'a> {
+    data: &'a Data<'a>,
+    w: &'a [f64],
+    base: [f64; NP],
+    cache: RefCell<(Vec<f64>, f64, Vec<f64>)>,
+    /// The best finite point evaluated: argmin's executor returns an error, not its state,
+    /// when an evaluation fails mid-search, and the search so far must not be lost.
+    best: &'a RefCell<(f64, Vec<f64>)>,
+}
+
+impl Problem<'_> {
+    fn full(&self, p: &[f64]) -> [f64; NP] {
+        let mut t = self.base;
+        for (k, &s) in self.data.layout.free().iter().enumerate() {
+            t[s] = p[k];
+        }
+        t
+    }
+
+    fn eval(&self, p: &[f64]) -> Result<(f64, Vec<f64>), Error> {
+        {
+            let c = self.cache.borrow();
+            if c.0.as_slice() == p {
+                return Ok((c.1, c.2.clone()));
+            }
+        }
+        let mut g = [0.0; NP];
+        let f = self.data.value_grad(&self.full(p), self.w, &mut g) * SCALE;
+        let gp: Vec<f64> = self.data.layout.free().iter().map(|&s| g[s] * SCALE).collect();
+        // A trial point where the law overflows gets a huge finite cost, so the line search
+        // backs off instead of aborting the whole minimisation.
+        if !f.is_finite() || gp.iter().any(|v| !v.is_finite()) {
+            return Ok((1e30, vec![0.0; gp.len()]));
+        }
+        *self.cache.borrow_mut() = (p.to_vec(), f, gp.clone());
+        let mut b = self.best.borrow_mut();
+        if f < b.0 {
+            *b = (f, p.to_vec());
+        }
+        Ok((f, gp))
+    }
+}
+
+impl CostFunction for Problem<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Self::Param) -> Result<f64, Error> {
+        Ok(self.eval(p)?.0)
+    }
+}
+
+impl Gradient for Problem<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Self::Param) -> Result<Vec<f64>, Error> {
+        Ok(self.eval(p)?.1)
+    }
+}
+
+/// One local minimisation from `t0`: the end point, its objective (mean Huber) and iterations.
+pub fn minimize(data: &Data, w: &[f64], t0: &[f64; NP], max_iters: u64) -> ([f64; NP], f64, u64) {
+    let best = RefCell::new((f64::INFINITY, Vec::new()));
+    let problem = Problem { data, w, base: *t0, cache: RefCell::new((Vec::new(), 0.0, Vec::new())), best: &best };
+    let x0: Vec<f64> = data.layout.free().iter().map(|&s| t0[s]).collect();
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+        .with_tolerance_grad(1e-9)
+        .and_then(|s| s.with_tolerance_cost(1e-13))
+        .expect("valid tolerances");
+    let run = Executor::new(problem, solver).configure(|s| s.param(x0).max_iters(max_iters)).ctrlc(false).run();
+    let iters = run.as_ref().map_or(0, |r| r.state().get_iter());
+    let (f, p) = best.into_inner();
+    let mut t = *t0;
+    if f.is_finite() {
+        for (k, &s) in data.layout.free().iter().enumerate() {
+            t[s] = p[k];
+        }
+    }
+    (t, data.value(&t, w), iters)
+}
+
+/// Solves the small weighted least-squares problem min sum ((x . c - y) / y)^2 by normal
+/// equations over the columns in `cols`; None if singular.
+fn linear_amplitudes(feat: &[Vec<[f64; 4]>], loss: &[Vec<f64>], w: &[f64], cols: &[usize]) -> Option<[f64; 4]> {
+    let m = cols.len();
+    let mut ata = vec![vec![0.0; m]; m];
+    let mut atb = vec![0.0; m];
+    for (j, run) in feat.iter().enumerate() {
+        for (i, f) in run.iter().enumerate() {
+            let y = loss[j][i];
+            let wt = w[j] / (y * y);
+            for a in 0..m {
+                atb[a] += wt * f[cols[a]] * y;
+                for b in 0..m {
+                    ata[a][b] += wt * f[cols[a]] * f[cols[b]];
+                }
+            }
+        }
+    }
+    // Gaussian elimination with partial pivoting (m <= 4); a tiny ridge keeps a column that is
+    // all zeros (no decay in the data: B unidentified) from making the system singular.
+    for a in 0..m {
+        ata[a][a] += 1e-12 * (1.0 + ata[a][a]);
+    }
+    for c in 0..m {
+        let p = (c..m).max_by(|&i, &j| ata[i][c].abs().total_cmp(&ata[j][c].abs()))?;
+        ata.swap(c, p);
+        atb.swap(c, p);
+        if ata[c][c].abs() < 1e-300 {
+            return None;
+        }
+        for r in c + 1..m {
+            let f = ata[r][c] / ata[c][c];
+            for k in c..m {
+                ata[r][k] -= f * ata[c][k];
+            }
+            atb[r] -= f * atb[c];
+        }
+    }
+    let mut x = vec![0.0; m];
+    for c in (0..m).rev() {
+        let s: f64 = (c + 1..m).map(|k| ata[c][k] * x[k]).sum();
+        x[c] = (atb[c] - s) / ata[c][c];
+    }
+    let mut out = [0.0; 4];
+    for (a, &c) in cols.iter().enumerate() {
+        out[c] = x[a];
+    }
+    Some(out)
+}
+
+/// The grid of nonlinear shapes, each completed with its least-squares amplitudes, sorted by
+/// objective (best first).
+pub fn screen(data: &Data, w: &[f64]) -> Vec<([f64; NP], f64)> {
+    let across = data.layout == Layout::AcrossSizes;
+    let min_y = data.loss.iter().flatten().cloned().fold(f64::INFINITY, f64::min);
+    let mut grid = Vec::new();
+    for alpha in [0.25, 0.5, 0.9] {
+        for c in [0.3, 2.0, 10.0] {
+            for beta in [0.3, 0.6, 1.2] {
+                for gamma in [0.3, 0.6, 0.9] {
+                    let exps: &[(f64, f64)] =
+                        if across { &[(0.2, 0.0), (0.2, 0.4), (0.6, 0.0), (0.6, 0.4)] } else { &[(0.0, 0.0)] };
+                    for &(pe, ae) in exps {
+                        let mut t = [0.0; NP];
+                        t[5] = f64::ln(alpha);
+                        t[8] = f64::ln(c);
+                        t[9] = f64::ln(beta);
+                        t[10] = f64::ln(gamma);
+                        t[2] = pe;
+                        t[4] = ae;
+                        t[7] = ae;
+                        grid.push(t);
+                    }
+                }
+            }
+        }
+    }
+    let cols: &[usize] = if across { &[0, 1, 2, 3] } else { &[0, 2, 3] };
+    let mut out: Vec<([f64; NP], f64)> = grid
+        .into_par_iter()
+        .filter_map(|mut t| {
+            let feat = data.features(&t);
+            let x = linear_amplitudes(&feat, data.loss, w, cols)?;
+            // Amplitudes must be positive; a negative least-squares value becomes a small one.
+            t[0] = x[0].max(0.05 * min_y).ln();
+            t[1] = if across { x[1].max(1e-3 * min_y).ln() } else { 0.0 };
+            t[3] = x[2].max(1e-3 * min_y).ln();
+            t[6] = x[3].max(1e-3).ln();
+            let f = data.value(&t, w);
+            f.is_finite().then_some((t, f))
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    out
+}
+
+/// The best of `STARTS` L-BFGS runs from the best screened points: (theta, objective, starts
+/// screened, starts refined).
+pub fn fit(data: &Data, w: &[f64]) -> Option<([f64; NP], f64, usize, usize)> {
+    let screened = screen(data, w);
+    let n_screened = screened.len();
+    let starts: Vec<[f64; NP]> = screened.into_iter().take(STARTS).map(|s| s.0).collect();
+    let n = starts.len();
+    starts
+        .into_par_iter()
+        .map(|t0| minimize(data, w, &t0, 1000))
+        .filter(|r| r.1.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(t, f, _)| (t, f, n_screened, n))
+}

@@ -1,0 +1,128 @@
+//! The curve law recovers a known law from synthetic curves, and reproduces the multi-power
+//! law's published protocol.
+
+use super::*;
+use crate::fit::rng::SplitMix64;
+use std::path::PathBuf;
+
+/// A schedule of `steps` updates at peak `peak`: 5% linear warmup, then `kind`.
+fn schedule(kind: &str, steps: usize, peak: f64) -> Vec<f64> {
+    let warm = steps / 20;
+    (0..steps)
+        .map(|k| {
+            if k < warm {
+                return peak * (k + 1) as f64 / warm as f64;
+            }
+            let p = (k - warm) as f64 / (steps - warm) as f64;
+            peak * match kind {
+                "constant" => 1.0,
+                "cosine" => 0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()),
+                "wsd" => {
+                    if k < steps * 8 / 10 {
+                        1.0
+                    } else {
+                        1.0 - (k - steps * 8 / 10) as f64 / (steps / 5) as f64 * 0.99
+                    }
+                }
+                "exp" => {
+                    if k < steps * 7 / 10 {
+                        1.0
+                    } else {
+                        0.01f64.powf((k - steps * 7 / 10) as f64 / (steps * 3 / 10) as f64)
+                    }
+                }
+                _ => unreachable!(),
+            }
+        })
+        .collect()
+}
+
+fn truth() -> CurveLaw {
+    CurveLaw {
+        layout: Layout::AcrossSizes,
+        n_ref: 3e5,
+        e: 1.8,
+        p: 0.5,
+        p_exp: 0.4,
+        a: 1.0,
+        a_exp: 0.3,
+        alpha: 0.5,
+        b: 40.0,
+        b_exp: 0.2,
+        c: 2.0,
+        beta: 0.6,
+        gamma: 0.6,
+    }
+}
+
+/// A run of `truth()` under `kind` with multiplicative Gaussian noise `sigma`.
+fn synth(params: f64, kind: &str, steps: usize, sigma: f64, rng: &mut SplitMix64) -> CurveRun {
+    let lr = schedule(kind, steps, 1e-2);
+    let evals = even_steps(steps as u64, 40);
+    let clean = predict(&truth(), params, &lr, &evals);
+    let loss = clean.iter().map(|l| l * (1.0 + sigma * rng.normal())).collect();
+    CurveRun { run: format!("{kind}-{params}"), params, tokens_per_step: 1024.0, lr, steps: evals, loss }
+}
+
+#[test]
+fn recovers_a_known_law_from_synthetic_curves() {
+    let mut rng = SplitMix64::new(7);
+    let mut runs = Vec::new();
+    for n in [1e5, 3e5, 9e5] {
+        for (kind, steps) in [("constant", 1500), ("cosine", 3000), ("wsd", 2000)] {
+            runs.push(synth(n, kind, steps, 3e-4, &mut rng));
+        }
+    }
+    let f = fit(&runs, 0, 0).expect("fit");
+    let (l, t) = (f.law, truth());
+    eprintln!("{l:?} in {:.2} s, in-sample {:?}", f.fit_seconds, f.in_sample);
+    // Measured: every parameter within 0.5% (exponents within 0.001) at 0.03% noise.
+    for (name, got, want, tol) in [
+        ("E", l.e, t.e, 0.02),
+        ("alpha", l.alpha, t.alpha, 0.02),
+        ("A", l.a * (t.n_ref / l.n_ref).powf(-l.a_exp), t.a, 0.05),
+        ("B", l.b * (t.n_ref / l.n_ref).powf(-l.b_exp), t.b, 0.1),
+        ("C", l.c, t.c, 0.1),
+        ("beta", l.beta, t.beta, 0.1),
+        ("gamma", l.gamma, t.gamma, 0.1),
+    ] {
+        assert!((got / want - 1.0).abs() < tol, "{name}: fitted {got}, true {want}");
+    }
+    for (name, got, want) in [("p_exp", l.p_exp, t.p_exp), ("a_exp", l.a_exp, t.a_exp), ("b_exp", l.b_exp, t.b_exp)] {
+        assert!((got - want).abs() < 0.03, "{name}: fitted {got}, true {want}");
+    }
+    assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+    // A schedule it never saw (exponential decay), at a model 3x larger than any fitted.
+    let held = synth(2.7e6, "exp", 4000, 0.0, &mut rng);
+    let pred = predict(&l, held.params, &held.lr, &held.steps);
+    let e = Errors::of(&pred, &held.loss);
+    assert!(e.mean_rel < 2e-3 && e.max_rel < 5e-3, "held-out curve: {e:?}");
+}
+
+fn mpl_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference-data/mpl");
+    assert!(
+        d.join("curves").is_dir(),
+        "{}: the published multi-power-law curves are missing; this test needs ../shared/reference-data/mpl \
+         beside the repository",
+        d.display()
+    );
+    d
+}
+
+#[test]
+fn reproduces_the_multi_power_law_protocol() {
+    let res = protocol::run(&mpl_dir()).expect("protocol");
+    eprintln!("{}", protocol::table(&res));
+    for r in &res {
+        // The paper's own shape through this predictor (L0 moved onto the curves, see
+        // protocol.rs): checks the predictor and the chunked annealing sum against the
+        // paper's reported accuracy (mean 0.11% to 0.17%, worst 0.4% to 1.0%).
+        let p = r.paper_shifted();
+        assert!(p.mean_rel < 3e-3 && p.max_rel < 1.2e-2, "{}: paper's parameters {p:?}", r.size);
+        // Our own fit on three curves, predicting six (measured: 25M mean 0.20%, worst 0.72%;
+        // 100M 0.23%, 0.81%).
+        let o = r.ours();
+        assert!(o.mean_rel < 3.5e-3 && o.max_rel < 1.2e-2, "{}: our fit {o:?}", r.size);
+    }
+}
