@@ -246,7 +246,11 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 finished_est += a.est_s;
                 let id = a.dir.id.clone();
                 let code = status.code().unwrap_or(-1);
-                if a.dir.is_done() && said == "ALREADY_DONE" {
+                // A worker that found the folder locked (BUSY) did not train it, even when the
+                // other worker has finished it by now: checked before `is_done`, or two
+                // concurrent runs would both count that run (issue 15).
+                let busy = code == worker::EXIT_BUSY;
+                if a.dir.is_done() && (said == "ALREADY_DONE" || busy) {
                     // Another `run` of the sweep trained it while this one waited: not counted
                     // as trained here, so two concurrent runs together report each run once.
                     log(&mp, tty, &format!("run {id} was finished by another worker meanwhile"));

@@ -165,7 +165,7 @@ fn mutate(src: &[u8], rng: &mut Rng) -> Vec<u8> {
                 b.splice(at..at, s.iter().copied());
             }
             4 => b.truncate(at),
-            5 | 6 => {
+            5 | 6 if !b.is_empty() => {
                 // Duplicate or move a whole line.
                 let lines: Vec<&[u8]> = b.split_inclusive(|&c| c == b'\n').collect();
                 let (i, j) = (rng.below(lines.len()), rng.below(lines.len()));
