@@ -81,7 +81,11 @@ impl Data {
             let term = (s * u).exp();
             let pred = big_e + term;
             let res = pred.ln() - self.ln_l[i];
-            let (h, psi) = if res.abs() < DELTA { (0.5 * res * res, res) } else { (DELTA * (res.abs() - 0.5 * DELTA), DELTA * res.signum()) };
+            let (h, psi) = if res.abs() < DELTA {
+                (0.5 * res * res, res)
+            } else {
+                (DELTA * (res.abs() - 0.5 * DELTA), DELTA * res.signum())
+            };
             f += h;
             let k = psi / pred;
             g[0] += k * big_e;
@@ -161,7 +165,9 @@ pub fn fit(n: &[f64], d: &[f64], l: &[f64]) -> Option<KaplanFit> {
     if !law.is_finite() {
         return None;
     }
-    let rms = (n.iter().zip(d).zip(l).map(|((&n, &d), &l)| (law.predict(n, d) / l - 1.0).powi(2)).sum::<f64>() / n.len() as f64).sqrt();
+    let rms = (n.iter().zip(d).zip(l).map(|((&n, &d), &l)| (law.predict(n, d) / l - 1.0).powi(2)).sum::<f64>()
+        / n.len() as f64)
+        .sqrt();
     Some(KaplanFit { law, objective: best.1, rms_rel_residual: rms, n_points: n.len() })
 }
 
@@ -236,41 +242,54 @@ impl FormCheck {
     }
 }
 
+/// At most this many points go into one Kaplan fit: a larger set is thinned to an evenly
+/// spaced subset in compute order (the form check compares forms, it does not need every point
+/// of a million-row fit to do so, and its cost must not grow with the points).
+pub const MAX_POINTS: usize = 512;
+
+fn thin(points: &[(f64, f64, f64)]) -> Vec<(f64, f64, f64)> {
+    if points.len() <= MAX_POINTS {
+        return points.to_vec();
+    }
+    let mut v = points.to_vec();
+    v.sort_by(|a, b| (a.0 * a.1).total_cmp(&(b.0 * b.1)));
+    (0..MAX_POINTS).map(|i| v[i * (v.len() - 1) / (MAX_POINTS - 1)]).collect()
+}
+
 /// Fits the Kaplan form to `(N, D, loss)` final points and compares it with the Chinchilla
-/// law `chin` (a predictor) at the target and, for each factor `k`, on the rollout split;
-/// `refit_chin` refits Chinchilla on a subset. `None` when the Kaplan form cannot be fitted.
+/// law `chin` (a predictor) at the target and on the rollout's splits: for each
+/// `(k, chinchilla's mean |relative error|)` of the rollout, the Kaplan form is refitted on the
+/// runs below C_max / k and scored on the rest, as the rollout scored Chinchilla. `None` when
+/// the Kaplan form cannot be fitted.
 pub fn form_check(
     points: &[(f64, f64, f64)],
     chin: impl Fn(f64, f64) -> f64,
     target: Option<(f64, f64)>,
-    factors: &[f64],
-    refit_chin: impl Fn(&[(f64, f64, f64)]) -> Option<Box<dyn Fn(f64, f64) -> f64>>,
+    chin_rollout: &[(f64, f64)],
 ) -> Option<FormCheck> {
     let split = |p: &[(f64, f64, f64)]| -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         (p.iter().map(|x| x.0).collect(), p.iter().map(|x| x.1).collect(), p.iter().map(|x| x.2).collect())
     };
-    let (n, d, l) = split(points);
+    let (n, d, l) = split(&thin(points));
     let kaplan = fit(&n, &d, &l)?;
     let mut out = FormCheck { kaplan, at_target: None, rollout: Vec::new() };
     if let Some((tn, td)) = target {
         out.at_target = Some(out.at(tn, td, chin(tn, td)));
     }
     let c_max = points.iter().map(|p| 6.0 * p.0 * p.1).fold(0.0, f64::max);
-    for &k in factors {
+    for &(k, chin_err) in chin_rollout {
         let (train, test): (Vec<_>, Vec<_>) = points.iter().partition(|p| 6.0 * p.0 * p.1 < c_max / k);
         if test.is_empty() {
             continue;
         }
-        let (tn, td, tl) = split(&train);
-        let (Some(kf), Some(cf)) = (fit(&tn, &td, &tl), refit_chin(&train)) else { continue };
-        let err = |f: &dyn Fn(f64, f64) -> f64| {
-            test.iter().map(|p| (f(p.0, p.1) / p.2 - 1.0).abs()).sum::<f64>() / test.len() as f64
-        };
+        let (tn, td, tl) = split(&thin(&train));
+        let Some(kf) = fit(&tn, &td, &tl) else { continue };
+        let err = test.iter().map(|p| (kf.law.predict(p.0, p.1) / p.2 - 1.0).abs()).sum::<f64>() / test.len() as f64;
         out.rollout.push(FormsRollout {
             k,
             n: test.len(),
-            chinchilla_mean_abs_rel_err: err(&*cf),
-            kaplan_mean_abs_rel_err: err(&|a, b| kf.law.predict(a, b)),
+            chinchilla_mean_abs_rel_err: chin_err,
+            kaplan_mean_abs_rel_err: err,
         });
     }
     Some(out)

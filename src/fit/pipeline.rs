@@ -246,31 +246,14 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
 
     let form_check = {
         let pts: Vec<(f64, f64, f64)> = points.iter().map(|o| (o.params, o.tokens, o.loss)).collect();
-        let factors: Vec<f64> = rollout.as_ref().map_or(Vec::new(), |r| r.by_factor.iter().map(|f| f.k).collect());
+        let chin_rollout: Vec<(f64, f64)> =
+            rollout.as_ref().map_or(Vec::new(), |r| r.by_factor.iter().map(|f| (f.k, f.mean_abs_rel_err)).collect());
         let law = fit.law;
         crate::fit::kaplan::form_check(
             &pts,
             |n, d| law.predict(n, d),
             target.map(|t| (t.n_opt, t.d_opt)),
-            &factors,
-            |train| {
-                let obs: Vec<Obs> = train
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(n, d, l))| Obs {
-                        run: format!("p{i}"),
-                        params: n,
-                        tokens: d,
-                        flops: 6.0 * n * d,
-                        loss: l,
-                        lr: None,
-                        batch: None,
-                        is_final: true,
-                    })
-                    .collect();
-                let law = fit_chinchilla(&obs).ok()?.law;
-                Some(Box::new(move |n, d| law.predict(n, d)))
-            },
+            &chin_rollout,
         )
     };
 

@@ -24,8 +24,8 @@ pub const MAX_LOSS_WIDTH: f64 = 0.10;
 /// grid and says nothing beyond it.
 pub const EXPONENT_RANGE: (f64, f64) = (0.1, 2.0);
 
-/// The Kaplan form counts as fitting "about as well" as the Chinchilla law when its summed
-/// Huber objective is at most this multiple of the Chinchilla fit's.
+/// The Kaplan form counts as fitting "about as well" as the Chinchilla law when its Huber
+/// objective per point is at most this multiple of the Chinchilla fit's.
 pub const FORM_FIT_RATIO: f64 = 2.0;
 
 /// How much more compute than the sweep's largest run the suggested IsoFLOP runs use: enough
@@ -99,7 +99,7 @@ pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verd
         reasons.push(format!("the irreducible loss E = {:.3e} collapsed towards 0", p.e));
     } else if let Some(fl) = floor.filter(|fl| p.e < *fl) {
         reasons.push(format!(
-            "the irreducible loss E = {:.4} is below the data's known entropy floor {fl:.4}, which no model can beat",
+            "the irreducible loss E = {:.4} is below the data's known entropy floor {fl:.4} (exact for a Markov source, the derivation entropy for a grammar)",
             p.e
         ));
     }
@@ -153,7 +153,11 @@ pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verd
                      the target's distance ({:.0}x the largest run){}",
                     100.0 * a.expected_rel_err,
                     a.factor,
-                    if a.note.contains("assumption") { ", extrapolated from the distances it could measure" } else { "" }
+                    if a.note.contains("assumption") {
+                        ", extrapolated from the distances it could measure"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -161,7 +165,10 @@ pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verd
         // but lands elsewhere at the target means the sweep does not decide the extrapolation.
         if let Some(fc) = &fit.form_check {
             if let Some(at) = fc.at_target {
-                let comparable = fc.kaplan.objective <= FORM_FIT_RATIO * fit.objective.max(1e-12);
+                // Per point: the Kaplan fit may use a thinned subset of a large fit's points.
+                let per = |obj: f64, n: usize| obj / n.max(1) as f64;
+                let comparable = per(fc.kaplan.objective, fc.kaplan.n_points)
+                    <= FORM_FIT_RATIO * per(fit.objective, fit.n_points).max(1e-15);
                 if comparable && at.rel_diff.abs() > MAX_LOSS_WIDTH / 2.0 {
                     loss_reasons.push(format!(
                         "two law forms that fit the sweep about equally well disagree by {:.1}% at the target: \
