@@ -5,18 +5,15 @@
 //! `runner` (plan, pool, shards) → `store` (run folders → Parquet) → `fit` → `report`.
 //! `flops` owns all parameter and FLOP accounting; `kernels` holds the fused training ops.
 
+pub mod app;
 pub mod backend;
-pub mod bench;
-pub mod check;
-pub mod coord;
-pub mod curvelaw;
 pub mod data;
 pub mod fit;
 pub mod flops;
 pub mod kernels;
 pub mod model;
-pub mod pipeline;
 pub mod report;
+pub mod rng;
 pub mod runner;
 pub mod spec;
 pub mod store;

@@ -2,14 +2,14 @@
 //! with replacement, refit, and report 95% percentile intervals for the law's
 //! parameters and for what it predicts at the target (N_opt, D_opt, tokens per
 //! parameter, loss). Each resample draws from its own stream
-//! (`SplitMix64::for_index(seed, i)`), so results are identical whatever the
+//! (`Rng::for_index(seed, i)`), so results are identical whatever the
 //! thread count.
 
 use crate::fit::law::{Law, TargetSpec};
 use crate::fit::objective::{LogData, Theta};
 use crate::fit::parametric::{minimize, sample_indices, Tol, EXACT_MAX};
 use crate::fit::progress::Progress;
-use crate::fit::rng::SplitMix64;
+use crate::rng::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -91,11 +91,11 @@ pub fn quantities(law: &Law, target: Option<TargetSpec>) -> Vec<(&'static str, f
 
 /// Refit one resample from the warm starts; `None` if nothing converged.
 fn refit(data: &LogData, warm: &[Theta], seed: u64, i: usize) -> Option<Law> {
-    let mut rng = SplitMix64::for_index(seed, i as u64);
+    let mut rng = Rng::for_index(seed, i as u64);
     let n = data.len();
     let mut counts = vec![0u32; n];
     for _ in 0..n {
-        counts[rng.below(n)] += 1;
+        counts[rng.below_mulshift(n)] += 1;
     }
     let best = solve_from(&data.reweighted(&counts), warm)?;
     let law = Law::from_theta(&best);
@@ -153,7 +153,7 @@ fn blb(data: &LogData, warm: &[Theta], resamples: usize, seed: u64, progress: &P
     let subsets: Vec<Option<(LogData, Theta)>> = (0..s)
         .into_par_iter()
         .map(|j| {
-            let pick = SplitMix64::for_index(seed, u64::MAX - j as u64).next_u64();
+            let pick = Rng::for_index(seed, u64::MAX - j as u64).next_u64();
             let sub = data.subset(&sample_indices(n, b, pick));
             let center = solve_from(&sub.scaled(n as f64 / b as f64), warm)?;
             Some((sub, center))
@@ -164,10 +164,10 @@ fn blb(data: &LogData, warm: &[Theta], resamples: usize, seed: u64, progress: &P
         .map(|i| {
             let out = (|| {
                 let (sub, center) = subsets[i % s].as_ref()?;
-                let mut rng = SplitMix64::for_index(seed, i as u64);
+                let mut rng = Rng::for_index(seed, i as u64);
                 let mut counts = vec![0u32; b];
                 for _ in 0..n {
-                    counts[rng.below(b)] += 1;
+                    counts[rng.below_mulshift(b)] += 1;
                 }
                 let starts: Vec<Theta> = std::iter::once(*center).chain(warm.iter().skip(1).copied()).collect();
                 let th = solve_from(&sub.reweighted(&counts), &starts)?;

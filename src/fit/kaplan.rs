@@ -81,7 +81,11 @@ impl Data {
             let term = (s * u).exp();
             let pred = big_e + term;
             let res = pred.ln() - self.ln_l[i];
-            let (h, psi) = if res.abs() < DELTA { (0.5 * res * res, res) } else { (DELTA * (res.abs() - 0.5 * DELTA), DELTA * res.signum()) };
+            let (h, psi) = if res.abs() < DELTA {
+                (0.5 * res * res, res)
+            } else {
+                (DELTA * (res.abs() - 0.5 * DELTA), DELTA * res.signum())
+            };
             f += h;
             let k = psi / pred;
             g[0] += k * big_e;
@@ -161,7 +165,9 @@ pub fn fit(n: &[f64], d: &[f64], l: &[f64]) -> Option<KaplanFit> {
     if !law.is_finite() {
         return None;
     }
-    let rms = (n.iter().zip(d).zip(l).map(|((&n, &d), &l)| (law.predict(n, d) / l - 1.0).powi(2)).sum::<f64>() / n.len() as f64).sqrt();
+    let rms = (n.iter().zip(d).zip(l).map(|((&n, &d), &l)| (law.predict(n, d) / l - 1.0).powi(2)).sum::<f64>()
+        / n.len() as f64)
+        .sqrt();
     Some(KaplanFit { law, objective: best.1, rms_rel_residual: rms, n_points: n.len() })
 }
 

@@ -6,7 +6,6 @@
 //! submodules, and nothing here depends on the rest of the crate.
 
 pub mod backtest;
-pub mod bench;
 pub mod bootstrap;
 pub mod calibration;
 pub mod curve;
@@ -25,7 +24,6 @@ pub mod parametric;
 pub mod pipeline;
 pub mod progress;
 pub mod regress;
-pub mod rng;
 pub mod rollout;
 pub mod validate;
 pub mod varpro;
@@ -37,7 +35,6 @@ mod api_tests;
 mod recovery;
 
 pub use backtest::Backtest;
-pub use bench::bench_chinchilla;
 pub use bootstrap::Interval;
 pub use law::{Law, TargetPoint};
 pub use rollout::Rollout;

@@ -268,11 +268,11 @@ pub fn fit_grid(data: &LogData, starts: &[Theta]) -> MultiFit {
 
 /// `k` distinct indices of 0..n drawn uniformly (partial Fisher-Yates), sorted.
 pub fn sample_indices(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    let mut rng = crate::fit::rng::SplitMix64::new(seed);
+    let mut rng = crate::rng::Rng::from_state(seed);
     let mut all: Vec<usize> = (0..n).collect();
     let k = k.min(n);
     for i in 0..k {
-        let j = i + rng.below(n - i);
+        let j = i + rng.below_mulshift(n - i);
         all.swap(i, j);
     }
     let mut out = all[..k].to_vec();

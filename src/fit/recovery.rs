@@ -4,8 +4,8 @@
 //! cover it (at most one miss across all parameters of all laws).
 
 use crate::fit::law::Law;
-use crate::fit::rng::SplitMix64;
 use crate::fit::{fit_all, FitOptions, Obs};
+use crate::rng::Rng;
 
 /// Noise: L * exp(sigma * z), comparable to the Chinchilla digitisation error.
 const SIGMA: f64 = 0.01;
@@ -21,7 +21,7 @@ fn truths() -> [Law; 4] {
 }
 
 fn sample(law: &Law, seed: u64) -> Vec<Obs> {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = Rng::from_state(seed);
     let mut v = Vec::new();
     for i in 0..7 {
         for j in 0..7 {

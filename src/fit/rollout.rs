@@ -304,8 +304,8 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::fit::pipeline::fit_chinchilla;
-    use crate::fit::rng::SplitMix64;
     use crate::fit::{fit_all, FitOptions};
+    use crate::rng::Rng;
 
     fn law() -> Law {
         Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 }
@@ -314,7 +314,7 @@ mod tests {
     /// Known noise: each final loss is the law's times e^(sigma z), z standard normal.
     const SIGMA: f64 = 0.005;
 
-    fn run(rng: &mut SplitMix64, name: String, n: f64, tpp: f64) -> Obs {
+    fn run(rng: &mut Rng, name: String, n: f64, tpp: f64) -> Obs {
         let d = n * tpp;
         let loss = law().predict(n, d) * (SIGMA * rng.normal()).exp();
         Obs { run: name, params: n, tokens: d, flops: 6.0 * n * d, loss, lr: None, batch: None, is_final: true }
@@ -322,7 +322,7 @@ mod tests {
 
     /// A sweep of 6 sizes (1e6 to 3.2e7, doubling) x 4 token budgets (5 to 40 tokens/param).
     fn sweep(seed: u64) -> Vec<Obs> {
-        let mut rng = SplitMix64::new(seed);
+        let mut rng = Rng::from_state(seed);
         let mut v = Vec::new();
         for i in 0..6 {
             for (j, tpp) in [5.0, 10.0, 20.0, 40.0].into_iter().enumerate() {
@@ -373,12 +373,12 @@ mod tests {
         let rep = fit_all(&pts, &opts).unwrap();
         let r = rep.rollout.as_ref().expect("rollout ran");
         let c_max = r.c_max;
-        let mut rng = SplitMix64::new(99);
+        let mut rng = Rng::from_state(99);
         let (mut inside, mut total, mut half) = (0, 0, 0.0);
         for i in 0..40 {
             // Compute 4x..30x C_max, split at 5..40 tokens per parameter.
             let c = c_max * 4.0 * 7.5f64.powf(i as f64 / 39.0);
-            let tpp = 5.0 * 8f64.powf(rng.next_f64());
+            let tpp = 5.0 * 8f64.powf(rng.uniform());
             let n = (c / (6.0 * tpp)).sqrt();
             let o = run(&mut rng, format!("big{i}"), n, tpp);
             let iv = rep.loss_interval_at(o.params, o.tokens).unwrap();

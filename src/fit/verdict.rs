@@ -153,7 +153,11 @@ pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verd
                      the target's distance ({:.0}x the largest run){}",
                     100.0 * a.expected_rel_err,
                     a.factor,
-                    if a.note.contains("assumption") { ", extrapolated from the distances it could measure" } else { "" }
+                    if a.note.contains("assumption") {
+                        ", extrapolated from the distances it could measure"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }

@@ -71,7 +71,7 @@ pub struct Facts<'a> {
     pub warnings: Vec<String>,
     pub provenance: String,
     /// `windtunnel mix-check`'s held-out runs (mix_check.json), if it was run.
-    pub mix_check: Option<crate::runner::mixcheck::MixCheck>,
+    pub mix_check: Option<crate::store::mix_check::MixCheck>,
     /// Whether the sweep determines the target (fit.json's `verdict`, or judged here for a
     /// fit.json written before verdicts existed).
     pub verdict: Option<crate::fit::Verdict>,

@@ -17,8 +17,8 @@ pub mod facts;
 pub mod headline;
 mod plots;
 mod plots2;
-mod rollout;
 mod plots_curve;
+mod rollout;
 #[cfg(test)]
 mod tests;
 mod verdict;

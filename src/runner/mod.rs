@@ -4,10 +4,8 @@
 //! (indicatif bars on a terminal, plain log lines otherwise). It never fits or reports;
 //! `pipeline` chains run → collect → fit → report for the CLI.
 
-pub mod mixcheck;
 pub mod plan;
 pub mod slurm;
-pub mod status;
 pub mod sys;
 pub mod worker;
 

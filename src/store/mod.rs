@@ -5,6 +5,7 @@
 //! so a kill at any moment leaves either a finished run or an unfinished one, never a half one.
 
 pub mod frame;
+pub mod mix_check;
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

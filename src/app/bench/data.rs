@@ -6,10 +6,10 @@
 //! consumes 5k to 45k tokens/s per CPU job (`windtunnel bench`), so the loader must be far
 //! faster than that and must not grow with the shard.
 
-use super::prepare::Manifest;
-use super::rng::Rng;
-use super::shard;
-use super::stream::Stream;
+use crate::data::prepare::Manifest;
+use crate::data::shard;
+use crate::data::stream::Stream;
+use crate::rng::Rng;
 use crate::spec::config::FileSource;
 use anyhow::{Context, Result};
 use std::io::Write;

@@ -266,7 +266,7 @@ pub fn add_curve_law_dir(
     if !laws.iter().any(|l| l == LAW) {
         return Ok(());
     }
-    let sw = crate::pipeline::sweep_of_dir(dir)?;
+    let sw = super::sweep::sweep_of_dir(dir)?;
     let (done, _) = crate::runner::finished(&sw, &SweepDir { root: dir.to_path_buf() });
     match fit_curve_law(report, &done, bootstrap, seed) {
         Ok(c) => {
@@ -322,7 +322,7 @@ pub fn holdout_table(
     skip: f64,
     params: Option<f64>,
 ) -> Result<String> {
-    let sw = crate::pipeline::sweep_of_dir(dir)?;
+    let sw = super::sweep::sweep_of_dir(dir)?;
     let (done, _) = crate::runner::finished(&sw, &SweepDir { root: dir.to_path_buf() });
     let runs: Vec<(CurveRun, RunConfig)> =
         curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();

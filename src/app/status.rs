@@ -87,7 +87,7 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
     }
     // Folders of runs that an edited sweep file no longer has are listed apart.
     let current: Option<BTreeSet<String>> =
-        crate::pipeline::load_sweep(&sd.sweep_toml()).ok().map(|s| s.runs.iter().map(|r| r.run_id()).collect());
+        super::sweep::load_sweep(&sd.sweep_toml()).ok().map(|s| s.runs.iter().map(|r| r.run_id()).collect());
     let (now, host) = (store::now_unix(), store::hostname());
     let mut out = Vec::new();
     for rd in sd.list_runs()? {
@@ -145,7 +145,7 @@ pub fn render(dir: &Path, rows: &[Row]) -> String {
             r.state,
             r.step,
             r.steps,
-            r.heartbeat_age_s.map_or("-".into(), |a| format!("{} ago", super::plan::hms(a as f64))),
+            r.heartbeat_age_s.map_or("-".into(), |a| format!("{} ago", crate::runner::plan::hms(a as f64))),
             if r.host.is_empty() { "-" } else { r.host.as_str() },
             note
         );

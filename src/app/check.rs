@@ -18,7 +18,7 @@ use crate::report::facts::{run_curves, RunCurve};
 use crate::report::headline::{best_largest, target_shape};
 use crate::spec::config::{RunConfig, Sweep};
 use crate::store::{self, frame, SweepDir};
-use crate::{flops, pipeline, runner, UserError};
+use crate::{flops, runner, UserError};
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -122,7 +122,7 @@ fn clip_to_floor(i: Interval, floor: Option<f64>) -> Interval {
 /// Plan the check models and their predictions.
 pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, f64)> {
     check_options(o)?;
-    let sweep = pipeline::sweep_of_dir(dir)?;
+    let sweep = super::sweep::sweep_of_dir(dir)?;
     let sd = SweepDir { root: dir.to_path_buf() };
     let fit: FitReport = store::read_json(&sd.fit_json()).map_err(|e| {
         UserError(format!("{}: no usable fit.json ({e:#}); run `windtunnel collect` first", dir.display()))
@@ -248,7 +248,7 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
         out.push(e.clone());
     }
     store::write_json_atomic(&sd.check_json(), &ledger)?;
-    pipeline::report_dir(dir, &crate::report::ReportOptions::default())?;
+    super::report::report_dir(dir, &crate::report::ReportOptions::default())?;
     if rep.interrupted || !rep.failed.is_empty() {
         anyhow::bail!(
             "check runs did not all finish (failed: {:?}); run `windtunnel check` again to resume",

@@ -8,40 +8,11 @@
 
 use crate::fit::mixing::{self, MixingFit};
 use crate::spec::config::{RunConfig, Sweep};
+use crate::store::mix_check::{CheckRow, MixCheck};
 use crate::store::{self, SweepDir};
-use crate::{flops, pipeline, UserError};
+use crate::{flops, UserError};
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MixCheck {
-    pub width: usize,
-    pub depth: usize,
-    pub params: f64,
-    pub tokens: f64,
-    pub flops: f64,
-    /// Compute of the sweep's largest run (the check is this many times larger).
-    pub sweep_max_flops: f64,
-    pub rows: Vec<CheckRow>,
-    pub verdict: String,
-    /// True when the recommended mixture beat the uniform and every single-domain mixture.
-    pub recommended_wins: bool,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CheckRow {
-    pub label: String,
-    pub mix: Vec<f64>,
-    pub run_id: String,
-    /// The law's objective for this mixture at the check run's compute.
-    pub predicted: f64,
-    /// The objective from the run's final validation losses.
-    pub actual: f64,
-    pub losses: Vec<f64>,
-    /// 1 = lowest actual objective.
-    pub rank: usize,
-}
 
 pub struct Options {
     pub width: Option<usize>,
@@ -50,8 +21,8 @@ pub struct Options {
 }
 
 pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
-    let sweep = pipeline::sweep_of_dir(dir)?;
-    let m: MixingFit = pipeline::mixing_of_dir(dir)?;
+    let sweep = super::sweep::sweep_of_dir(dir)?;
+    let m: MixingFit = super::fit::mixing_of_dir(dir)?;
     let run_flops = |r: &RunConfig| flops::flops_per_token(r.width, r.depth, r.seq_len, r.vocab) * r.tokens as f64;
     let template =
         sweep.runs.iter().max_by(|a, b| run_flops(a).total_cmp(&run_flops(b))).expect("a sweep has runs").clone();
@@ -97,7 +68,7 @@ pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
         .collect();
     let check_sweep = Sweep { name: name.clone(), runs: runs.clone(), ..sweep.clone() };
     let root = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let ro = super::RunOptions {
+    let ro = crate::runner::RunOptions {
         results: root.clone(),
         jobs: opts.jobs,
         shard: None,
@@ -105,7 +76,7 @@ pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
         worker_exe: None,
         devices: Vec::new(),
     };
-    let rep = super::run(&check_sweep, &ro)?;
+    let rep = crate::runner::run(&check_sweep, &ro)?;
     if rep.interrupted || !rep.failed.is_empty() {
         anyhow::bail!("mix-check runs did not all finish (failed: {:?}); run mix-check again to resume", rep.failed);
     }
@@ -172,6 +143,6 @@ pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
         recommended_wins: wins,
     };
     store::write_json_atomic(&dir.join("mix_check.json"), &check)?;
-    pipeline::report_dir(dir, &crate::report::ReportOptions::default())?;
+    super::report::report_dir(dir, &crate::report::ReportOptions::default())?;
     Ok(check)
 }

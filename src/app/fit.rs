@@ -1,10 +1,10 @@
-//! The glue the CLI runs after training: collect finished runs into `runs.parquet`, fit the
-//! laws into `fit.json`, write the report. Each step reads the previous step's files only.
+//! `fit`: collect finished runs into `runs.parquet` and fit the laws into `fit.json`; the
+//! data-mixing law's inputs and `mix-predict`. Each step reads the previous step's files only.
 
 use crate::fit::{self, FitOptions, FitReport};
-use crate::spec::{self, config::Sweep};
+use crate::spec::config::Sweep;
 use crate::store::{self, frame, SweepDir};
-use crate::{data, report, runner, UserError};
+use crate::{report, runner, UserError};
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 use std::path::{Path, PathBuf};
@@ -21,54 +21,6 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         // presents a prediction below it as a result.
         entropy_floor: report::facts::entropy_floors(sweep).1,
     }
-}
-
-/// Reads a sweep file and stamps its file-backed domains' fingerprints (run ids depend on the
-/// data's contents), without tokenizing anything.
-pub fn load_sweep(path: &Path) -> Result<Sweep> {
-    let mut sw = spec::load(path)?;
-    data::prepare::stamp(&mut sw, &data::prepare::cache_root())?;
-    Ok(sw)
-}
-
-/// Reads a sweep file and gets its data ready for training (tokenized into the cache, shards
-/// checked): every data problem surfaces here, before any run starts. Returns the sweep and a
-/// printable summary of the data (empty for built-in domains only).
-pub fn load_and_prepare(path: &Path) -> Result<(Sweep, String)> {
-    let mut sw = spec::load(path)?;
-    let reports = data::prepare::prepare(&mut sw, &data::prepare::cache_root())?;
-    Ok((sw.clone(), data_summary(&sw, &reports)))
-}
-
-/// The data lines of `plan` and `run`: each file-backed domain's size and how it was prepared,
-/// and a warning when a run would draw more tokens of a domain than it has (windows repeat).
-pub fn data_summary(sw: &Sweep, reports: &[data::prepare::DomainReport]) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    for r in reports {
-        let bpt = r
-            .bytes_per_token
-            .map_or("bytes/token unknown (no bits/byte)".to_string(), |b| format!("{b:.2} bytes/token"));
-        let _ = writeln!(
-            out,
-            "data {}: {} from {} file(s), {} tokens, {bpt}, {}",
-            r.name, r.kind, r.files, r.tokens, r.how
-        );
-        let most = sw
-            .runs
-            .iter()
-            .map(|run| run.mix.get(&r.name).copied().unwrap_or(0.0) * run.tokens as f64)
-            .fold(0.0, f64::max);
-        let epochs = most / r.tokens.max(1) as f64;
-        if epochs > 1.0 {
-            let _ = writeln!(
-                out,
-                "warning: a run draws {most:.0} tokens of {} ({epochs:.1}x its size): windows repeat, while scaling laws assume fresh data",
-                r.name
-            );
-        }
-    }
-    out
 }
 
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
@@ -98,7 +50,7 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     if sweep.fit.laws.iter().any(|l| l == "data_mixing") {
         add_mixing_law(sweep, &df, &mut report);
     }
-    crate::curvelaw::add_curve_law(sweep, &done, &mut report);
+    super::curve::add_curve_law(sweep, &done, &mut report);
     store::write_json_atomic(&dir.fit_json(), &report)?;
     // A law the runs cannot support is skipped, not fatal: say so where `run` and `collect`
     // print, since the exit status is 0.
@@ -216,74 +168,10 @@ pub fn mix_predict(dir: &Path, pairs: &[String], flops: Option<f64>) -> Result<S
     Ok(out)
 }
 
-/// Loads the sweep copy inside a results folder (written by `run`).
-pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
-    let p = dir.join("sweep.toml");
-    if !p.exists() {
-        return Err(UserError(format!(
-            "{}: not a sweep results folder (no sweep.toml; run `windtunnel run SWEEP` first)",
-            dir.display()
-        ))
-        .into());
-    }
-    load_sweep(&p)
-}
-
-/// A results folder's sweep, fit.json and results frame.
-fn load_dir(dir: &Path) -> Result<(Sweep, SweepDir, FitReport, DataFrame)> {
-    let sweep = sweep_of_dir(dir)?;
-    let sd = SweepDir { root: dir.to_path_buf() };
-    let fit_path = sd.fit_json();
-    if !fit_path.exists() {
-        return Err(UserError(format!(
-            "{}: no fit.json yet (run `windtunnel fit {}` first)",
-            dir.display(),
-            dir.display()
-        ))
-        .into());
-    }
-    let fit: FitReport = store::read_json(&fit_path)?;
-    let df = frame::read_frame(&sd.runs_parquet())?;
-    Ok((sweep, sd, fit, df))
-}
-
-/// `report DIR`: rewrite the report (report.md, report.html, plots/) from the folder's files.
-pub fn report_dir(dir: &Path, opts: &report::ReportOptions) -> Result<report::Written> {
-    let (sweep, sd, fit, df) = load_dir(dir)?;
-    let (_, diverged) = runner::finished(&sweep, &sd);
-    report::write_report(&sd, &sweep, &fit, &df, &diverged, opts)
-}
-
-/// `report DIR1 [DIR2 ...]`: the first folder's report and, with more than one, a comparison of
-/// all of them against the first (DIR1/compare.md and compare.html). Returns the files written.
-pub fn report_dirs(dirs: &[PathBuf], opts: &report::ReportOptions) -> Result<Vec<PathBuf>> {
-    if !(opts.mfu > 0.0 && opts.mfu <= 1.0) {
-        return Err(UserError(format!("--mfu {} must be in (0, 1]", opts.mfu)).into());
-    }
-    if !(opts.peak_tflops.is_finite() && opts.peak_tflops > 0.0) {
-        return Err(UserError(format!("--peak-tflops {} must be > 0", opts.peak_tflops)).into());
-    }
-    let Some(first) = dirs.first() else {
-        return Err(UserError("report: give at least one results folder".into()).into());
-    };
-    let w = report_dir(first, opts)?;
-    let mut out = vec![w.md, w.html];
-    if dirs.len() > 1 {
-        let mut all = Vec::new();
-        for d in dirs {
-            let (sweep, dir, fit, df) = load_dir(d)?;
-            let runs = report::facts::run_curves(&df)?;
-            all.push(report::compare::Loaded { dir, sweep, fit, runs });
-        }
-        let c = report::compare::write_compare(&all)?;
-        out.extend([c.md, c.html]);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec;
     use polars::prelude::*;
 
     /// Issue 15 item 13: a mixing sweep of 6 mixtures x 4 sizes has only 4 distinct (N, D), too

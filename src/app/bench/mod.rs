@@ -2,9 +2,12 @@
 //! measured the way `analysis/torch_bench.py` measures PyTorch (same shapes, same optimizer,
 //! median step time after warmup), so the two can be compared side by side.
 
-use crate::data::rng::Rng;
+pub mod data;
+pub mod fit;
+
 use crate::flops;
 use crate::model::GptConfig;
+use crate::rng::Rng;
 use crate::spec::config::{DecayShape, Parametrization, RunConfig, Schedule};
 use crate::train::optim::Optim;
 use std::time::Instant;
