@@ -218,7 +218,7 @@ mod tests {
     use super::*;
 
     fn check(parametrization: &str) -> CoordCheck {
-        let text = include_str!("../sweeps/tiny.toml")
+        let text = include_str!("../../sweeps/tiny.toml")
             .replace("parametrization = \"mup\"", &format!("parametrization = \"{parametrization}\""))
             .replace("depth = [1, 1, 1]", "depth = [2, 2, 2]")
             .replace("width = [16, 32, 48]", "width = [32, 64, 128]");

@@ -140,7 +140,7 @@ fn mutate(src: &[u8], rng: &mut Rng) -> Vec<u8> {
         match rng.below(8) {
             0 if !b.is_empty() => {
                 let i = rng.below(b.len());
-                b[i] = rng.next() as u8;
+                b[i] = rng.next_u64() as u8;
             }
             1 => {
                 let end = (at + 1 + rng.below(24)).min(b.len());
