@@ -14,8 +14,8 @@
 
 use crate::fit::calibration::{Entry, Ledger};
 use crate::fit::{FitReport, Interval};
-use crate::report::facts::{run_curves, RunCurve};
 use crate::report::headline::{best_largest, target_shape};
+use crate::report::runs::{run_curves, RunCurve};
 use crate::spec::config::{RunConfig, Sweep};
 use crate::store::{self, frame, SweepDir};
 use crate::{flops, runner, UserError};

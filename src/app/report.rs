@@ -30,7 +30,7 @@ pub fn report_dirs(dirs: &[PathBuf], opts: &report::ReportOptions) -> Result<Vec
         let mut all = Vec::new();
         for d in dirs {
             let (sweep, dir, fit, df) = load_dir(d)?;
-            let runs = report::facts::run_curves(&df)?;
+            let runs = report::runs::run_curves(&df)?;
             all.push(report::compare::Loaded { dir, sweep, fit, runs });
         }
         let c = report::compare::write_compare(&all)?;

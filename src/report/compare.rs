@@ -5,10 +5,10 @@
 //! law's compute-optimal frontier reaches loss L. Above 1: the sweep does more per parameter
 //! (per FLOP) than the reference. Writes DIR1/compare.md, compare.html and plots/compare_frontiers.svg.
 
+use super::chart::figure;
 use super::chart::{self, bounds, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si};
 use super::doc::{Block, Doc};
-use super::facts::RunCurve;
-use super::plots::figure;
+use super::runs::RunCurve;
 use super::{g, Written};
 use crate::fit::FitReport;
 use crate::fit::{density::density, Law};

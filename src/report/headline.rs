@@ -1,7 +1,7 @@
 //! The recommendation at the top of the report: the target run as a configuration someone can
 //! launch (shape, learning rate, batch, mixture) with its predicted loss, FLOPs and GPU-hours.
 
-use super::facts::RunCurve;
+use super::runs::RunCurve;
 use crate::fit::{hyper::HyperFit, FitReport, Interval, TargetPoint};
 use crate::flops;
 use crate::spec::config::Sweep;

@@ -14,11 +14,10 @@ pub mod compare;
 mod content;
 pub mod doc;
 pub mod facts;
+mod figures;
 pub mod headline;
-mod plots;
-mod plots2;
-mod plots_curve;
 mod rollout;
+pub mod runs;
 #[cfg(test)]
 mod tests;
 mod verdict;
@@ -63,7 +62,7 @@ pub fn write_report(
     opts: &ReportOptions,
 ) -> Result<Written> {
     let facts = facts::Facts::gather(dir, sweep, fit, df, excluded, opts)?;
-    let figures = plots::all(&facts).context("drawing the report's plots")?;
+    let figures = figures::all(&facts).context("drawing the report's plots")?;
     let doc = content::build(&facts, figures);
     write_doc(dir, &doc, "report")
 }

@@ -3,7 +3,7 @@
 //! and a comparison reads a better sweep as denser than the reference.
 
 use super::compare::{self, Loaded};
-use super::facts::run_curves;
+use super::runs::run_curves;
 use super::*;
 use crate::fit::backtest::{Backtest, BacktestPoint};
 use crate::fit::law::{Law, TargetSpec};

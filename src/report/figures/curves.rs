@@ -1,14 +1,58 @@
-//! The loss-curve law's figure (fit.json `laws.loss_curve`): every fitted run's evaluations
-//! against the law's curve under that run's schedule, and the target run's predicted whole
-//! curve with its 95% band, against tokens.
+//! Loss-curve figures: WSD decay branches against their trunk, and the loss-curve law
+//! (fit.json `laws.loss_curve`) against every fitted run with the target's predicted curve.
 
-use super::chart::{self, bounds, clip, color, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si};
-use super::doc::Figure;
-use super::facts::Facts;
-use super::plots::figure;
 use crate::fit::curve::CurveLawReport;
+use crate::report::chart::{
+    self, bounds, clip, color, figure, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si,
+};
+use crate::report::doc::Figure;
+use crate::report::facts::Facts;
+use crate::report::runs::RunCurve;
 use anyhow::Result;
 use plotters::prelude::*;
+
+/// WSD decay branches: each family's trunk (its longest run) and the runs that branched off it,
+/// loss against tokens; a branch follows the trunk, then drops during its own decay.
+pub fn wsd_branches(f: &Facts) -> Result<Figure> {
+    let caption = "WSD decay branches: loss against tokens of each family's longest run (thick) and of the runs that \
+                   branched off it at the end of their stable phase (thin, same colour), each trained only through its \
+                   own decay; dots are final evaluations, the (N, D) points the laws are fitted to."
+        .to_string();
+    let mk = |r| figure("wsd_branches", "WSD decay branches", caption.clone(), r);
+    let mut trunks: Vec<&str> =
+        f.runs.iter().filter(|r| !r.branch_of.is_empty()).map(|r| r.branch_of.as_str()).collect();
+    trunks.sort_unstable();
+    trunks.dedup();
+    let trunks: Vec<&RunCurve> = trunks.iter().filter_map(|t| f.runs.iter().find(|r| r.run_id == *t)).take(6).collect();
+    if trunks.is_empty() {
+        return Ok(mk(Err("the sweep has no WSD decay branches (`[train] wsd_branches = true`)".into())));
+    }
+    let members = |t: &RunCurve| -> Vec<&RunCurve> { f.runs.iter().filter(|r| r.branch_of == t.run_id).collect() };
+    let all: Vec<&RunCurve> = trunks.iter().flat_map(|t| std::iter::once(*t).chain(members(t))).collect();
+    let pts = all.iter().flat_map(|r| r.points.iter());
+    let (x_lo, x_hi) = bounds(pts.clone().map(|p| p.tokens)).unwrap_or((1.0, 10.0));
+    let (y_lo, y_hi) = bounds(pts.map(|p| p.loss)).unwrap_or((0.0, 1.0));
+    let (xr, yr) = (log_range(x_lo, x_hi), lin_range(y_lo, y_hi));
+    let svg = chart::render(860, 520, |root| {
+        let mut ch = chart::frame(root, "WSD decay branches")
+            .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
+        mesh!(ch, "tokens D", "validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!("{v:.2}"));
+        for (k, t) in trunks.iter().enumerate() {
+            let c = color(k);
+            let line = |r: &RunCurve| r.points.iter().map(|p| (p.tokens, p.loss)).collect::<Vec<_>>();
+            ch.draw_series(LineSeries::new(line(t), c.stroke_width(3)))?
+                .label(format!("width {}, depth {}, lr {}", t.width, t.depth, crate::report::g(t.lr)))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+            for r in std::iter::once(*t).chain(members(t)) {
+                ch.draw_series(LineSeries::new(line(r), c.stroke_width(1)))?;
+                ch.draw_series(std::iter::once(Circle::new((r.tokens, r.loss), 4, c.filled())))?;
+            }
+        }
+        legend!(ch, SeriesLabelPosition::UpperRight);
+        Ok(())
+    })?;
+    Ok(mk(Ok(Some(svg))))
+}
 
 pub fn loss_curve(f: &Facts) -> Result<Figure> {
     let caption = "Loss-curve law (multi-power law across model sizes, fitted to every evaluation under each run's \

@@ -1,55 +1,20 @@
-//! The report's figures. Each returns a `Figure`: an SVG, or the reason it was skipped when
-//! its data are absent. Compute on every axis is C = 6ND, the convention of the fitted laws.
+//! Scaling figures: loss against compute with the fitted frontier, and the IsoFLOP
+//! profiles. Compute on every axis is C = 6ND, the convention of the fitted laws.
 
-use super::chart::{self, bounds, clip, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si};
-use super::doc::Figure;
-use super::facts::Facts;
+use super::sizes::{distinct_sizes, size_index};
 use crate::fit::regress::{budget_flops, budgets, quadratic};
 use crate::fit::Obs;
+use crate::report::chart::{
+    self, bounds, clip, color, figure, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si,
+};
+use crate::report::doc::Figure;
+use crate::report::facts::Facts;
 use anyhow::Result;
 use plotters::prelude::*;
 
-pub fn figure(name: &str, title: &str, caption: String, svg: Result<Option<String>, String>) -> Figure {
-    let (svg, skipped) = match svg {
-        Ok(Some(s)) => (Some(s), None),
-        Ok(None) => (None, Some("no data".to_string())),
-        Err(why) => (None, Some(why)),
-    };
-    Figure { name: name.into(), title: title.into(), caption, svg, skipped }
-}
-
-/// Every figure of the report, in order (the second set lives in `plots2`).
-pub fn all(f: &Facts) -> Result<Vec<Figure>> {
-    Ok(vec![
-        loss_vs_compute(f)?,
-        isoflop(f)?,
-        super::plots2::loss_vs_lr(f)?,
-        super::plots2::backtest(f)?,
-        super::rollout::plot(f)?,
-        super::plots2::residuals(f)?,
-        super::plots2::mix_response(f)?,
-        super::plots2::mixing_law(f)?,
-        super::plots2::wsd_branches(f)?,
-        super::calibration::plot(f)?,
-        super::plots_curve::loss_curve(f)?,
-    ])
-}
-
-/// Index of `n` among the sorted distinct sizes (the colour of a model size).
-pub fn size_index(sizes: &[f64], n: f64) -> usize {
-    sizes.iter().position(|s| *s == n).unwrap_or(0)
-}
-
-pub fn distinct_sizes(f: &Facts) -> Vec<f64> {
-    let mut s: Vec<f64> = f.runs.iter().map(|r| r.params).collect();
-    s.sort_by(f64::total_cmp);
-    s.dedup();
-    s
-}
-
 /// Loss vs compute: every run's evaluation curve coloured by size, final points filled, the
 /// fitted compute-optimal frontier L(N_opt(C), D_opt(C)) and the target with its 95% interval.
-fn loss_vs_compute(f: &Facts) -> Result<Figure> {
+pub fn loss_vs_compute(f: &Facts) -> Result<Figure> {
     let caption = "Validation loss against training compute C = 6ND for every evaluation of every run (one line \
                    per run, coloured by model size N; filled dots are final evaluations, which the law is fitted to). \
                    Dashed: the fitted compute-optimal frontier L(N_opt(C), D_opt(C)); shaded: its 95% bootstrap band \
@@ -188,7 +153,7 @@ fn loss_vs_compute(f: &Facts) -> Result<Figure> {
 
 /// IsoFLOP profiles: final loss vs N within each compute budget, the fitted parabola in ln N
 /// and its vertex (the budget's N_opt), from the `isoflop` law.
-fn isoflop(f: &Facts) -> Result<Figure> {
+pub fn isoflop(f: &Facts) -> Result<Figure> {
     let caption = "IsoFLOP profiles (Hoffmann et al. approach 2): final loss against model size N within each \
                    compute budget (runs within 10% of each other's FLOPs), the least-squares parabola in ln N, and \
                    its vertex (diamond), the budget's compute-optimal N."
