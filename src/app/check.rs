@@ -8,7 +8,7 @@
 //! `<results>/<sweep>-check` (DONE markers, so a second `check` resumes and retrains nothing);
 //! then settles each ledger entry with the actual final loss and rewrites DIR's report.
 //!
-//! This is an application layer above `runner` (like `pipeline`): it uses the report's shape
+//! This is a workflow of the application layer, above `runner`: it uses the report's shape
 //! rule, so it lives outside `runner/`, and the ledger's types live in `fit::calibration`
 //! where the report can read them without importing upwards.
 

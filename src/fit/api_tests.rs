@@ -2,8 +2,8 @@
 //! the Chinchilla reference fit, the shape of the JSON, target modes, input
 //! errors, and the auxiliary laws.
 
-use crate::fit::data::chinchilla_obs;
-use crate::fit::law::Law;
+use crate::fit::chinchilla::law::Law;
+use crate::fit::chinchilla::reference::chinchilla_obs;
 use crate::fit::{fit_all, FitOptions, FitReport, Obs};
 
 fn obs(run: &str, n: f64, d: f64, l: f64) -> Obs {

@@ -5,9 +5,9 @@
 //! samples sit lopsidedly around the vertex, or miss it, are flagged: that is
 //! the known source of bias in this method.
 
-use crate::fit::backtest::final_per_run;
+use crate::fit::chinchilla::backtest::final_per_run;
+use crate::fit::chinchilla::validate::count_distinct;
 use crate::fit::regress::{budget_flops, budgets, power_law, quadratic, PowerLaw};
-use crate::fit::validate::count_distinct;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -96,7 +96,7 @@ pub fn fit(obs: &[Obs]) -> Result<IsoflopFit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::law::Law;
+    use crate::fit::chinchilla::law::Law;
 
     fn law() -> Law {
         Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 }

@@ -28,7 +28,7 @@
 //! `windtunnel mix-check` trains them (and the uniform and single-domain mixtures) at a
 //! larger size to see which was right.
 
-use crate::fit::bootstrap::{percentile, Interval};
+use crate::fit::chinchilla::bootstrap::{percentile, Interval};
 use crate::rng::Rng;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};

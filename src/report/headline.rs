@@ -2,7 +2,7 @@
 //! launch (shape, learning rate, batch, mixture) with its predicted loss, FLOPs and GPU-hours.
 
 use super::runs::RunCurve;
-use crate::fit::{hyper::HyperFit, FitReport, Interval, TargetPoint};
+use crate::fit::{hyperparams::HyperFit, FitReport, Interval, TargetPoint};
 use crate::flops;
 use crate::spec::config::Sweep;
 

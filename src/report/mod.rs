@@ -5,7 +5,7 @@
 //! also written to `plots/<name>.svg`.
 //!
 //! Layout: `facts` gathers the numbers, `headline` turns the target into a launchable
-//! configuration, `plots`/`plots2` draw the figures (on `chart`'s plumbing), `content` writes
+//! configuration, `figures/` draws the figures, grouped by topic (on `chart`'s plumbing), `content` writes
 //! the sections, `doc` renders them, `compare` reads several sweeps against the first.
 
 mod calibration;

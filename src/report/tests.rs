@@ -5,8 +5,8 @@
 use super::compare::{self, Loaded};
 use super::runs::run_curves;
 use super::*;
-use crate::fit::backtest::{Backtest, BacktestPoint};
-use crate::fit::law::{Law, TargetSpec};
+use crate::fit::chinchilla::backtest::{Backtest, BacktestPoint};
+use crate::fit::chinchilla::law::{Law, TargetSpec};
 use crate::fit::{isoflop, Interval, Obs};
 use crate::flops;
 use polars::prelude::*;
@@ -124,7 +124,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
         frontier: (0..=32)
             .map(|k| 10f64.powf(8.0 + 0.5 * k as f64))
             .map(|c| {
-                let l = law().target(crate::fit::law::TargetSpec::Flops(c)).loss;
+                let l = law().target(crate::fit::chinchilla::law::TargetSpec::Flops(c)).loss;
                 crate::fit::FrontierPoint { flops: c, loss: l, lo: l * 0.98, hi: l * 1.02 }
             })
             .collect(),
@@ -136,7 +136,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
 /// A rollout of two factors over the synthetic runs' final points (predictions 1% high,
 /// intervals +-1.5%, so most are inside).
 fn rollout(obs: &[crate::fit::Obs]) -> crate::fit::Rollout {
-    use crate::fit::rollout::{FactorStats, RolloutPoint};
+    use crate::fit::chinchilla::rollout::{FactorStats, RolloutPoint};
     let fin: Vec<&crate::fit::Obs> = obs.iter().filter(|o| o.is_final).collect();
     let c_max = fin.iter().map(|o| 6.0 * o.params * o.tokens).fold(0.0, f64::max);
     let mut points = Vec::new();

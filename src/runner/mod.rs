@@ -2,7 +2,7 @@
 //! runs whose DONE marker exists, runs the rest as worker processes (`--jobs` at a time),
 //! retries a crashed run once, records diverged runs and moves on, and shows progress
 //! (indicatif bars on a terminal, plain log lines otherwise). It never fits or reports;
-//! `pipeline` chains run → collect → fit → report for the CLI.
+//! `app` chains run → collect → fit → report for the CLI.
 
 pub mod plan;
 pub mod slurm;

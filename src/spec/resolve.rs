@@ -14,7 +14,7 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 pub const VOCAB: usize = 256;
 pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards"];
 /// The fit engine owns the list of laws; the sweep file accepts exactly those.
-pub const LAWS: &[&str] = &crate::fit::pipeline::LAW_NAMES;
+pub const LAWS: &[&str] = &crate::fit::steps::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
 /// Longest path of a data source or tokenizer (Linux's PATH_MAX): a longer one cannot be

@@ -2,11 +2,11 @@
 //! Chinchilla points plus 1,000 bootstrap refits, timed, with the results set
 //! beside Epoch AI's so that speed is never reported without accuracy.
 
-use crate::fit::bootstrap::bootstrap;
-use crate::fit::data::{drop_highest_losses, load_chinchilla_csv};
-use crate::fit::law::{Law, TargetSpec};
-use crate::fit::objective::{LogData, Theta};
-use crate::fit::parametric::{hoffmann_grid, multistart};
+use crate::fit::chinchilla::bootstrap::bootstrap;
+use crate::fit::chinchilla::law::{Law, TargetSpec};
+use crate::fit::chinchilla::objective::{LogData, Theta};
+use crate::fit::chinchilla::parametric::{hoffmann_grid, multistart};
+use crate::fit::chinchilla::reference::{drop_highest_losses, load_chinchilla_csv};
 use std::fmt::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -85,7 +85,7 @@ pub fn bench_with(csv_path: &Path, resamples: usize) -> anyhow::Result<String> {
 mod tests {
     #[test]
     fn bench_runs_on_reference_data() {
-        let p = crate::fit::data::chinchilla_csv();
+        let p = crate::fit::chinchilla::reference::chinchilla_csv();
         // The full 1,000-resample run is what `bench-fit` does; 50 keeps the
         // test quick while exercising the same code.
         let out = super::bench_with(&p, 50).unwrap();

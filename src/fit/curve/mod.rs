@@ -274,7 +274,10 @@ pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tok
             let (lo, hi) = if boot.len() >= 10 {
                 let mut v: Vec<f64> = boot.iter().map(|b| b[i]).filter(|x| x.is_finite()).collect();
                 v.sort_by(f64::total_cmp);
-                (crate::fit::bootstrap::percentile(&v, 0.025), crate::fit::bootstrap::percentile(&v, 0.975))
+                (
+                    crate::fit::chinchilla::bootstrap::percentile(&v, 0.025),
+                    crate::fit::chinchilla::bootstrap::percentile(&v, 0.975),
+                )
             } else {
                 (mid[i] * (1.0 - 1.96 * rms), mid[i] * (1.0 + 1.96 * rms))
             };

@@ -3,7 +3,7 @@
 //! "near-optimal"; a power law through all near-optimal (C, value) pairs gives
 //! the optimal learning rate eta_opt = a * C^b and batch size B_opt = c * C^d.
 
-use crate::fit::backtest::final_per_run;
+use crate::fit::chinchilla::backtest::final_per_run;
 use crate::fit::regress::{budget_flops, budgets, power_law, PowerLaw};
 use crate::fit::Obs;
 use anyhow::{bail, Result};

@@ -2,14 +2,16 @@
 //! runs' final points from the full grid, place the target, bootstrap,
 //! backtest, fit the requested auxiliary laws, and collect warnings.
 
-use crate::fit::backtest::{self, final_per_run};
-use crate::fit::bootstrap::bootstrap;
-use crate::fit::law::{Law, TargetSpec};
-use crate::fit::objective::{LogData, Theta};
-use crate::fit::parametric::{fit_grid, hoffmann_grid, MultiFit, EXACT_MAX, SCREEN_POINTS};
-use crate::fit::rollout::{self, residual_quantiles, ROLLOUT_RESAMPLES};
-use crate::fit::validate::{check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings};
-use crate::fit::{envelope, hyper, isoflop, lossvc, varpro, FitOptions, FitReport, Obs};
+use crate::fit::chinchilla::backtest::{self, final_per_run};
+use crate::fit::chinchilla::bootstrap::bootstrap;
+use crate::fit::chinchilla::law::{Law, TargetSpec};
+use crate::fit::chinchilla::objective::{LogData, Theta};
+use crate::fit::chinchilla::parametric::{fit_grid, hoffmann_grid, MultiFit, EXACT_MAX, SCREEN_POINTS};
+use crate::fit::chinchilla::rollout::{self, residual_quantiles, ROLLOUT_RESAMPLES};
+use crate::fit::chinchilla::validate::{
+    check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings,
+};
+use crate::fit::{chinchilla::varpro, envelope, hyperparams, isoflop, loss_vs_compute, FitOptions, FitReport, Obs};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
@@ -24,11 +26,11 @@ pub const LAW_NAMES: [&str; 10] = [
     "lr_vs_compute",
     "batch_vs_compute",
     "batch_vs_loss",
-    // Needs per-domain losses, so it is fitted from the results frame by the crate's
+    // Needs per-domain losses, so it is fitted from the results frame by the app layer's
     // pipeline (`windtunnel run`, `collect`, `fit DIR`), not here.
     "data_mixing",
     // Needs every evaluation with its run's learning-rate schedule (`fit::curve`), so it is
-    // fitted by the crate's pipeline from the run folders, like data_mixing.
+    // fitted by the app layer (`app::curve`) from the run folders, like data_mixing.
     "loss_curve",
 ];
 
@@ -87,10 +89,10 @@ fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
     Ok(match name {
         "isoflop" => serde_json::to_value(isoflop::fit(obs)?)?,
         "envelope" => serde_json::to_value(envelope::fit(obs)?)?,
-        "loss_vs_compute" => serde_json::to_value(lossvc::fit(obs)?)?,
-        "lr_vs_compute" => serde_json::to_value(hyper::fit_lr(obs)?)?,
-        "batch_vs_compute" => serde_json::to_value(hyper::fit_batch(obs)?)?,
-        "batch_vs_loss" => serde_json::to_value(hyper::fit_batch_vs_loss(obs)?)?,
+        "loss_vs_compute" => serde_json::to_value(loss_vs_compute::fit(obs)?)?,
+        "lr_vs_compute" => serde_json::to_value(hyperparams::fit_lr(obs)?)?,
+        "batch_vs_compute" => serde_json::to_value(hyperparams::fit_batch(obs)?)?,
+        "batch_vs_loss" => serde_json::to_value(hyperparams::fit_batch_vs_loss(obs)?)?,
         "chinchilla_varpro" => {
             // The cross-check of approach 3: for fixed (alpha, beta) the law is linear in
             // (E, A, B), so profile them out and search (alpha, beta) only.
@@ -336,7 +338,10 @@ fn frontier_band(law: &Law, boot: &[Law], points: &[Obs], target: Option<f64>) -
             let (lo, hi) = if ls.is_empty() {
                 (f64::NAN, f64::NAN)
             } else {
-                (crate::fit::bootstrap::percentile(&ls, 0.025), crate::fit::bootstrap::percentile(&ls, 0.975))
+                (
+                    crate::fit::chinchilla::bootstrap::percentile(&ls, 0.025),
+                    crate::fit::chinchilla::bootstrap::percentile(&ls, 0.975),
+                )
             };
             crate::fit::FrontierPoint { flops: c, loss: law.target(TargetSpec::Flops(c)).loss, lo, hi }
         })

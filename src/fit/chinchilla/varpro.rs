@@ -7,8 +7,8 @@
 //! plus pattern-search refinement. It shares no optimiser code with
 //! `parametric.rs`, which is the point of a cross-check.
 
-use crate::fit::law::Law;
-use crate::fit::objective::LogData;
+use crate::fit::chinchilla::law::Law;
+use crate::fit::chinchilla::objective::LogData;
 use crate::fit::regress::solve3;
 
 /// Result of the profiled fit.
@@ -183,7 +183,7 @@ pub fn fit(data: &LogData) -> VarProFit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::data::cached_chinchilla_fit;
+    use crate::fit::chinchilla::reference::cached_chinchilla_fit;
 
     /// VarPro and grid L-BFGS agree on the Chinchilla points. Measured:
     /// see the printed line; the tolerances below are what it must meet.

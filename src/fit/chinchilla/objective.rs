@@ -4,7 +4,7 @@
 //! `crate::fit` evaluates, so the grid search and the bootstrap minimise exactly
 //! the same function.
 
-use crate::fit::fastmath::{exp_fast, ln_pos};
+use crate::fit::chinchilla::fastmath::{exp_fast, ln_pos};
 
 /// Hoffmann et al.'s Huber threshold on log-loss residuals.
 pub const HUBER_DELTA: f64 = 1e-3;

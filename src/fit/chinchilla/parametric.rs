@@ -4,7 +4,7 @@
 //! the argmin problem wrapper, the grid, the multi-start driver and the
 //! de-duplication of optima that the bootstrap reuses as warm starts.
 
-use crate::fit::objective::{LogData, Theta};
+use crate::fit::chinchilla::objective::{LogData, Theta};
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
@@ -301,7 +301,7 @@ pub fn distinct_optima(sols: &[Solution], k: usize, tol: f64) -> Vec<Solution> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::data::cached_chinchilla_fit;
+    use crate::fit::chinchilla::reference::cached_chinchilla_fit;
 
     #[test]
     fn grid_has_4500_points() {
@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn chinchilla_full_grid_matches_epoch() {
         let (_, fit) = cached_chinchilla_fit();
-        let law = crate::fit::law::Law::from_theta(&fit.best.theta);
+        let law = crate::fit::chinchilla::law::Law::from_theta(&fit.best.theta);
         let (e, a, b, al, be) = (law.e, law.a, law.b, law.alpha, law.beta);
         println!("obj={:.8e} E={e} A={a} B={b} alpha={al} beta={be}", fit.best.objective);
         assert!(fit.best.objective <= 1.01830e-3, "{}", fit.best.objective);

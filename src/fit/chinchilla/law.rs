@@ -2,7 +2,7 @@
 //! units, and what follows from it under C = 6ND: the compute-optimal split
 //! of a budget (N_opt, D_opt) and the budget for which a given N is optimal.
 
-use crate::fit::objective::Theta;
+use crate::fit::chinchilla::objective::Theta;
 use serde::{Deserialize, Serialize};
 
 /// Law parameters as they appear in fit.json.

@@ -6,7 +6,7 @@
 //! pass without checking anything).
 
 #[cfg(test)]
-use crate::fit::objective::LogData;
+use crate::fit::chinchilla::objective::LogData;
 use crate::fit::Obs;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -92,9 +92,10 @@ pub fn chinchilla_logdata() -> LogData {
 /// The 240-point data and its full-grid fit, computed once per test binary
 /// (several tests start from the reference optimum; the grid takes seconds).
 #[cfg(test)]
-pub fn cached_chinchilla_fit() -> &'static (LogData, crate::fit::parametric::MultiFit) {
-    use crate::fit::parametric::{hoffmann_grid, multistart};
-    static CACHE: std::sync::OnceLock<(LogData, crate::fit::parametric::MultiFit)> = std::sync::OnceLock::new();
+pub fn cached_chinchilla_fit() -> &'static (LogData, crate::fit::chinchilla::parametric::MultiFit) {
+    use crate::fit::chinchilla::parametric::{hoffmann_grid, multistart};
+    static CACHE: std::sync::OnceLock<(LogData, crate::fit::chinchilla::parametric::MultiFit)> =
+        std::sync::OnceLock::new();
     CACHE.get_or_init(|| {
         let data = chinchilla_logdata();
         let fit = multistart(&data, &hoffmann_grid());

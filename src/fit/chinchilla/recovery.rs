@@ -3,7 +3,7 @@
 //! estimates must be close to the truth and the bootstrap 95% intervals must
 //! cover it (at most one miss across all parameters of all laws).
 
-use crate::fit::law::Law;
+use crate::fit::chinchilla::law::Law;
 use crate::fit::{fit_all, FitOptions, Obs};
 use crate::rng::Rng;
 

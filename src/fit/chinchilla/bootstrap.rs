@@ -5,9 +5,9 @@
 //! (`Rng::for_index(seed, i)`), so results are identical whatever the
 //! thread count.
 
-use crate::fit::law::{Law, TargetSpec};
-use crate::fit::objective::{LogData, Theta};
-use crate::fit::parametric::{minimize, sample_indices, Tol, EXACT_MAX};
+use crate::fit::chinchilla::law::{Law, TargetSpec};
+use crate::fit::chinchilla::objective::{LogData, Theta};
+use crate::fit::chinchilla::parametric::{minimize, sample_indices, Tol, EXACT_MAX};
 use crate::fit::progress::Progress;
 use crate::rng::Rng;
 use rayon::prelude::*;
@@ -222,7 +222,7 @@ pub fn bootstrap(data: &LogData, warm: &[Theta], resamples: usize, seed: u64, ta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::data::cached_chinchilla_fit;
+    use crate::fit::chinchilla::reference::cached_chinchilla_fit;
 
     #[test]
     fn percentile_interpolates_like_numpy() {

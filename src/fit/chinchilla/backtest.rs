@@ -8,7 +8,7 @@
 //! function that returns a `Law`. (`rollout` measures the error at the
 //! extrapolation distances a target needs.)
 
-use crate::fit::law::Law;
+use crate::fit::chinchilla::law::Law;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};

@@ -12,11 +12,11 @@
 //! by sqrt(n / (n - 5)) because in-sample residuals of a five-parameter fit are too small).
 //! What remains, the law's *form* missing the data, is what the rollout measures.
 
-use crate::fit::bootstrap::{bootstrap, percentile, Interval};
-use crate::fit::law::Law;
-use crate::fit::objective::{LogData, Theta};
-use crate::fit::pipeline::ChinchillaFit;
-use crate::fit::validate::{check_chinchilla_points, count_distinct, MIN_POINTS};
+use crate::fit::chinchilla::bootstrap::{bootstrap, percentile, Interval};
+use crate::fit::chinchilla::law::Law;
+use crate::fit::chinchilla::objective::{LogData, Theta};
+use crate::fit::chinchilla::validate::{check_chinchilla_points, count_distinct, MIN_POINTS};
+use crate::fit::steps::ChinchillaFit;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -303,7 +303,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::pipeline::fit_chinchilla;
+    use crate::fit::steps::fit_chinchilla;
     use crate::fit::{fit_all, FitOptions};
     use crate::rng::Rng;
 

@@ -5,8 +5,8 @@
 //! lowest observed loss, competing optima, ...) becomes a warning string in
 //! the report. Nothing here silently changes a result.
 
-use crate::fit::law::Law;
-use crate::fit::parametric::MultiFit;
+use crate::fit::chinchilla::law::Law;
+use crate::fit::chinchilla::parametric::MultiFit;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 
@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(design_warnings(&fixed_ratio).len(), 1);
         let spread: Vec<Obs> = (0..9).map(|i| obs(1e7 * 3f64.powi(i % 3), 1e9 * 3f64.powi(i / 3), 3.0)).collect();
         assert!(design_warnings(&spread).is_empty());
-        assert!(design_warnings(&crate::fit::data::chinchilla_obs()).is_empty());
+        assert!(design_warnings(&crate::fit::chinchilla::reference::chinchilla_obs()).is_empty());
     }
 
     #[test]
@@ -209,7 +209,7 @@ mod tests {
     }
 
     fn multi(theta: [f64; 5], converged: bool, second: Option<([f64; 5], f64)>) -> MultiFit {
-        let sol = |theta, objective, converged| crate::fit::parametric::Solution {
+        let sol = |theta, objective, converged| crate::fit::chinchilla::parametric::Solution {
             theta,
             objective,
             iters: 7,
