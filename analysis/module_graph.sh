@@ -7,10 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Layer order, lowest first; leaves (usable by anyone) have layer 0.
+# Layer order for imports, lowest first; leaves (usable by anyone) have layer 0. The data flow
+# is spec → data → model → train → runner → store → fit → report → app, and imports follow it
+# with two placements a reader should know: `fit` is pure math that imports nothing of the
+# crate but `rng`, so it is a leaf (spec checks law names against it, store converts frames
+# into its observations); and `store` is the on-disk format shared by the writers (train,
+# runner) and the readers (report, app), so it sits below both.
 declare -A layer=(
-  [rng]=0 [flops]=0 [kernels]=0 [backend]=0 [median]=0
-  [spec]=1 [data]=2 [model]=3 [train]=4 [runner]=5 [store]=6 [fit]=7 [report]=8 [app]=9
+  [rng]=0 [flops]=0 [kernels]=0 [backend]=0 [fit]=0
+  [spec]=1 [data]=2 [model]=3 [store]=4 [train]=5 [runner]=6 [report]=7 [app]=8
 )
 
 modules=$(ls src | sed -n 's/\.rs$//p; /\./!p' | grep -vx 'lib\|main' | sort -u)

@@ -8,6 +8,7 @@
 
 pub mod config;
 mod diag;
+pub mod files;
 #[cfg(test)]
 mod fuzz_tests;
 mod grid;

@@ -193,7 +193,7 @@ fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<(Vec<DomainConfig>, Data
     // The vocabulary sizes the model (and so N and the token counts), so the tokenizer file is
     // read here, and a file that does not parse is an error at the `tokenizer` key.
     let vocab = match (&tokenizer, &d.tokenizer) {
-        (TokenizerSpec::Hf { .. }, Some(t)) => match crate::data::tokenizer::vocab_of(&tokenizer) {
+        (TokenizerSpec::Hf { path }, Some(t)) => match super::files::hf_vocab(std::path::Path::new(path)) {
             Ok(v) => Some(v),
             Err(e) => return Err(ctx.err(t.span(), "data.tokenizer", &format!("{e:#}"))),
         },
