@@ -172,7 +172,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     let mut done_runs = 0usize;
     // Slurm's `--signal=B:USR1@T` reaches this process only: pass it on so every worker
     // checkpoints and exits, and start nothing new (issue 5).
-    sys::on_signals(&[sys::SIGINT, sys::SIGUSR1, sys::SIGTERM], on_stop_signal);
+    sys::on_signals(&sys::STOP_SIGNALS, on_stop_signal);
     loop {
         let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
         if sig != 0 && !report.interrupted {
@@ -613,7 +613,7 @@ pub fn finished(sweep: &Sweep, dir: &SweepDir) -> (Vec<(RunDir, RunConfig)>, Vec
 /// fit.json and the report are replaced atomically (an interrupted fit leaves the previous
 /// ones), and `collect` redoes the fit.
 pub fn exit_on_stop_signal(code: i32) {
-    sys::on_signals(&[sys::SIGINT, sys::SIGUSR1, sys::SIGTERM], on_stop_signal);
+    sys::on_signals(&sys::STOP_SIGNALS, on_stop_signal);
     std::thread::spawn(move || loop {
         let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
         if sig != 0 {

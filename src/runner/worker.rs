@@ -21,15 +21,7 @@ extern "C" fn on_signal(_: i32) {
 /// SIGTERM / SIGINT / SIGUSR1 ask the run to checkpoint at the end of the current step and
 /// exit (Slurm sends a signal before the time limit; see `slurm`).
 fn install_stop_handlers() {
-    extern "C" {
-        fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
-    }
-    // SIGINT=2, SIGUSR1=10, SIGTERM=15 on Linux.
-    for sig in [2, 10, 15] {
-        unsafe {
-            signal(sig, on_signal);
-        }
-    }
+    sys::on_signals(&sys::STOP_SIGNALS, on_signal);
 }
 
 /// Runs the run stored in `dir` (its config.json) and prints its outcome. Exit code of the
