@@ -159,12 +159,12 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
                 (law.n_opt(c), "the law's N_opt".to_string())
             } else {
                 (
-                    (c / (6.0 * CHINCHILLA_TPP)).sqrt(),
+                    crate::flops::chinchilla_params_at(c, CHINCHILLA_TPP),
                     format!("{CHINCHILLA_TPP} tokens per parameter: the fit does not determine N_opt"),
                 )
             };
             let s = target_shape(n, best, cfg.vocab).ok_or_else(|| anyhow::anyhow!("no shape for N = {n}"))?;
-            shapes.push((s.width, s.depth, c / (6.0 * s.params), rule));
+            shapes.push((s.width, s.depth, crate::flops::chinchilla_tokens(c, s.params), rule));
         }
     }
     let floor = fit.verdict.as_ref().and_then(|v| v.floor);
@@ -184,8 +184,8 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
             params: n,
             tokens: dd,
             tokens_per_param: dd / n,
-            flops: 6.0 * n * dd,
-            factor: 6.0 * n * dd / c_max,
+            flops: crate::flops::chinchilla_flops(n, dd),
+            factor: crate::flops::chinchilla_flops(n, dd) / c_max,
             rule,
             predicted: law.predict(n, dd),
             interval: fit.loss_interval_at(n, dd).map(|i| clip_to_floor(i, floor)),

@@ -186,7 +186,7 @@ mod tests {
         for (i, n) in [2e4f64, 4e4, 8e4, 1.6e5].into_iter().enumerate() {
             for (j, w) in [1.0f64, 0.75, 0.5, 0.35, 0.2, 0.0].into_iter().enumerate() {
                 let d = 10.0 * n;
-                let c = 6.0 * n * d;
+                let c = crate::flops::chinchilla_flops(n, d);
                 let lm = 1.0 + 2.0 * (c / 1e10f64).powf(-0.1) + 0.5 * (-3.0 * w).exp();
                 let lg = 0.6 + 1.5 * (c / 1e10f64).powf(-0.12) + 0.4 * (-3.0 * (1.0 - w)).exp();
                 ids.push(format!("m{j}-s{i}"));

@@ -114,7 +114,7 @@ pub(crate) mod tests {
             let n = 2e7 * 1.5f64.powi(i);
             for k in 0..=60 {
                 let c = c_lo * (c_hi / c_lo).powf(k as f64 / 60.0);
-                let d = c / (6.0 * n);
+                let d = crate::flops::chinchilla_tokens(c, n);
                 v.push(Obs {
                     run: format!("n{i}"),
                     params: n,

@@ -75,7 +75,7 @@ pub fn fit(obs: &[Obs]) -> Result<IsoflopFit> {
             flops: c,
             n_runs: g.len(),
             n_opt,
-            d_opt: c / (6.0 * n_opt),
+            d_opt: crate::flops::chinchilla_tokens(c, n_opt),
             loss_opt: c0 + c1 * v + c2 * v * v,
             n_min: lo.exp(),
             n_max: hi.exp(),
@@ -109,7 +109,7 @@ mod tests {
             let n0 = law().n_opt(*c);
             for (j, f) in factors.iter().enumerate() {
                 let n = n0 * f;
-                let d = c / (6.0 * n);
+                let d = crate::flops::chinchilla_tokens(*c, n);
                 v.push(Obs {
                     run: format!("c{i}-n{j}"),
                     params: n,

@@ -168,7 +168,7 @@ impl FitReport {
     pub fn loss_interval_at(&self, n: f64, d: f64) -> Option<Interval> {
         let law = self.params?;
         let iv = chinchilla::rollout::prediction_interval(&self.bootstrap_laws, &self.residual_quantiles, n, d)?;
-        let widen = self.rollout.as_ref().map_or(0.0, |r| r.widen_at(6.0 * n * d / r.c_max));
+        let widen = self.rollout.as_ref().map_or(0.0, |r| r.widen_at(crate::flops::chinchilla_flops(n, d) / r.c_max));
         let m = widen * law.predict(n, d);
         Some(Interval { lo: iv.lo - m, hi: iv.hi + m })
     }

@@ -263,7 +263,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
                         run: format!("p{i}"),
                         params: n,
                         tokens: d,
-                        flops: 6.0 * n * d,
+                        flops: crate::flops::chinchilla_flops(n, d),
                         loss: l,
                         lr: None,
                         batch: None,
@@ -322,7 +322,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
 /// L_opt(C) and its 95% bootstrap band at 48 log-spaced budgets from half the smallest run's
 /// 6ND to twice the larger of the largest run's and the target's.
 fn frontier_band(law: &Law, boot: &[Law], points: &[Obs], target: Option<f64>) -> Vec<crate::fit::FrontierPoint> {
-    let c6 = |o: &Obs| 6.0 * o.params * o.tokens;
+    let c6 = |o: &Obs| crate::flops::chinchilla_flops(o.params, o.tokens);
     let lo = points.iter().map(c6).fold(f64::INFINITY, f64::min) / 2.0;
     let hi = points.iter().map(c6).fold(0.0, f64::max).max(target.unwrap_or(0.0)) * 2.0;
     if boot.is_empty() || !(lo > 0.0 && hi > lo && hi.is_finite()) {

@@ -27,7 +27,7 @@ pub struct Loaded {
 
 fn frontier_loss(law: &Law, c: f64) -> f64 {
     let n = law.n_opt(c);
-    law.predict(n, c / (6.0 * n))
+    law.predict(n, crate::flops::chinchilla_tokens(c, n))
 }
 
 /// Compute at which `law`'s frontier reaches `loss` (None if it never does below 1e40 FLOPs).

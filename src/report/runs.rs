@@ -40,7 +40,7 @@ pub struct RunCurve {
 impl RunCurve {
     /// C = 6ND, the compute convention of the fitted laws.
     pub fn c6(&self) -> f64 {
-        6.0 * self.params * self.tokens
+        crate::flops::chinchilla_flops(self.params, self.tokens)
     }
 }
 

@@ -106,7 +106,7 @@ mod tests {
                     run: run.into(),
                     params: n,
                     tokens: d,
-                    flops: 6.0 * n * d,
+                    flops: crate::flops::chinchilla_flops(n, d),
                     loss: law().predict(n, d),
                     lr: None,
                     batch: None,

@@ -71,11 +71,11 @@ impl Law {
         let (flops, n, d) = match spec {
             TargetSpec::Flops(c) => {
                 let n = self.n_opt(c);
-                (c, n, c / (6.0 * n))
+                (c, n, crate::flops::chinchilla_tokens(c, n))
             }
             TargetSpec::Params(n) => {
                 let d = self.d_for_optimal_n(n);
-                (6.0 * n * d, n, d)
+                (crate::flops::chinchilla_flops(n, d), n, d)
             }
         };
         TargetPoint { flops, n_opt: n, d_opt: d, tokens_per_param: d / n, loss: self.predict(n, d) }
@@ -107,7 +107,7 @@ mod tests {
         assert!((6.0 * t.n_opt * t.d_opt / c - 1.0).abs() < 1e-12);
         for f in [0.9, 1.1] {
             let n = t.n_opt * f;
-            assert!(law.predict(n, c / (6.0 * n)) > t.loss);
+            assert!(law.predict(n, crate::flops::chinchilla_tokens(c, n)) > t.loss);
         }
         // Worked by hand from Hoffmann's Eq. 4 with these parameters.
         assert!((t.tokens_per_param - 18.38).abs() < 0.01, "{}", t.tokens_per_param);

@@ -31,7 +31,7 @@ fn sample(law: &Law, seed: u64) -> Vec<Obs> {
                 run: format!("n{i}-d{j}"),
                 params: n,
                 tokens: d,
-                flops: 6.0 * n * d,
+                flops: crate::flops::chinchilla_flops(n, d),
                 loss: law.predict(n, d) * (SIGMA * rng.normal()).exp(),
                 lr: None,
                 batch: None,

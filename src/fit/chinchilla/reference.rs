@@ -52,7 +52,7 @@ pub fn load_chinchilla_csv(path: &Path) -> Result<Vec<Obs>> {
         out.push(Obs {
             run: format!("chinchilla-{row}"),
             params: n,
-            tokens: c / (6.0 * n),
+            tokens: crate::flops::chinchilla_tokens(c, n),
             flops: c,
             loss: l,
             lr: None,

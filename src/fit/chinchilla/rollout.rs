@@ -187,7 +187,7 @@ pub fn prediction_interval(laws: &[Law], resid_q: &[f64], n: f64, d: f64) -> Opt
 }
 
 fn c6(o: &Obs) -> f64 {
-    6.0 * o.params * o.tokens
+    crate::flops::chinchilla_flops(o.params, o.tokens)
 }
 
 /// The rollout on `points` (one final point per run), refitting with `fit`; `resamples`
@@ -317,7 +317,16 @@ mod tests {
     fn run(rng: &mut Rng, name: String, n: f64, tpp: f64) -> Obs {
         let d = n * tpp;
         let loss = law().predict(n, d) * (SIGMA * rng.normal()).exp();
-        Obs { run: name, params: n, tokens: d, flops: 6.0 * n * d, loss, lr: None, batch: None, is_final: true }
+        Obs {
+            run: name,
+            params: n,
+            tokens: d,
+            flops: crate::flops::chinchilla_flops(n, d),
+            loss,
+            lr: None,
+            batch: None,
+            is_final: true,
+        }
     }
 
     /// A sweep of 6 sizes (1e6 to 3.2e7, doubling) x 4 token budgets (5 to 40 tokens/param).
@@ -379,7 +388,7 @@ mod tests {
             // Compute 4x..30x C_max, split at 5..40 tokens per parameter.
             let c = c_max * 4.0 * 7.5f64.powf(i as f64 / 39.0);
             let tpp = 5.0 * 8f64.powf(rng.uniform());
-            let n = (c / (6.0 * tpp)).sqrt();
+            let n = crate::flops::chinchilla_params_at(c, tpp);
             let o = run(&mut rng, format!("big{i}"), n, tpp);
             let iv = rep.loss_interval_at(o.params, o.tokens).unwrap();
             assert!(iv.lo < iv.hi);

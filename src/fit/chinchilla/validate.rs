@@ -155,7 +155,7 @@ mod tests {
             run: format!("r{n}-{d}"),
             params: n,
             tokens: d,
-            flops: 6.0 * n * d,
+            flops: crate::flops::chinchilla_flops(n, d),
             loss: l,
             lr: None,
             batch: None,

@@ -31,7 +31,12 @@ pub fn loss_vs_compute(f: &Facts) -> Result<Figure> {
     let curves: Vec<(usize, Vec<(f64, f64)>)> = f
         .runs
         .iter()
-        .map(|r| (size_index(&sizes, r.params), r.points.iter().map(|p| (6.0 * r.params * p.tokens, p.loss)).collect()))
+        .map(|r| {
+            (
+                size_index(&sizes, r.params),
+                r.points.iter().map(|p| (crate::flops::chinchilla_flops(r.params, p.tokens), p.loss)).collect(),
+            )
+        })
         .collect();
     let all = curves.iter().flat_map(|c| c.1.iter().copied());
     let (x_lo, mut x_hi) = bounds(all.clone().map(|p| p.0)).unwrap_or((1.0, 10.0));
@@ -50,7 +55,7 @@ pub fn loss_vs_compute(f: &Facts) -> Result<Figure> {
             .into_iter()
             .map(|c| {
                 let n = law.n_opt(c);
-                (c, law.predict(n, c / (6.0 * n)))
+                (c, law.predict(n, crate::flops::chinchilla_tokens(c, n)))
             })
             .collect()
     });
