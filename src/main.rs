@@ -328,7 +328,7 @@ enum Cmd {
     },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
-    Worker { dir: PathBuf },
+    Worker(runner::worker::WorkerArgs),
 }
 
 /// Keeps freed memory in the process. A training step allocates and frees the same few
@@ -649,6 +649,6 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             );
             Ok(0)
         }
-        Cmd::Worker { dir } => runner::worker::main(&dir),
+        Cmd::Worker(args) => runner::worker::main(&args),
     }
 }

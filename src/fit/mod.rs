@@ -244,7 +244,6 @@ pub fn density_table(reference: &Law, obs: &[Obs]) -> serde_json::Value {
             Err(e) => rows.push(serde_json::json!({"run": o.run, "params": o.params, "tokens": o.tokens, "loss": o.loss, "error": e.to_string()})),
         }
     }
-    rhos.sort_by(|a, b| a.total_cmp(b));
-    let median = if rhos.is_empty() { f64::NAN } else { rhos[rhos.len() / 2] };
+    let median = regress::median(&rhos).unwrap_or(f64::NAN);
     serde_json::json!({"reference": reference, "median_density": median, "n_points": rhos.len(), "points": rows})
 }

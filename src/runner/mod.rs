@@ -244,6 +244,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 finished_est += a.est_s;
                 let id = a.dir.id.clone();
                 let code = status.code().unwrap_or(-1);
+                let exit = worker::Exit::of(code);
                 if a.dir.is_done() && said == "ALREADY_DONE" {
                     // Another `run` of the sweep trained it while this one waited: not counted
                     // as trained here, so two concurrent runs together report each run once.
@@ -266,14 +267,14 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                         s.as_ref().and_then(|s| s.startup_s).unwrap_or(f64::NAN)
                     );
                     log(&mp, tty, &line);
-                } else if code == 3 {
+                } else if exit == Some(worker::Exit::Diverged) {
                     let why = a.dir.read_status().and_then(|s| s.error).unwrap_or_default();
                     log(&mp, tty, &format!("run {id} DIVERGED: {why}; the sweep goes on and fits exclude it"));
                     report.diverged.push(id);
-                } else if code == worker::EXIT_BUSY {
+                } else if exit == Some(worker::Exit::Busy) {
                     log(&mp, tty, &format!("run {id} is locked by another worker (running elsewhere); skipped"));
                     report.elsewhere.push(id);
-                } else if code == 4 || (report.interrupted && status.code().is_none()) {
+                } else if exit == Some(worker::Exit::Stopped) || (report.interrupted && status.code().is_none()) {
                     log(&mp, tty, &format!("run {id} stopped by a signal; checkpoint saved, `run` again resumes it"));
                     report.not_started += 1;
                 } else if let Some(err) = disk_full(&a, code, &said) {
@@ -520,16 +521,16 @@ fn spawn(
         Err(_) => std::fs::OpenOptions::new().write(true).open("/dev/full")?,
     };
     let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .arg(&rd.path)
+        .args(["--backend", worker::Backend::of(backend).name()])
+        .args(["--device", &device.to_string()])
+        .args(["--parent-pid", &std::process::id().to_string()]);
     if let Some(m) = micro {
-        cmd.env("WINDTUNNEL_MICRO_BATCH", m.to_string());
+        cmd.args(["--micro-batch", &m.to_string()]);
     }
     let mut child = cmd
-        .arg("worker")
-        .arg(&rd.path)
         .env("RAYON_NUM_THREADS", threads.to_string())
-        .env("WINDTUNNEL_BACKEND", backend)
-        .env("WINDTUNNEL_DEVICE", device.to_string())
-        .env("WINDTUNNEL_PARENT_PID", std::process::id().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
         .spawn()

@@ -135,15 +135,9 @@ pub fn train<B: TrainBackend>(
     let mut ema = f64::NAN;
     let mut final_loss = f64::NAN;
     let log_every = (run.steps / 50).max(1);
-    // WINDTUNNEL_MICRO_BATCH (set by the runner after an out-of-memory failure) overrides the
-    // config: the same run, computed in smaller pieces.
-    let micro = std::env::var("WINDTUNNEL_MICRO_BATCH")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&m| m >= 1)
-        .or(run.micro_batch)
-        .unwrap_or(run.batch_size)
-        .min(run.batch_size);
+    // The worker's `--micro-batch` (set by the runner after an out-of-memory failure) has
+    // already replaced the config's: the same run, computed in smaller pieces.
+    let micro = run.micro_batch.filter(|&m| m >= 1).unwrap_or(run.batch_size).min(run.batch_size);
     // Test hook: fail like a GPU out of memory when the micro-batch exceeds this many sequences,
     // so the runner's fallback to gradient accumulation is tested without a GPU.
     if let Some(lim) = std::env::var("WINDTUNNEL_FAKE_OOM_ABOVE").ok().and_then(|v| v.parse::<usize>().ok()) {

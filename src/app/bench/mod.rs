@@ -65,8 +65,7 @@ pub fn measure<B: crate::kernels::TrainBackend>(run: &RunConfig, steps: usize, d
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(|a, b| a.total_cmp(b));
-    let tps = (b * t) as f64 / times[times.len() / 2];
+    let tps = (b * t) as f64 / crate::fit::regress::median(&times).unwrap_or(f64::NAN);
     let gflops = tps * flops::flops_per_token(run.width, run.depth, run.seq_len, run.vocab) / 1e9;
     (tps, gflops)
 }
