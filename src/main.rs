@@ -431,7 +431,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Fit { path, out, target_flops, target_params, bootstrap, laws, seed, density_ref } => {
             let (obs, mut opts, default_out) = if path.is_dir() {
                 let sw = app_sweep::sweep_of_dir(&path)?;
-                let sd = SweepDir { root: path.clone() };
+                let sd = SweepDir::at(&path);
                 let df = frame::read_frame(&sd.runs_parquet())?;
                 (
                     frame::to_obs(&df, &sd.runs_parquet().display().to_string())?,
@@ -472,7 +472,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             }
             if mixing {
                 let sw = app_sweep::sweep_of_dir(&path)?;
-                let df = frame::read_frame(&SweepDir { root: path.clone() }.runs_parquet())?;
+                let df = frame::read_frame(&SweepDir::at(&path).runs_parquet())?;
                 app_fit::add_mixing_law(&sw, &df, &mut rep);
             }
             if path.is_dir() {
@@ -546,8 +546,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 println!("{}", e.line());
             }
             println!("calibration: {inside} of {} actual losses inside their 95% interval", entries.len());
-            println!("ledger: {}", dir.join("check.json").display());
-            println!("report: {}", dir.join("report.md").display());
+            println!("ledger: {}", SweepDir::at(&dir).check_json().display());
+            println!("report: {}", SweepDir::at(&dir).report_md().display());
             Ok(0)
         }
         Cmd::MixCheck { dir, width, depth, jobs } => {
@@ -557,7 +557,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 println!("{:>2}. {:<40} predicted {:.4}  actual {:.4}", r.rank, r.label, r.predicted, r.actual);
             }
             println!("{}", c.verdict);
-            println!("report: {}", dir.join("report.md").display());
+            println!("report: {}", SweepDir::at(&dir).report_md().display());
             Ok(0)
         }
         Cmd::Collect { sweep, results } => {

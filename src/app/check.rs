@@ -123,7 +123,7 @@ fn clip_to_floor(i: Interval, floor: Option<f64>) -> Interval {
 pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, f64)> {
     check_options(o)?;
     let sweep = super::sweep::sweep_of_dir(dir)?;
-    let sd = SweepDir { root: dir.to_path_buf() };
+    let sd = SweepDir::at(dir);
     let fit: FitReport = store::read_json(&sd.fit_json()).map_err(|e| {
         UserError(format!("{}: no usable fit.json ({e:#}); run `windtunnel collect` first", dir.display()))
     })?;
@@ -203,7 +203,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
 /// Plan, record, train, settle, report. Returns the ledger's entries for this check's runs.
 pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
     let (sweep, _, planned, c_max) = plan(dir, o)?;
-    let sd = SweepDir { root: dir.to_path_buf() };
+    let sd = SweepDir::at(dir);
     // The check runs live beside the sweep's folder. `check .` has an empty parent, so resolve
     // the folder first (else they would land inside it and be retrained from another cwd).
     let abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;

@@ -146,7 +146,7 @@ pub fn add_curve_law(sweep: &Sweep, done: &[(RunDir, RunConfig)], report: &mut F
 
 /// The `loss_curve` law of a results folder's fit.json.
 pub fn law_of_dir(dir: &Path) -> Result<CurveLawReport> {
-    let fit: FitReport = store::read_json(&SweepDir { root: dir.to_path_buf() }.fit_json())
+    let fit: FitReport = store::read_json(&SweepDir::at(dir).fit_json())
         .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
     let v = fit.laws.get(LAW).ok_or_else(|| {
         UserError(format!(
@@ -267,7 +267,7 @@ pub fn add_curve_law_dir(
         return Ok(());
     }
     let sw = super::sweep::sweep_of_dir(dir)?;
-    let (done, _) = crate::runner::finished(&sw, &SweepDir { root: dir.to_path_buf() });
+    let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
     match fit_curve_law(report, &done, bootstrap, seed) {
         Ok(c) => {
             report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
@@ -323,7 +323,7 @@ pub fn holdout_table(
     params: Option<f64>,
 ) -> Result<String> {
     let sw = super::sweep::sweep_of_dir(dir)?;
-    let (done, _) = crate::runner::finished(&sw, &SweepDir { root: dir.to_path_buf() });
+    let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
     let runs: Vec<(CurveRun, RunConfig)> =
         curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();
     let (law, all, rows) = holdout(&runs, fit_tpp, predict_tpp)?;

@@ -113,7 +113,7 @@ fn mixing_law(sweep: &Sweep, df: &DataFrame, report: &FitReport) -> Result<fit::
 
 /// The data_mixing law of a results folder's fit.json, or a user error saying what is missing.
 pub fn mixing_of_dir(dir: &Path) -> Result<fit::mixing::MixingFit> {
-    let fit: FitReport = store::read_json(&SweepDir { root: dir.to_path_buf() }.fit_json())
+    let fit: FitReport = store::read_json(&SweepDir::at(dir).fit_json())
         .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
     let none =
         || UserError(format!("{}: fit.json has no data_mixing law; add \"data_mixing\" to [fit] laws", dir.display()));
@@ -211,7 +211,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("wt-skip-mix-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
-        let dir = SweepDir { root: root.clone() };
+        let dir = SweepDir::at(&root);
         store::write_json_atomic(&dir.fit_json(), &rep).unwrap();
         // mix-check and mix-predict read the law through this.
         let m = mixing_of_dir(&root).unwrap();

@@ -142,7 +142,7 @@ pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
         verdict,
         recommended_wins: wins,
     };
-    store::write_json_atomic(&dir.join("mix_check.json"), &check)?;
+    store::write_json_atomic(&SweepDir::at(dir).mix_check_json(), &check)?;
     super::report::report_dir(dir, &crate::report::ReportOptions::default())?;
     Ok(check)
 }

@@ -45,13 +45,13 @@ fn row(rd: &RunDir, cfg: &RunConfig, now: u64, host: &str) -> Row {
     } else {
         match &st {
             None => "pending".into(),
-            Some(s) if s.state == "running" => {
+            Some(s) if s.state == store::RunState::Running => {
                 let alive = if s.host == host { worker_alive(s.pid, &rd.id) } else { age < Some(STALE_AFTER_S) };
                 String::from(if alive { "running" } else { "stale" })
             }
             // "done" is written just before DONE; without DONE the run did not finish.
-            Some(s) if s.state == "done" => "stale".into(),
-            Some(s) => s.state.clone(),
+            Some(s) if s.state == store::RunState::Done => "stale".into(),
+            Some(s) => s.state.name().to_string(),
         }
     };
     Row {
@@ -77,7 +77,7 @@ fn worker_alive(pid: u32, run_id: &str) -> bool {
 
 /// Every run folder of the sweep folder `dir`, in grid order (width, depth, lr, tokens).
 pub fn rows(dir: &Path) -> Result<Vec<Row>> {
-    let sd = SweepDir { root: dir.to_path_buf() };
+    let sd = SweepDir::at(dir);
     if !sd.sweep_toml().exists() && !sd.runs_dir().is_dir() {
         return Err(UserError(format!(
             "{}: not a sweep results folder (no sweep.toml and no runs/; it is created by `windtunnel run SWEEP`)",
@@ -165,12 +165,12 @@ mod tests {
         assert!(rows(&root).unwrap_err().downcast_ref::<UserError>().is_some());
         let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps/tiny.toml");
         let sweep = crate::spec::load(&tiny).unwrap();
-        let sd = SweepDir { root: root.clone() };
+        let sd = SweepDir::at(&root);
         std::fs::create_dir_all(&root).unwrap();
         std::fs::copy(&tiny, sd.sweep_toml()).unwrap();
         let now = store::now_unix();
-        let st = |state: &str, host: &str, pid: u32, age: u64, err: Option<&str>| Status {
-            state: state.into(),
+        let st = |state: store::RunState, host: &str, pid: u32, age: u64, err: Option<&str>| Status {
+            state,
             attempt: 1,
             host: host.into(),
             pid,
@@ -181,13 +181,13 @@ mod tests {
         let me = store::hostname();
         let cases: Vec<(Option<Status>, bool, &str)> = vec![
             (None, false, "pending"),
-            (Some(st("done", &me, 1, 9, None)), true, "done"),
+            (Some(st(store::RunState::Done, &me, 1, 9, None)), true, "done"),
             // our own pid is alive but is not a worker of that run: its worker is gone
-            (Some(st("running", &me, std::process::id(), 1, None)), false, "stale"),
-            (Some(st("running", "elsewhere", 1, 30, None)), false, "running"),
-            (Some(st("running", "elsewhere", 1, STALE_AFTER_S + 5, None)), false, "stale"),
-            (Some(st("diverged", &me, 1, 3, Some("loss became NaN"))), false, "diverged"),
-            (Some(st("stopped", &me, 1, 3, None)), false, "stopped"),
+            (Some(st(store::RunState::Running, &me, std::process::id(), 1, None)), false, "stale"),
+            (Some(st(store::RunState::Running, "elsewhere", 1, 30, None)), false, "running"),
+            (Some(st(store::RunState::Running, "elsewhere", 1, STALE_AFTER_S + 5, None)), false, "stale"),
+            (Some(st(store::RunState::Diverged, &me, 1, 3, Some("loss became NaN"))), false, "diverged"),
+            (Some(st(store::RunState::Stopped, &me, 1, 3, None)), false, "stopped"),
         ];
         let mut want = Vec::new();
         for ((status, done, state), run) in cases.iter().zip(&sweep.runs) {

@@ -59,7 +59,7 @@ pub fn data_summary(sw: &Sweep, reports: &[data::prepare::DomainReport]) -> Stri
 
 /// Loads the sweep copy inside a results folder (written by `run`).
 pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
-    let p = dir.join("sweep.toml");
+    let p = SweepDir::at(dir).sweep_toml();
     if !p.exists() {
         return Err(UserError(format!(
             "{}: not a sweep results folder (no sweep.toml; run `windtunnel run SWEEP` first)",
@@ -73,7 +73,7 @@ pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
 /// A results folder's sweep, fit.json and results frame.
 pub fn load_dir(dir: &Path) -> Result<(Sweep, SweepDir, FitReport, DataFrame)> {
     let sweep = sweep_of_dir(dir)?;
-    let sd = SweepDir { root: dir.to_path_buf() };
+    let sd = SweepDir::at(dir);
     let fit_path = sd.fit_json();
     if !fit_path.exists() {
         return Err(UserError(format!(

@@ -396,7 +396,8 @@ fn seed_branch(sweep: &Sweep, dir: &SweepDir, run: &RunConfig, trunk_here: &dyn 
     let td = dir.run(&trunk.run_id());
     let snap = crate::train::checkpoint::snapshot_dir(&td, from);
     if !snap.join("step.json").exists() {
-        let gone = td.is_done() || td.read_status().is_some_and(|s| s.state == "diverged" || s.state == "failed");
+        let gone = td.is_done()
+            || td.read_status().is_some_and(|s| matches!(s.state, store::RunState::Diverged | store::RunState::Failed));
         return Ok(if trunk_here(&td.id) && !gone { Seed::Wait } else { Seed::Scratch });
     }
     for (src, dst) in [(td.metrics_jsonl(), rd.metrics_jsonl()), (td.evals_jsonl(), rd.evals_jsonl())] {
@@ -447,7 +448,7 @@ fn disk_full(a: &Active, code: i32, said: &str) -> Option<String> {
 /// `status` shows it failed and not pending or running.
 fn record_failure(dir: &RunDir, error: &str) -> Result<()> {
     let mut st = dir.read_status().unwrap_or(store::Status {
-        state: "failed".into(),
+        state: store::RunState::Failed,
         attempt: 1,
         host: store::hostname(),
         pid: 0,
@@ -455,10 +456,10 @@ fn record_failure(dir: &RunDir, error: &str) -> Result<()> {
         step: 0,
         error: None,
     });
-    if st.state == "failed" && st.error.is_some() {
+    if st.state == store::RunState::Failed && st.error.is_some() {
         return Ok(());
     }
-    st.state = "failed".into();
+    st.state = store::RunState::Failed;
     st.error = Some(error.to_string());
     st.heartbeat = store::now_unix();
     let Err(e) = dir.write_status(&st) else { return Ok(()) };
@@ -592,7 +593,7 @@ pub fn finished_runs(sweep: &Sweep, dir: &SweepDir) -> Finished {
             store::DoneCheck::Good(_) => f.done.push((rd, r.clone())),
             store::DoneCheck::Damaged(why) => f.damaged.push((rd.id.clone(), why)),
             store::DoneCheck::NotDone => {
-                if rd.read_status().is_some_and(|s| s.state == "diverged") {
+                if rd.read_status().is_some_and(|s| s.state == store::RunState::Diverged) {
                     f.diverged.push(rd.id.clone());
                 }
             }

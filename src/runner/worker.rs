@@ -180,7 +180,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
         }
         Ok(Outcome::Stopped(step)) => {
             if let Some(mut st) = run_dir.read_status() {
-                st.state = "stopped".into();
+                st.state = store::RunState::Stopped;
                 st.step = step;
                 st.heartbeat = store::now_unix();
                 let _ = run_dir.write_status(&st);
@@ -190,7 +190,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
         }
         Err(e) => {
             let mut st = run_dir.read_status().unwrap_or(store::Status {
-                state: "failed".into(),
+                state: store::RunState::Failed,
                 attempt: 1,
                 host: store::hostname(),
                 pid: std::process::id(),
@@ -198,7 +198,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
                 step: 0,
                 error: None,
             });
-            st.state = "failed".into();
+            st.state = store::RunState::Failed;
             st.error = Some(format!("{e:#}"));
             st.heartbeat = store::now_unix();
             let _ = run_dir.write_status(&st);

@@ -116,8 +116,8 @@ pub fn train<B: TrainBackend>(
     let fpt = flops::flops_per_token(run.width, run.depth, run.seq_len, run.vocab);
     let weights: Vec<f64> = data.weights().to_vec();
     let mut status = Status {
-        state: "running".into(),
-        attempt: dir.read_status().map_or(1, |s| s.attempt + u32::from(s.state != "running")),
+        state: store::RunState::Running,
+        attempt: dir.read_status().map_or(1, |s| s.attempt + u32::from(s.state != store::RunState::Running)),
         host: store::hostname(),
         pid: std::process::id(),
         heartbeat: store::now_unix(),
@@ -263,7 +263,7 @@ pub fn train<B: TrainBackend>(
         evals: Some(evals.len()),
         evals_blake3: Some(evals_hash),
     };
-    status.state = "done".into();
+    status.state = store::RunState::Done;
     status.heartbeat = store::now_unix();
     dir.write_status(&status)?;
     dir.mark_done(&summary)?;
@@ -310,7 +310,7 @@ pub fn log_line(line: &str) {
 /// Ends a run that is no result (diverged, or learned nothing): status "diverged" with the
 /// reason, no DONE; the runner records it and the fit excludes it.
 fn give_up(dir: &RunDir, status: &mut Status, step: u64, reason: String) -> Result<Outcome> {
-    status.state = "diverged".into();
+    status.state = store::RunState::Diverged;
     status.step = step;
     status.error = Some(reason.clone());
     status.heartbeat = store::now_unix();
@@ -442,7 +442,7 @@ mod tests {
             }
             assert!(!dir.is_done());
             let st = dir.read_status().unwrap();
-            assert_eq!(st.state, "diverged");
+            assert_eq!(st.state, crate::store::RunState::Diverged);
             assert!(st.error.unwrap().contains("did not learn"));
             let _ = std::fs::remove_dir_all(root);
         }
