@@ -179,10 +179,9 @@ fn provenance(dir: &SweepDir, sweep: &Sweep) -> String {
     let hash = std::fs::read(dir.sweep_toml())
         .map(|b| blake3::hash(&b).to_hex()[..16].to_string())
         .unwrap_or_else(|_| "unknown".into());
-    let device = match sweep.backend.as_str() {
-        "cpu" => "cpu (burn flex)".to_string(),
-        "cuda" => "cuda (burn cuda, device 0)".to_string(),
-        b => b.to_string(),
+    let device = match sweep.backend {
+        crate::spec::config::Backend::Cpu => "cpu (burn flex)".to_string(),
+        crate::spec::config::Backend::Cuda => "cuda (burn cuda, device 0)".to_string(),
     };
     format!(
         "windtunnel {} | git {git} | sweep file `{}` (blake3 {hash}) | backend {device} | generated {}",

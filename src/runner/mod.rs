@@ -219,7 +219,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             }
             let busy: Vec<usize> = active.iter().map(|a| a.device).collect();
             let device = pick_device(&opts.devices, &busy);
-            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, device, micro, &mp)?);
+            active.push(spawn(&exe, &dir, r, attempt, est, threads, sweep.backend, device, micro, &mp)?);
         }
         queue.extend(deferred);
         if active.is_empty() {
@@ -509,7 +509,7 @@ fn spawn(
     attempt: u32,
     est_s: f64,
     threads: usize,
-    backend: &str,
+    backend: crate::spec::config::Backend,
     device: usize,
     micro: Option<usize>,
     mp: &MultiProgress,
@@ -524,7 +524,7 @@ fn spawn(
     let mut cmd = Command::new(exe);
     cmd.arg("worker")
         .arg(&rd.path)
-        .args(["--backend", worker::Backend::of(backend).name()])
+        .args(["--backend", backend.name()])
         .args(["--device", &device.to_string()])
         .args(["--parent-pid", &std::process::id().to_string()]);
     if let Some(m) = micro {

@@ -5,7 +5,7 @@
 //! as `PROGRESS step steps loss tokens_per_s` lines that the pool parses.
 
 use super::sys;
-use crate::spec::config::RunConfig;
+use crate::spec::config::{Backend, RunConfig};
 use crate::store::{self, RunDir};
 use crate::train::{self, Outcome};
 use anyhow::{Context, Result};
@@ -43,31 +43,6 @@ pub struct WorkerArgs {
     /// result up to float summation order) computed in smaller pieces.
     #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub micro_batch: Option<u64>,
-}
-
-/// The backends a worker can train on (a sweep's `backend`).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Cpu,
-    Cuda,
-}
-
-impl Backend {
-    /// The sweep's `backend` string (validated by the spec to be one of these).
-    pub fn of(name: &str) -> Backend {
-        if name == "cuda" {
-            Backend::Cuda
-        } else {
-            Backend::Cpu
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Cpu => "cpu",
-            Backend::Cuda => "cuda",
-        }
-    }
 }
 
 /// A worker's exit code: the one place the worker and the pool agree on what each means.

@@ -146,7 +146,7 @@ fn branch_families(runs: &mut [RunConfig], ctx: &Ctx) -> Res<()> {
     Ok(())
 }
 
-fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)> {
+fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, Backend)> {
     let msg = "missing required table [sweep] with name = \"...\"";
     let s = raw.ok_or_else(|| ctx.err_key("sweep", "sweep", msg))?;
     let msg = "missing required key `name` in [sweep]";
@@ -169,8 +169,11 @@ fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)>
     }
     let seed = s.seed.map_or(Ok(0), |v| ctx.int(&v, "sweep.seed", 0, i64::MAX))? as u64;
     let backend = match &s.backend {
-        Some(v) => ctx.choice(v, "sweep.backend", &["cpu", "cuda"])?.to_string(),
-        None => "cpu".to_string(),
+        Some(v) => match ctx.choice(v, "sweep.backend", &["cpu", "cuda"])? {
+            "cuda" => Backend::Cuda,
+            _ => Backend::Cpu,
+        },
+        None => Backend::Cpu,
     };
     Ok((name.into_inner(), seed, backend))
 }
