@@ -7,16 +7,7 @@ use crate::fit::chinchilla::reference::chinchilla_obs;
 use crate::fit::{fit_all, FitOptions, FitReport, Obs};
 
 fn obs(run: &str, n: f64, d: f64, l: f64) -> Obs {
-    Obs {
-        run: run.into(),
-        params: n,
-        tokens: d,
-        flops: crate::flops::chinchilla_flops(n, d),
-        loss: l,
-        lr: None,
-        batch: None,
-        is_final: true,
-    }
+    Obs::final_6nd(run, n, d, l)
 }
 
 fn quick() -> FitOptions {

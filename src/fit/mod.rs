@@ -47,6 +47,15 @@ pub struct Obs {
     pub is_final: bool,
 }
 
+impl Obs {
+    /// A run's final point with its compute by the laws' convention C = 6ND (no learning
+    /// rate or batch recorded): how synthetic and reference data enter the fits.
+    pub fn final_6nd(run: impl Into<String>, params: f64, tokens: f64, loss: f64) -> Obs {
+        let flops = crate::flops::chinchilla_flops(params, tokens);
+        Obs { run: run.into(), params, tokens, flops, loss, lr: None, batch: None, is_final: true }
+    }
+}
+
 /// What to fit and report. `Default` gives 1,000 bootstrap resamples, seed
 /// 0, the backtest on, no target and no auxiliary laws.
 #[derive(Clone, Debug, Serialize, Deserialize)]

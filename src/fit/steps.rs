@@ -256,20 +256,8 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
             target.map(|t| (t.n_opt, t.d_opt)),
             &factors,
             |train| {
-                let obs: Vec<Obs> = train
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(n, d, l))| Obs {
-                        run: format!("p{i}"),
-                        params: n,
-                        tokens: d,
-                        flops: crate::flops::chinchilla_flops(n, d),
-                        loss: l,
-                        lr: None,
-                        batch: None,
-                        is_final: true,
-                    })
-                    .collect();
+                let obs: Vec<Obs> =
+                    train.iter().enumerate().map(|(i, &(n, d, l))| Obs::final_6nd(format!("p{i}"), n, d, l)).collect();
                 let law = fit_chinchilla(&obs).ok()?.law;
                 Some(Box::new(move |n, d| law.predict(n, d)))
             },

@@ -252,16 +252,7 @@ mod tests {
     use crate::fit::{fit_all, FitOptions, Obs};
 
     fn obs(n: f64, d: f64, l: f64) -> Obs {
-        Obs {
-            run: format!("n{n:.0}-d{d:.0}"),
-            params: n,
-            tokens: d,
-            flops: crate::flops::chinchilla_flops(n, d),
-            loss: l,
-            lr: None,
-            batch: None,
-            is_final: true,
-        }
+        Obs::final_6nd(format!("n{n:.0}-d{d:.0}"), n, d, l)
     }
 
     /// Deterministic multiplicative noise of about ±`amp` (a fixed pseudo-random sequence).

@@ -27,16 +27,7 @@ fn sample(law: &Law, seed: u64) -> Vec<Obs> {
         for j in 0..7 {
             let n = 1e7 * (300f64).powf(i as f64 / 6.0);
             let d = 2e8 * (1000f64).powf(j as f64 / 6.0);
-            v.push(Obs {
-                run: format!("n{i}-d{j}"),
-                params: n,
-                tokens: d,
-                flops: crate::flops::chinchilla_flops(n, d),
-                loss: law.predict(n, d) * (SIGMA * rng.normal()).exp(),
-                lr: None,
-                batch: None,
-                is_final: true,
-            });
+            v.push(Obs::final_6nd(format!("n{i}-d{j}"), n, d, law.predict(n, d) * (SIGMA * rng.normal()).exp()));
         }
     }
     v

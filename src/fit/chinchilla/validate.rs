@@ -151,16 +151,7 @@ mod tests {
     use super::*;
 
     fn obs(n: f64, d: f64, l: f64) -> Obs {
-        Obs {
-            run: format!("r{n}-{d}"),
-            params: n,
-            tokens: d,
-            flops: crate::flops::chinchilla_flops(n, d),
-            loss: l,
-            lr: None,
-            batch: None,
-            is_final: true,
-        }
+        Obs::final_6nd(format!("r{n}-{d}"), n, d, l)
     }
 
     #[test]
