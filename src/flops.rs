@@ -52,6 +52,22 @@ pub fn chinchilla_flops(n: f64, d: f64) -> f64 {
     6.0 * n * d
 }
 
+/// D at compute C for a model of N parameters under C = 6 N D.
+pub fn chinchilla_tokens(c: f64, n: f64) -> f64 {
+    c / (6.0 * n)
+}
+
+/// The N whose compute-optimal D is `tokens_per_param` x N at compute C (C = 6 N D).
+pub fn chinchilla_params_at(c: f64, tokens_per_param: f64) -> f64 {
+    (c / (6.0 * tokens_per_param)).sqrt()
+}
+
+/// `params` for a continuous shape (width, depth and vocab as reals), for solving a target
+/// shape from an N: the same formula, so a solved shape counts what `params` counts.
+pub fn params_real(width: f64, depth: f64, vocab: f64) -> f64 {
+    depth * (12.0 * width * width + 4.0 * width) + 2.0 * width + width * vocab
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,21 +2,22 @@
 //! scaling laws to their losses, and predict the large target run with an honest error bar.
 //!
 //! Data flows one way: `spec` (TOML → validated RunConfigs) → `data` → `model` → `train` →
-//! `runner` (plan, pool, shards) → `store` (run folders → Parquet) → `fit` → `report`.
-//! `flops` owns all parameter and FLOP accounting; `kernels` holds the fused training ops.
+//! `runner` (plan, pool, shards) → `store` (run folders → Parquet) → `fit` → `report`, and
+//! `app` holds one file per workflow the CLI runs, composing the layers below it. Imports
+//! point down only (`analysis/module_graph.sh` checks it): `fit` is pure math importing only
+//! the leaves, and `store`, the on-disk format, sits below its writers and readers.
+//! Leaves usable by anyone: `flops` owns all parameter and FLOP accounting, `rng` is the one
+//! random number generator, `kernels` holds the fused training ops, `backend` the backends.
 
+pub mod app;
 pub mod backend;
-pub mod bench;
-pub mod check;
-pub mod coord;
-pub mod curvelaw;
 pub mod data;
 pub mod fit;
 pub mod flops;
 pub mod kernels;
 pub mod model;
-pub mod pipeline;
 pub mod report;
+pub mod rng;
 pub mod runner;
 pub mod spec;
 pub mod store;

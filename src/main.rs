@@ -5,8 +5,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use windtunnel::app::{self, fit as app_fit, sweep as app_sweep};
 use windtunnel::store::{self, frame, SweepDir};
-use windtunnel::{fit, pipeline, runner, spec, UserError};
+use windtunnel::{fit, runner, spec, UserError};
 
 /// A model wind tunnel: train grids of small transformers, fit scaling laws, and predict the
 /// loss and compute-optimal size of a much larger target run, with error bars.
@@ -327,7 +328,7 @@ enum Cmd {
     },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
-    Worker { dir: PathBuf },
+    Worker(runner::worker::WorkerArgs),
 }
 
 /// Keeps freed memory in the process. A training step allocates and frees the same few
@@ -373,7 +374,7 @@ fn main() {
 fn dispatch(cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Plan { sweep, results, jobs } => {
-            let (sw, data) = pipeline::load_and_prepare(&sweep)?;
+            let (sw, data) = app_sweep::load_and_prepare(&sweep)?;
             print!("{data}");
             runner::plan::check_backend(&sw)?;
             let dir = SweepDir::new(&results, &sw.name);
@@ -382,7 +383,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit, devices } => {
-            let (sw, data) = pipeline::load_and_prepare(&sweep)?;
+            let (sw, data) = app_sweep::load_and_prepare(&sweep)?;
             eprint!("{data}");
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
             if jobs == 0 {
@@ -411,7 +412,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             }
             let dir = SweepDir::new(&results, &sw.name);
             runner::exit_on_stop_signal(4);
-            let report = match pipeline::collect_fit_report(&sw, &dir) {
+            let report = match app_fit::collect_fit_report(&sw, &dir) {
                 Ok(r) => r,
                 // After failed runs, "no finished runs" (or any other fit error) is the
                 // failure's consequence, not bad input: exit 1, not 2 (issue 15).
@@ -429,12 +430,12 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         }
         Cmd::Fit { path, out, target_flops, target_params, bootstrap, laws, seed, density_ref } => {
             let (obs, mut opts, default_out) = if path.is_dir() {
-                let sw = pipeline::sweep_of_dir(&path)?;
-                let sd = SweepDir { root: path.clone() };
+                let sw = app_sweep::sweep_of_dir(&path)?;
+                let sd = SweepDir::at(&path);
                 let df = frame::read_frame(&sd.runs_parquet())?;
                 (
                     frame::to_obs(&df, &sd.runs_parquet().display().to_string())?,
-                    pipeline::fit_options(&sw),
+                    app_fit::fit_options(&sw),
                     sd.fit_json(),
                 )
             } else {
@@ -470,12 +471,12 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 rep.laws.insert("density".into(), fit::density_table(&law, &obs));
             }
             if mixing {
-                let sw = pipeline::sweep_of_dir(&path)?;
-                let df = frame::read_frame(&SweepDir { root: path.clone() }.runs_parquet())?;
-                pipeline::add_mixing_law(&sw, &df, &mut rep);
+                let sw = app_sweep::sweep_of_dir(&path)?;
+                let df = frame::read_frame(&SweepDir::at(&path).runs_parquet())?;
+                app_fit::add_mixing_law(&sw, &df, &mut rep);
             }
             if path.is_dir() {
-                windtunnel::curvelaw::add_curve_law_dir(&path, &opts.laws, opts.bootstrap, seed, &mut rep)?;
+                app::curve::add_curve_law_dir(&path, &opts.laws, opts.bootstrap, seed, &mut rep)?;
             }
             // A law the data cannot support is skipped with its reason; only when nothing at all
             // could be fitted is the input itself unusable (exit 2).
@@ -496,17 +497,17 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         }
         Cmd::Report { dirs, accelerator, peak_tflops, mfu } => {
             let opts = windtunnel::report::ReportOptions { accelerator, peak_tflops, mfu };
-            for p in pipeline::report_dirs(&dirs, &opts)? {
+            for p in app::report::report_dirs(&dirs, &opts)? {
                 println!("report: {}", p.display());
             }
             Ok(0)
         }
         Cmd::BenchFit { csv } => {
-            println!("{}", fit::bench_chinchilla(&csv)?);
+            println!("{}", app::bench::fit::bench_chinchilla(&csv)?);
             Ok(0)
         }
         Cmd::Bench { models, steps, backend } => {
-            let table = windtunnel::bench::run(&models, steps, &backend).map_err(|e| UserError(format!("{e:#}")))?;
+            let table = app::bench::run(&models, steps, &backend).map_err(|e| UserError(format!("{e:#}")))?;
             println!("{table}");
             Ok(0)
         }
@@ -514,15 +515,15 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             if !(gb > 0.0 && gb <= 8.0) || windows == 0 {
                 return Err(UserError("--gb must be in (0, 8] and --windows at least 1".into()).into());
             }
-            print!("{}", windtunnel::data::bench::run(&dir, gb, sparse, windows)?);
+            print!("{}", app::bench::data::run(&dir, gb, sparse, windows)?);
             Ok(0)
         }
         Cmd::MixPredict { dir, weights, flops } => {
-            print!("{}", pipeline::mix_predict(&dir, &weights, flops)?);
+            print!("{}", app_fit::mix_predict(&dir, &weights, flops)?);
             Ok(0)
         }
         Cmd::Check { dir, width, depth, tokens_per_param, factor, count, jobs, dry_run } => {
-            let opts = windtunnel::check::Options {
+            let opts = app::check::Options {
                 width,
                 depth,
                 tokens_per_param,
@@ -532,35 +533,35 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 dry_run,
             };
             if dry_run {
-                let (_, _, planned, c_max) = windtunnel::check::plan(&dir, &opts)?;
+                let (_, _, planned, c_max) = app::check::plan(&dir, &opts)?;
                 println!("check plan (sweep's largest run: C = 6ND = {c_max:.3e} FLOPs; nothing trained):");
                 for p in &planned {
                     println!("  {}  N by {}", p.entry.line(), p.entry.rule);
                 }
                 return Ok(0);
             }
-            let entries = windtunnel::check::run(&dir, &opts)?;
+            let entries = app::check::run(&dir, &opts)?;
             let inside = entries.iter().filter(|e| e.inside == Some(true)).count();
             for e in &entries {
                 println!("{}", e.line());
             }
             println!("calibration: {inside} of {} actual losses inside their 95% interval", entries.len());
-            println!("ledger: {}", dir.join("check.json").display());
-            println!("report: {}", dir.join("report.md").display());
+            println!("ledger: {}", SweepDir::at(&dir).check_json().display());
+            println!("report: {}", SweepDir::at(&dir).report_md().display());
             Ok(0)
         }
         Cmd::MixCheck { dir, width, depth, jobs } => {
-            let opts = runner::mixcheck::Options { width, depth, jobs: jobs.unwrap_or_else(runner::default_jobs) };
-            let c = runner::mixcheck::run(&dir, &opts)?;
+            let opts = app::mix_check::Options { width, depth, jobs: jobs.unwrap_or_else(runner::default_jobs) };
+            let c = app::mix_check::run(&dir, &opts)?;
             for r in &c.rows {
                 println!("{:>2}. {:<40} predicted {:.4}  actual {:.4}", r.rank, r.label, r.predicted, r.actual);
             }
             println!("{}", c.verdict);
-            println!("report: {}", dir.join("report.md").display());
+            println!("report: {}", SweepDir::at(&dir).report_md().display());
             Ok(0)
         }
         Cmd::Collect { sweep, results } => {
-            let sw = pipeline::load_sweep(&sweep)?;
+            let sw = app_sweep::load_sweep(&sweep)?;
             let dir = SweepDir::new(&results, &sw.name);
             let f = runner::finished_runs(&sw, &dir);
             let missing = sw.runs.len() - f.done.len() - f.diverged.len() - f.damaged.len();
@@ -575,19 +576,19 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             for (id, why) in &f.damaged {
                 eprintln!("run {id} is DONE but damaged, excluded from the fit (`run` trains it again): {why}");
             }
-            let report = pipeline::collect_fit_report(&sw, &dir)?;
+            let report = app_fit::collect_fit_report(&sw, &dir)?;
             println!("report: {}", report.display());
             println!("fit:    {}", dir.fit_json().display());
             println!("runs:   {}", dir.runs_parquet().display());
             Ok(0)
         }
         Cmd::CoordCheck { sweep, results, steps, lr } => {
-            let (sw, _) = pipeline::load_and_prepare(&sweep)?;
+            let (sw, _) = app_sweep::load_and_prepare(&sweep)?;
             if lr.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
                 return Err(UserError("--lr must be a positive number".into()).into());
             }
             let cc =
-                windtunnel::coord::run(&sw, steps, lr).map_err(|e| UserError(format!("{}: {e:#}", sweep.display())))?;
+                app::coord_check::run(&sw, steps, lr).map_err(|e| UserError(format!("{}: {e:#}", sweep.display())))?;
             let dir = SweepDir::new(&results, &sw.name);
             std::fs::create_dir_all(&dir.root)?;
             let md = cc.markdown();
@@ -599,12 +600,12 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Status { dir } => {
-            let rows = runner::status::rows(&dir)?;
-            print!("{}", runner::status::render(&dir, &rows));
+            let rows = app::status::rows(&dir)?;
+            print!("{}", app::status::render(&dir, &rows));
             Ok(0)
         }
         Cmd::Slurm { sweep, results, shards, partition, time, cpus, mem, gpus, grace, out, submit } => {
-            let req = runner::slurm::Request {
+            let req = app::slurm::Request {
                 sweep,
                 results,
                 shards,
@@ -617,20 +618,19 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 out,
                 submit,
             };
-            runner::slurm::command(&req)
+            app::slurm::command(&req)
         }
         Cmd::PredictCurve { dir, schedule, params, steps, lr, points, csv } => {
-            let req =
-                windtunnel::curvelaw::CurveRequest { params, steps, peak_lr: lr, schedule_csv: schedule, points, csv };
-            print!("{}", windtunnel::curvelaw::predict_curve(&dir, &req)?);
+            let req = app::curve::CurveRequest { params, steps, peak_lr: lr, schedule_csv: schedule, points, csv };
+            print!("{}", app::curve::predict_curve(&dir, &req)?);
             Ok(0)
         }
         Cmd::MplProtocol { dir } => {
-            print!("{}", windtunnel::curvelaw::mpl_protocol(&dir)?);
+            print!("{}", app::curve::mpl_protocol(&dir)?);
             Ok(0)
         }
         Cmd::CurveHoldout { dir, fit, predict, skip_frac, params } => {
-            print!("{}", windtunnel::curvelaw::holdout_table(&dir, &fit, &predict, skip_frac, params)?);
+            print!("{}", app::curve::holdout_table(&dir, &fit, &predict, skip_frac, params)?);
             Ok(0)
         }
         Cmd::BenchCurve { sizes, bootstrap } => {
@@ -649,6 +649,6 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             );
             Ok(0)
         }
-        Cmd::Worker { dir } => runner::worker::main(&dir),
+        Cmd::Worker(args) => runner::worker::main(&args),
     }
 }

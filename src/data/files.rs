@@ -97,30 +97,11 @@ fn resolve(path: &Path) -> Result<Entry> {
         bail!(
             "`{}` is not a regular file (it is {}); data sources read regular files only",
             path.display(),
-            kind_of_special(&ft)
+            crate::spec::files::kind_of_special(&ft)
         );
     }
     let canon = std::fs::canonicalize(path).with_context(|| format!("`{}`: cannot resolve", path.display()))?;
     Ok(if ft.is_file() { Entry::File(canon) } else { Entry::Dir(canon) })
-}
-
-/// Names what a path that is neither a file nor a directory is, for the error.
-pub(crate) fn kind_of_special(ft: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_fifo() {
-            return "a FIFO (named pipe)";
-        } else if ft.is_char_device() {
-            return "a character device";
-        } else if ft.is_block_device() {
-            return "a block device";
-        } else if ft.is_socket() {
-            return "a socket";
-        }
-    }
-    let _ = ft;
-    "neither a file nor a directory"
 }
 
 /// The leading components of a glob without any pattern character (`.` when the first has one).

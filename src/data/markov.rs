@@ -9,7 +9,7 @@
 //! small models sit on a plateau until they learn to attend, then drop suddenly; no law fits
 //! that.) The tables are fixed by a constant seed, so the entropy rate is a known floor.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 const ALPHABET: usize = 160;
 const LANGUAGE_SEED: u64 = 0x6d61_726b_6f76_33; // "markov3"

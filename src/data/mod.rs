@@ -10,19 +10,17 @@
 //! Validation windows come from a separate key (built-in) or from held-out chunks (files)
 //! and are never trained on; resuming at step s needs no saved cursor.
 
-pub mod bench;
 pub mod files;
 pub mod markov;
 pub mod pcfg;
 pub mod prepare;
-pub mod rng;
 pub mod shard;
 pub mod stream;
 pub mod tokenizer;
 
+use crate::rng::{self, Rng};
 use crate::spec::config::RunConfig;
 use anyhow::{bail, Context, Result};
-use rng::Rng;
 use std::path::Path;
 
 /// Byte-level tokenizer: token id = byte value, so nats/token and bits/byte differ only by ln 2.

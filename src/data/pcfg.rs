@@ -8,7 +8,7 @@
 //! the log-probability of each derivation; per byte that is an upper bound on the entropy
 //! rate (a string may have several derivations), shown in the report beside the fitted E.
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 const DET: &[&str] = &["the", "a", "every", "some", "this", "no"];
 const PREP: &[&str] = &["near", "under", "with", "behind", "over", "beside"];

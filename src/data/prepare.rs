@@ -109,7 +109,7 @@ fn tokenizer_fingerprint(sweep: &Sweep) -> Result<String> {
         crate::spec::config::TokenizerSpec::Bytes => "bytes".into(),
         crate::spec::config::TokenizerSpec::Hf { path } => {
             let bytes =
-                super::tokenizer::read_tokenizer_file(Path::new(path)).map_err(|e| UserError(format!("{e:#}")))?;
+                crate::spec::files::read_tokenizer_file(Path::new(path)).map_err(|e| UserError(format!("{e:#}")))?;
             format!("hf:{}", &blake3::hash(&bytes).to_hex()[..16])
         }
     })

@@ -6,8 +6,8 @@
 //! Windows never cross a chunk, so no training window overlaps a validation one.
 
 use super::prepare::{Manifest, CHUNK};
-use super::rng::{self, Rng};
 use super::shard::Reader;
+use crate::rng::{self, Rng};
 use crate::spec::config::FileSource;
 use anyhow::Result;
 

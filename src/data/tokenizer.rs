@@ -5,8 +5,7 @@
 //! first found) or, for bytes, the NUL byte, which text does not contain.
 
 use crate::spec::config::TokenizerSpec;
-use anyhow::{anyhow, bail, Result};
-use std::io::Read;
+use anyhow::{anyhow, Result};
 use std::path::Path;
 
 pub enum Tokenizer {
@@ -52,54 +51,16 @@ impl Tokenizer {
     }
 }
 
-/// The largest tokenizer.json accepted. The biggest in common use (Gemma's 256k vocabulary)
-/// are about 35 MB; 128 MiB leaves room for larger vocabularies while a wrong path (a device,
-/// a corpus) fails at once instead of being read whole into memory.
-pub const MAX_TOKENIZER_BYTES: u64 = 128 << 20;
-
-/// The bytes of a tokenizer file: a regular file (after resolving links) of at most
-/// `MAX_TOKENIZER_BYTES`. Checked before opening, because opening a FIFO blocks until a writer
-/// comes and a device such as /dev/zero never ends; the read is bounded too, in case the file
-/// grows between the check and the read.
-pub fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
-    let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot read tokenizer file {shown}: {e}"))?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() { "a directory" } else { super::files::kind_of_special(&meta.file_type()) };
-        bail!("tokenizer file {shown} is not a regular file (it is {what}); expected a tokenizer.json");
-    }
-    let too_big =
-        || anyhow!("tokenizer file {shown} is larger than {} MiB: not a tokenizer.json", MAX_TOKENIZER_BYTES >> 20);
-    if meta.len() > MAX_TOKENIZER_BYTES {
-        return Err(too_big());
-    }
-    let f = std::fs::File::open(path).map_err(|e| anyhow!("cannot read tokenizer file {shown}: {e}"))?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    f.take(MAX_TOKENIZER_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| anyhow!("cannot read tokenizer file {shown}: {e}"))?;
-    if bytes.len() as u64 > MAX_TOKENIZER_BYTES {
-        return Err(too_big());
-    }
-    Ok(bytes)
-}
-
 fn load_hf(path: &Path) -> Result<Tokenizer> {
-    let bytes = read_tokenizer_file(path)?;
-    let tok = tokenizers::Tokenizer::from_bytes(&bytes)
-        .map_err(|e| anyhow!("{}: not a Hugging Face tokenizer.json: {e}", path.display()))?;
+    let tok = crate::spec::files::parse_hf(path)?;
     let eos = EOS_NAMES.iter().find_map(|n| tok.token_to_id(n));
     Ok(Tokenizer::Hf { tok: Box::new(tok), eos })
-}
-
-/// The vocabulary size of a tokenizer file (the spec needs it for parameter counts).
-pub fn vocab_of(spec: &TokenizerSpec) -> Result<usize> {
-    Ok(Tokenizer::load(spec)?.vocab())
 }
 
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::spec::files::{read_tokenizer_file, MAX_TOKENIZER_BYTES};
 
     /// A small word-level tokenizer.json (whitespace split, 9 words + unknown + end of text).
     pub fn word_level_json() -> String {

@@ -2,12 +2,12 @@
 //! the Chinchilla reference fit, the shape of the JSON, target modes, input
 //! errors, and the auxiliary laws.
 
-use crate::fit::data::chinchilla_obs;
-use crate::fit::law::Law;
+use crate::fit::chinchilla::law::Law;
+use crate::fit::chinchilla::reference::chinchilla_obs;
 use crate::fit::{fit_all, FitOptions, FitReport, Obs};
 
 fn obs(run: &str, n: f64, d: f64, l: f64) -> Obs {
-    Obs { run: run.into(), params: n, tokens: d, flops: 6.0 * n * d, loss: l, lr: None, batch: None, is_final: true }
+    Obs::final_6nd(run, n, d, l)
 }
 
 fn quick() -> FitOptions {

@@ -4,7 +4,7 @@
 //! is rho = N_hat / N (above 1: the model does more per parameter than the
 //! reference family).
 
-use crate::fit::law::Law;
+use crate::fit::chinchilla::law::Law;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 

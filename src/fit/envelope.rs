@@ -2,10 +2,10 @@
 //! of all runs, find the lowest loss reached at each compute value (log-spaced
 //! bins), note which model size and token count achieved it, and fit
 //! N_opt ~ C^a and D_opt ~ C^b by log-log OLS. Also exposes the frontier
-//! itself, which `lossvc.rs` fits L(C) to.
+//! itself, which `loss_vs_compute.rs` fits L(C) to.
 
+use crate::fit::chinchilla::validate::count_distinct;
 use crate::fit::regress::{power_law, PowerLaw};
-use crate::fit::validate::count_distinct;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ pub fn fit(obs: &[Obs]) -> Result<EnvelopeFit> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::fit::law::Law;
+    use crate::fit::chinchilla::law::Law;
 
     pub(crate) fn law() -> Law {
         Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 }
@@ -114,7 +114,7 @@ pub(crate) mod tests {
             let n = 2e7 * 1.5f64.powi(i);
             for k in 0..=60 {
                 let c = c_lo * (c_hi / c_lo).powf(k as f64 / 60.0);
-                let d = c / (6.0 * n);
+                let d = crate::flops::chinchilla_tokens(c, n);
                 v.push(Obs {
                     run: format!("n{i}"),
                     params: n,

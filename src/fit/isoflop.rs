@@ -5,9 +5,9 @@
 //! samples sit lopsidedly around the vertex, or miss it, are flagged: that is
 //! the known source of bias in this method.
 
-use crate::fit::backtest::final_per_run;
+use crate::fit::chinchilla::backtest::final_per_run;
+use crate::fit::chinchilla::validate::count_distinct;
 use crate::fit::regress::{budget_flops, budgets, power_law, quadratic, PowerLaw};
-use crate::fit::validate::count_distinct;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,7 @@ pub fn fit(obs: &[Obs]) -> Result<IsoflopFit> {
             flops: c,
             n_runs: g.len(),
             n_opt,
-            d_opt: c / (6.0 * n_opt),
+            d_opt: crate::flops::chinchilla_tokens(c, n_opt),
             loss_opt: c0 + c1 * v + c2 * v * v,
             n_min: lo.exp(),
             n_max: hi.exp(),
@@ -96,7 +96,7 @@ pub fn fit(obs: &[Obs]) -> Result<IsoflopFit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::law::Law;
+    use crate::fit::chinchilla::law::Law;
 
     fn law() -> Law {
         Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 }
@@ -109,7 +109,7 @@ mod tests {
             let n0 = law().n_opt(*c);
             for (j, f) in factors.iter().enumerate() {
                 let n = n0 * f;
-                let d = c / (6.0 * n);
+                let d = crate::flops::chinchilla_tokens(*c, n);
                 v.push(Obs {
                     run: format!("c{i}-n{j}"),
                     params: n,

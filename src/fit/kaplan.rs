@@ -276,9 +276,10 @@ pub fn form_check(
     if let Some((tn, td)) = target {
         out.at_target = Some(out.at(tn, td, chin(tn, td)));
     }
-    let c_max = points.iter().map(|p| 6.0 * p.0 * p.1).fold(0.0, f64::max);
+    let c_max = points.iter().map(|p| crate::flops::chinchilla_flops(p.0, p.1)).fold(0.0, f64::max);
     for &(k, chin_err) in chin_rollout {
-        let (train, test): (Vec<_>, Vec<_>) = points.iter().partition(|p| 6.0 * p.0 * p.1 < c_max / k);
+        let (train, test): (Vec<_>, Vec<_>) =
+            points.iter().partition(|p| crate::flops::chinchilla_flops(p.0, p.1) < c_max / k);
         if test.is_empty() {
             continue;
         }

@@ -28,8 +28,8 @@
 //! `windtunnel mix-check` trains them (and the uniform and single-domain mixtures) at a
 //! larger size to see which was right.
 
-use crate::fit::bootstrap::{percentile, Interval};
-use crate::fit::rng::SplitMix64;
+use crate::fit::chinchilla::bootstrap::{percentile, Interval};
+use crate::rng::Rng;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -206,7 +206,7 @@ pub fn fit(
         MixPrediction { label: label.into(), mix: r.to_vec(), losses, objective, objective_ci: interval(&vals) }
     };
     // Bootstrap over runs: refit, and record each refit's own optimum (for the weights' intervals).
-    let mut rng = SplitMix64::new(seed ^ 0x6d69_78);
+    let mut rng = Rng::from_state(seed ^ 0x6d69_78);
     let mut boots = Vec::new();
     let mut optima: Vec<Vec<f64>> = Vec::new();
     let mut coarse: Vec<Vec<f64>> =
@@ -215,7 +215,7 @@ pub fn fit(
         coarse = grid.clone();
     }
     for _ in 0..bootstrap {
-        let sample: Vec<MixObs> = (0..obs.len()).map(|_| obs[rng.below(obs.len())].clone()).collect();
+        let sample: Vec<MixObs> = (0..obs.len()).map(|_| obs[rng.below_mulshift(obs.len())].clone()).collect();
         if distinct(sample.iter().map(|o| o.mix.clone())).len() < m + 1 {
             continue;
         }
@@ -642,10 +642,10 @@ mod tests {
             law("c", 2.0, 0.4, 0.1, [0.4, 0.6, 0.0]),
         ];
         let c_ref = 1e12;
-        let mut rng = SplitMix64::new(3);
+        let mut rng = Rng::from_state(3);
         let mut mixes = vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0], vec![1.0 / 3.0; 3]];
         for _ in 0..6 {
-            let g: Vec<f64> = (0..3).map(|_| rng.next_f64() + 0.05).collect();
+            let g: Vec<f64> = (0..3).map(|_| rng.uniform() + 0.05).collect();
             let s: f64 = g.iter().sum();
             mixes.push(g.iter().map(|x| x / s).collect());
         }
@@ -653,7 +653,7 @@ mod tests {
         for &f in &[3e11, 1e12, 3e12] {
             for r in &mixes {
                 let losses =
-                    truth.iter().map(|l| l.eval(r, f, c_ref) * (1.0 + 0.003 * (rng.next_f64() - 0.5))).collect();
+                    truth.iter().map(|l| l.eval(r, f, c_ref) * (1.0 + 0.003 * (rng.uniform() - 0.5))).collect();
                 obs.push(MixObs { mix: r.clone(), flops: f, losses });
             }
         }

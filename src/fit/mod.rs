@@ -3,44 +3,31 @@
 //! intervals, a backtest and any requested auxiliary laws, all in one
 //! serialisable `FitReport` (which is fit.json). This module owns the public
 //! API (`Obs`, `FitOptions`, `FitReport`, `fit_all`); the work is done in the
-//! submodules, and nothing here depends on the rest of the crate.
+//! submodules: `chinchilla/` is the core law, the other modules are the auxiliary laws named
+//! for what they fit. Nothing here depends on the rest of the crate but the leaf `rng`.
 
-pub mod backtest;
-pub mod bench;
-pub mod bootstrap;
 pub mod calibration;
+pub mod chinchilla;
 pub mod curve;
-pub mod data;
 pub mod density;
 pub mod envelope;
-pub mod fastmath;
-pub mod hyper;
+pub mod hyperparams;
 pub mod isoflop;
 pub mod kaplan;
-pub mod law;
-pub mod lossvc;
+pub mod loss_vs_compute;
 pub mod mixing;
-pub mod objective;
-pub mod parametric;
-pub mod pipeline;
 pub mod progress;
 pub mod regress;
-pub mod rng;
-pub mod rollout;
-pub mod validate;
-pub mod varpro;
+pub mod steps;
 pub mod verdict;
 
 #[cfg(test)]
 mod api_tests;
-#[cfg(test)]
-mod recovery;
 
-pub use backtest::Backtest;
-pub use bench::bench_chinchilla;
-pub use bootstrap::Interval;
-pub use law::{Law, TargetPoint};
-pub use rollout::Rollout;
+pub use chinchilla::backtest::Backtest;
+pub use chinchilla::bootstrap::Interval;
+pub use chinchilla::law::{Law, TargetPoint};
+pub use chinchilla::rollout::Rollout;
 pub use verdict::Verdict;
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +47,15 @@ pub struct Obs {
     pub is_final: bool,
 }
 
+impl Obs {
+    /// A run's final point with its compute by the laws' convention C = 6ND (no learning
+    /// rate or batch recorded): how synthetic and reference data enter the fits.
+    pub fn final_6nd(run: impl Into<String>, params: f64, tokens: f64, loss: f64) -> Obs {
+        let flops = crate::flops::chinchilla_flops(params, tokens);
+        Obs { run: run.into(), params, tokens, flops, loss, lr: None, batch: None, is_final: true }
+    }
+}
+
 /// What to fit and report. `Default` gives 1,000 bootstrap resamples, seed
 /// 0, the backtest on, no target and no auxiliary laws.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -73,7 +69,7 @@ pub struct FitOptions {
     pub bootstrap: usize,
     pub seed: u64,
     pub backtest: bool,
-    /// Auxiliary laws: any of `pipeline::LAW_NAMES` ("chinchilla" is implied).
+    /// Auxiliary laws: any of `steps::LAW_NAMES` ("chinchilla" is implied).
     pub laws: Vec<String>,
     /// The data's known entropy floor in nats/token (built-in domains; the caller knows the
     /// data, fit/ does not). The verdict judges E and the target's loss against it.
@@ -122,7 +118,7 @@ pub struct FitReport {
     pub bootstrap_ok: usize,
     pub backtest: Option<Backtest>,
     pub warnings: Vec<String>,
-    /// Auxiliary laws by name (see `pipeline::LAW_NAMES`).
+    /// Auxiliary laws by name (see `steps::LAW_NAMES`).
     pub laws: BTreeMap<String, serde_json::Value>,
     /// The compute-optimal frontier L_opt(C) on a log grid from the smallest run's compute to
     /// past the target, with its 95% bootstrap band (empty without bootstrap).
@@ -180,8 +176,8 @@ impl FitReport {
     /// nothing is widened, and fit.json's warnings say the intervals are not calibrated.
     pub fn loss_interval_at(&self, n: f64, d: f64) -> Option<Interval> {
         let law = self.params?;
-        let iv = rollout::prediction_interval(&self.bootstrap_laws, &self.residual_quantiles, n, d)?;
-        let widen = self.rollout.as_ref().map_or(0.0, |r| r.widen_at(6.0 * n * d / r.c_max));
+        let iv = chinchilla::rollout::prediction_interval(&self.bootstrap_laws, &self.residual_quantiles, n, d)?;
+        let widen = self.rollout.as_ref().map_or(0.0, |r| r.widen_at(crate::flops::chinchilla_flops(n, d) / r.c_max));
         let m = widen * law.predict(n, d);
         Some(Interval { lo: iv.lo - m, hi: iv.hi + m })
     }
@@ -196,7 +192,7 @@ impl FitReport {
 /// fit the requested auxiliary laws. Errors on bad input; doubts about the
 /// fit go to `FitReport::warnings`.
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
-    let mut rep = pipeline::run(obs, opts)?;
+    let mut rep = steps::run(obs, opts)?;
     let points: Vec<(f64, f64)> = obs.iter().filter(|o| o.is_final).map(|o| (o.params, o.tokens)).collect();
     rep.verdict = Some(verdict::judge(&rep, &points, opts.entropy_floor));
     Ok(rep)
@@ -257,7 +253,6 @@ pub fn density_table(reference: &Law, obs: &[Obs]) -> serde_json::Value {
             Err(e) => rows.push(serde_json::json!({"run": o.run, "params": o.params, "tokens": o.tokens, "loss": o.loss, "error": e.to_string()})),
         }
     }
-    rhos.sort_by(|a, b| a.total_cmp(b));
-    let median = if rhos.is_empty() { f64::NAN } else { rhos[rhos.len() / 2] };
+    let median = regress::median(&rhos).unwrap_or(f64::NAN);
     serde_json::json!({"reference": reference, "median_density": median, "n_points": rhos.len(), "points": rows})
 }

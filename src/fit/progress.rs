@@ -61,7 +61,7 @@ impl Progress {
 
 /// Says what a long step is about to do (only for inputs large enough to take seconds).
 pub fn note(points: usize, msg: impl FnOnce() -> String) {
-    if points > crate::fit::parametric::EXACT_MAX {
+    if points > crate::fit::chinchilla::parametric::EXACT_MAX {
         eprintln!("fit: {}", msg());
     }
 }

@@ -21,6 +21,18 @@ impl PowerLaw {
     }
 }
 
+/// The median of the finite values (the mean of the middle two for an even count); None when
+/// there are none. The crate's one median: fits, the comparison report and the benches use it.
+pub fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) })
+}
+
 /// OLS line y = a + b x; returns (a, b, r2), or `None` with < 2 distinct x.
 pub fn ols(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     let n = x.len() as f64;

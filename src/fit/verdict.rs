@@ -194,18 +194,18 @@ pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verd
 /// budget lengthens the lever arm on E. When only the loss is undetermined, one run on the
 /// fitted frontier at that budget measures the extrapolated loss directly.
 fn suggestions(fit: &FitReport, p: &crate::fit::Law, points: &[(f64, f64)], split_determined: bool) -> Vec<Suggestion> {
-    let c_max = points.iter().map(|(n, d)| 6.0 * n * d).fold(0.0, f64::max);
+    let c_max = points.iter().map(|(n, d)| crate::flops::chinchilla_flops(*n, *d)).fold(0.0, f64::max);
     if !(c_max > 0.0 && c_max.is_finite()) {
         return Vec::new();
     }
     let c = SUGGEST_FACTOR * c_max;
     let at = |tpp: f64, why: String| {
-        let n = (c / (6.0 * tpp)).sqrt();
+        let n = crate::flops::chinchilla_params_at(c, tpp);
         Suggestion { params: n, tokens: tpp * n, tokens_per_param: tpp, flops: c, why }
     };
     if split_determined {
         let n = p.n_opt(c);
-        let tpp = c / (6.0 * n * n);
+        let tpp = c / (crate::flops::chinchilla_flops(n, n));
         return vec![at(
             tpp,
             format!(
@@ -255,16 +255,7 @@ mod tests {
     use crate::fit::{fit_all, FitOptions, Obs};
 
     fn obs(n: f64, d: f64, l: f64) -> Obs {
-        Obs {
-            run: format!("n{n:.0}-d{d:.0}"),
-            params: n,
-            tokens: d,
-            flops: 6.0 * n * d,
-            loss: l,
-            lr: None,
-            batch: None,
-            is_final: true,
-        }
+        Obs::final_6nd(format!("n{n:.0}-d{d:.0}"), n, d, l)
     }
 
     /// Deterministic multiplicative noise of about ±`amp` (a fixed pseudo-random sequence).

@@ -2,10 +2,10 @@
 //! law's predictions for runs 10x to 30x beyond the sweep, with their 95% intervals, against
 //! what those runs reached (issue 13, item 4).
 
+use super::chart::figure;
 use super::chart::{self, bounds, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si};
 use super::doc::{Doc, Figure};
 use super::facts::Facts;
-use super::plots::figure;
 use anyhow::Result;
 use plotters::prelude::*;
 

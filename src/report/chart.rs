@@ -2,6 +2,7 @@
 //! backend, no fonts or files needed), a colour palette, padded ranges, log-axis ticks and
 //! their labels, and clipping (plotters draws outside the plot area, so lines are clipped here).
 
+use super::doc::Figure;
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -213,4 +214,14 @@ mod tests {
         assert_eq!(si(2e3), "2k");
         assert_eq!(clip(&[(1.0, 1.0), (2.0, 9.0), (3.0, 1.0), (4.0, 1.0)], &(0.0..5.0), &(0.0..5.0)).len(), 1);
     }
+}
+
+/// A report figure from a drawing: its SVG, or why it was skipped (no data, or the reason).
+pub fn figure(name: &str, title: &str, caption: String, svg: Result<Option<String>, String>) -> Figure {
+    let (svg, skipped) = match svg {
+        Ok(Some(s)) => (Some(s), None),
+        Ok(None) => (None, Some("no data".to_string())),
+        Err(why) => (None, Some(why)),
+    };
+    Figure { name: name.into(), title: title.into(), caption, svg, skipped }
 }

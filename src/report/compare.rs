@@ -5,11 +5,12 @@
 //! law's compute-optimal frontier reaches loss L. Above 1: the sweep does more per parameter
 //! (per FLOP) than the reference. Writes DIR1/compare.md, compare.html and plots/compare_frontiers.svg.
 
+use super::chart::figure;
 use super::chart::{self, bounds, color, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si};
 use super::doc::{Block, Doc};
-use super::facts::RunCurve;
-use super::plots::figure;
+use super::runs::RunCurve;
 use super::{g, Written};
+use crate::fit::regress::median;
 use crate::fit::FitReport;
 use crate::fit::{density::density, Law};
 use crate::spec::config::Sweep;
@@ -27,7 +28,7 @@ pub struct Loaded {
 
 fn frontier_loss(law: &Law, c: f64) -> f64 {
     let n = law.n_opt(c);
-    law.predict(n, c / (6.0 * n))
+    law.predict(n, crate::flops::chinchilla_tokens(c, n))
 }
 
 /// Compute at which `law`'s frontier reaches `loss` (None if it never does below 1e40 FLOPs).
@@ -50,16 +51,6 @@ pub fn frontier_compute(law: &Law, loss: f64) -> Option<f64> {
     Some(hi.exp())
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) })
-}
-
 /// Of the runs sharing (N, D), the best: a learning-rate sweep's bad corners say nothing about
 /// the architecture or data being compared (the fit uses the same rule).
 fn best_per_size(runs: &[RunCurve]) -> Vec<&RunCurve> {
@@ -74,7 +65,7 @@ pub fn relative(reference: &Law, runs: &[RunCurve]) -> (Option<f64>, Option<f64>
         runs.iter().filter_map(|r| density(reference, r.params, r.tokens, r.loss).ok().map(|d| d.density)).collect();
     let cr: Vec<f64> = runs.iter().filter_map(|r| frontier_compute(reference, r.loss).map(|c| c / r.c6())).collect();
     let used = rho.len();
-    (median(rho), median(cr), used)
+    (median(&rho), median(&cr), used)
 }
 
 pub fn write_compare(all: &[Loaded]) -> Result<Written> {

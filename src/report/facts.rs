@@ -3,52 +3,14 @@
 //! the trust numbers and warnings, and the provenance line.
 
 use super::headline::{self, Headline, ReportOptions};
+use super::runs::{run_curves, RunCurve};
 use crate::data;
 use crate::fit::{isoflop::IsoflopFit, FitReport};
 use crate::spec::config::Sweep;
 use crate::store::SweepDir;
 use anyhow::Result;
 use polars::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
-
-/// One evaluation point of a run.
-#[derive(Clone, Copy, Debug)]
-pub struct Point {
-    pub tokens: f64,
-    pub loss: f64,
-}
-
-/// One finished run: its shape, hyperparameters, final point and evaluation curve.
-#[derive(Clone, Debug)]
-pub struct RunCurve {
-    pub run_id: String,
-    pub width: i64,
-    pub depth: i64,
-    pub heads: i64,
-    pub seq_len: i64,
-    pub lr: f64,
-    pub batch_size: i64,
-    pub params: f64,
-    /// Final tokens, loss and FLOPs (the trainer's count, attention included).
-    pub tokens: f64,
-    pub loss: f64,
-    pub flops: f64,
-    /// Mixture weights by domain name.
-    pub mix: BTreeMap<String, f64>,
-    /// Final validation loss per domain (nats/token).
-    pub domain_loss: BTreeMap<String, f64>,
-    /// Every evaluation, in token order.
-    pub points: Vec<Point>,
-    /// A WSD decay branch: its trunk's run id (empty otherwise).
-    pub branch_of: String,
-}
-
-impl RunCurve {
-    /// C = 6ND, the compute convention of the fitted laws.
-    pub fn c6(&self) -> f64 {
-        6.0 * self.params * self.tokens
-    }
-}
+use std::collections::BTreeSet;
 
 /// Everything the report renders.
 pub struct Facts<'a> {
@@ -71,76 +33,12 @@ pub struct Facts<'a> {
     pub warnings: Vec<String>,
     pub provenance: String,
     /// `windtunnel mix-check`'s held-out runs (mix_check.json), if it was run.
-    pub mix_check: Option<crate::runner::mixcheck::MixCheck>,
+    pub mix_check: Option<crate::store::mix_check::MixCheck>,
     /// Whether the sweep determines the target (fit.json's `verdict`, or judged here for a
     /// fit.json written before verdicts existed).
     pub verdict: Option<crate::fit::Verdict>,
     /// `windtunnel check`'s calibration ledger (check.json), if it was run.
     pub check: Option<crate::fit::calibration::Ledger>,
-}
-
-fn col(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name)
-        .ok()
-        .and_then(|c| c.cast(&DataType::Float64).ok())
-        .and_then(|c| c.f64().ok().map(|v| v.iter().map(|x| x.unwrap_or(f64::NAN)).collect()))
-        .unwrap_or_else(|| vec![f64::NAN; df.height()])
-}
-
-/// Every finished run of a results frame with its evaluation curve, sorted by final 6ND.
-pub fn run_curves(df: &DataFrame) -> Result<Vec<RunCurve>> {
-    let ids: Vec<String> = df.column("run_id")?.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect();
-    let fin: Vec<bool> = match df.column("is_final") {
-        Ok(c) => c.bool()?.iter().map(|v| v.unwrap_or(false)).collect(),
-        Err(_) => vec![true; df.height()],
-    };
-    let [w, d, h, s, lr, b, n, t, l, c] =
-        ["width", "depth", "heads", "seq_len", "lr", "batch_size", "params", "tokens", "loss", "flops"]
-            .map(|k| col(df, k));
-    let mixes: Vec<(String, Vec<f64>)> = df
-        .get_column_names()
-        .iter()
-        .filter_map(|k| k.strip_prefix("mix_").map(|d| (d.to_string(), col(df, k.as_str()))))
-        .collect();
-    let domain_losses: Vec<(String, Vec<f64>)> =
-        mixes.iter().map(|(d, _)| (d.clone(), col(df, &format!("loss_{d}")))).collect();
-    let branch_of: Vec<String> = match df.column("branch_of") {
-        Ok(c) => c.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect(),
-        Err(_) => vec![String::new(); df.height()],
-    };
-    let mut by_id: BTreeMap<&str, RunCurve> = BTreeMap::new();
-    for k in 0..ids.len() {
-        let r = by_id.entry(ids[k].as_str()).or_insert_with(|| RunCurve {
-            run_id: ids[k].clone(),
-            width: w[k] as i64,
-            depth: d[k] as i64,
-            heads: h[k] as i64,
-            seq_len: s[k] as i64,
-            lr: lr[k],
-            batch_size: b[k] as i64,
-            params: n[k],
-            tokens: f64::NAN,
-            loss: f64::NAN,
-            flops: f64::NAN,
-            mix: mixes.iter().map(|(name, v)| (name.clone(), v[k])).collect(),
-            domain_loss: BTreeMap::new(),
-            points: Vec::new(),
-            branch_of: branch_of[k].clone(),
-        });
-        if t[k] > 0.0 && l[k].is_finite() {
-            r.points.push(Point { tokens: t[k], loss: l[k] });
-        }
-        if fin[k] {
-            (r.tokens, r.loss, r.flops) = (t[k], l[k], c[k]);
-            r.domain_loss = domain_losses.iter().map(|(name, v)| (name.clone(), v[k])).collect();
-        }
-    }
-    let mut runs: Vec<RunCurve> = by_id.into_values().filter(|r| r.loss.is_finite() && r.tokens > 0.0).collect();
-    for r in &mut runs {
-        r.points.sort_by(|a, b| a.tokens.total_cmp(&b.tokens));
-    }
-    runs.sort_by(|a, b| a.c6().total_cmp(&b.c6()));
-    Ok(runs)
 }
 
 impl<'a> Facts<'a> {
@@ -158,7 +56,7 @@ impl<'a> Facts<'a> {
         let headline = fit.target.as_ref().map(|t| headline::recommend(t, fit, sweep, &runs, opts));
         let (floors, mix_floor, mix_floor_lb) = entropy_floors(sweep);
         let isoflop = fit.laws.get("isoflop").and_then(|v| serde_json::from_value::<IsoflopFit>(v.clone()).ok());
-        let mix_check = crate::store::read_json(&dir.root.join("mix_check.json")).ok();
+        let mix_check = crate::store::read_json(&dir.mix_check_json()).ok();
         let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, r.tokens)).collect();
         let verdict = Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor)));
         let check = crate::store::read_json(&dir.check_json()).ok();
@@ -281,10 +179,9 @@ fn provenance(dir: &SweepDir, sweep: &Sweep) -> String {
     let hash = std::fs::read(dir.sweep_toml())
         .map(|b| blake3::hash(&b).to_hex()[..16].to_string())
         .unwrap_or_else(|_| "unknown".into());
-    let device = match sweep.backend.as_str() {
-        "cpu" => "cpu (burn flex)".to_string(),
-        "cuda" => "cuda (burn cuda, device 0)".to_string(),
-        b => b.to_string(),
+    let device = match sweep.backend {
+        crate::spec::config::Backend::Cpu => "cpu (burn flex)".to_string(),
+        crate::spec::config::Backend::Cuda => "cuda (burn cuda, device 0)".to_string(),
     };
     format!(
         "windtunnel {} | git {git} | sweep file `{}` (blake3 {hash}) | backend {device} | generated {}",

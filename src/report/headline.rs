@@ -1,8 +1,8 @@
 //! The recommendation at the top of the report: the target run as a configuration someone can
 //! launch (shape, learning rate, batch, mixture) with its predicted loss, FLOPs and GPU-hours.
 
-use super::facts::RunCurve;
-use crate::fit::{hyper::HyperFit, FitReport, Interval, TargetPoint};
+use super::runs::RunCurve;
+use crate::fit::{hyperparams::HyperFit, FitReport, Interval, TargetPoint};
 use crate::flops;
 use crate::spec::config::Sweep;
 
@@ -123,11 +123,6 @@ pub fn recommend(t: &TargetPoint, fit: &FitReport, sweep: &Sweep, runs: &[RunCur
     }
 }
 
-/// Continuous N of a shape (same formula as `flops::params`).
-fn params_f(width: f64, depth: f64, vocab: f64) -> f64 {
-    depth * (12.0 * width * width + 4.0 * width) + 2.0 * width + width * vocab
-}
-
 /// The shape rule: keep the width/depth ratio of the sweep's largest model, solve
 /// N = params(width, depth) for depth, round it, re-solve width at that depth and round it to a
 /// multiple of the sweep's head_dim; heads = width / head_dim.
@@ -141,7 +136,7 @@ pub fn target_shape(n: f64, reference: &RunCurve, vocab: usize) -> Option<Shape>
     let (mut lo, mut hi) = (1e-6f64, 1e7f64);
     for _ in 0..200 {
         let mid = (lo * hi).sqrt();
-        if params_f(ratio * mid, mid, v) < n {
+        if crate::flops::params_real(ratio * mid, mid, v) < n {
             lo = mid;
         } else {
             hi = mid;

@@ -5,7 +5,7 @@
 //! also written to `plots/<name>.svg`.
 //!
 //! Layout: `facts` gathers the numbers, `headline` turns the target into a launchable
-//! configuration, `plots`/`plots2` draw the figures (on `chart`'s plumbing), `content` writes
+//! configuration, `figures/` draws the figures, grouped by topic (on `chart`'s plumbing), `content` writes
 //! the sections, `doc` renders them, `compare` reads several sweeps against the first.
 
 mod calibration;
@@ -14,11 +14,10 @@ pub mod compare;
 mod content;
 pub mod doc;
 pub mod facts;
+mod figures;
 pub mod headline;
-mod plots;
-mod plots2;
-mod plots_curve;
 mod rollout;
+pub mod runs;
 #[cfg(test)]
 mod tests;
 mod verdict;
@@ -63,7 +62,7 @@ pub fn write_report(
     opts: &ReportOptions,
 ) -> Result<Written> {
     let facts = facts::Facts::gather(dir, sweep, fit, df, excluded, opts)?;
-    let figures = plots::all(&facts).context("drawing the report's plots")?;
+    let figures = figures::all(&facts).context("drawing the report's plots")?;
     let doc = content::build(&facts, figures);
     write_doc(dir, &doc, "report")
 }

@@ -2,10 +2,10 @@
 //! coverage against extrapolation factor, what it implies at the target, and a plot of the
 //! error against the factor with the envelope that widens the intervals.
 
+use super::chart::figure;
 use super::chart::{self, bounds, color, fmt_tick, legend, lin_range, log_range, log_ticks, mesh};
 use super::doc::{Doc, Figure};
 use super::facts::Facts;
-use super::plots::figure;
 use anyhow::Result;
 use plotters::prelude::*;
 

@@ -3,10 +3,10 @@
 //! and a comparison reads a better sweep as denser than the reference.
 
 use super::compare::{self, Loaded};
-use super::facts::run_curves;
+use super::runs::run_curves;
 use super::*;
-use crate::fit::backtest::{Backtest, BacktestPoint};
-use crate::fit::law::{Law, TargetSpec};
+use crate::fit::chinchilla::backtest::{Backtest, BacktestPoint};
+use crate::fit::chinchilla::law::{Law, TargetSpec};
 use crate::fit::{isoflop, Interval, Obs};
 use crate::flops;
 use polars::prelude::*;
@@ -32,12 +32,24 @@ fn runs(scale: f64) -> Vec<Run> {
     for c in [2e10, 6e10, 2e11] {
         for w in [16, 24, 32, 48, 64] {
             let n = flops::params(w, 1, 256) as f64;
-            v.push(Run { id: format!("c{c:e}-w{w}"), width: w, lr: 1e-2, tokens: (c / (6.0 * n)).round(), scale });
+            v.push(Run {
+                id: format!("c{c:e}-w{w}"),
+                width: w,
+                lr: 1e-2,
+                tokens: (crate::flops::chinchilla_tokens(c, n)).round(),
+                scale,
+            });
         }
     }
     for lr in [3e-3, 1e-2, 3e-2] {
         let n = flops::params(32, 1, 256) as f64;
-        v.push(Run { id: format!("lr{lr:e}"), width: 32, lr, tokens: (1e12 / (6.0 * n)).round(), scale });
+        v.push(Run {
+            id: format!("lr{lr:e}"),
+            width: 32,
+            lr,
+            tokens: crate::flops::chinchilla_tokens(1e12, n).round(),
+            scale,
+        });
     }
     v
 }
@@ -60,8 +72,13 @@ fn frame(runs: &[Run]) -> DataFrame {
             }
             ints.entry("batch_size").or_default().push(4);
             ints.entry("step").or_default().push(k);
-            for (c, v) in [("lr", r.lr), ("params", n), ("tokens", d), ("flops", 6.0 * n * d), ("loss", loss(r, n, d))]
-            {
+            for (c, v) in [
+                ("lr", r.lr),
+                ("params", n),
+                ("tokens", d),
+                ("flops", crate::flops::chinchilla_flops(n, d)),
+                ("loss", loss(r, n, d)),
+            ] {
                 s.entry(c).or_default().push(v);
             }
             s.entry("mix_markov").or_default().push(0.5);
@@ -124,7 +141,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
         frontier: (0..=32)
             .map(|k| 10f64.powf(8.0 + 0.5 * k as f64))
             .map(|c| {
-                let l = law().target(crate::fit::law::TargetSpec::Flops(c)).loss;
+                let l = law().target(crate::fit::chinchilla::law::TargetSpec::Flops(c)).loss;
                 crate::fit::FrontierPoint { flops: c, loss: l, lo: l * 0.98, hi: l * 1.02 }
             })
             .collect(),
@@ -136,21 +153,21 @@ fn fit_report(df: &DataFrame) -> FitReport {
 /// A rollout of two factors over the synthetic runs' final points (predictions 1% high,
 /// intervals +-1.5%, so most are inside).
 fn rollout(obs: &[crate::fit::Obs]) -> crate::fit::Rollout {
-    use crate::fit::rollout::{FactorStats, RolloutPoint};
+    use crate::fit::chinchilla::rollout::{FactorStats, RolloutPoint};
     let fin: Vec<&crate::fit::Obs> = obs.iter().filter(|o| o.is_final).collect();
-    let c_max = fin.iter().map(|o| 6.0 * o.params * o.tokens).fold(0.0, f64::max);
+    let c_max = fin.iter().map(|o| crate::flops::chinchilla_flops(o.params, o.tokens)).fold(0.0, f64::max);
     let mut points = Vec::new();
     let mut by_factor = Vec::new();
     for k in [2.0, 4.0] {
         let held: Vec<RolloutPoint> = fin
             .iter()
-            .filter(|o| 6.0 * o.params * o.tokens >= c_max / k)
+            .filter(|o| crate::flops::chinchilla_flops(o.params, o.tokens) >= c_max / k)
             .map(|o| RolloutPoint {
                 k,
                 run: o.run.clone(),
                 params: o.params,
                 tokens: o.tokens,
-                flops: 6.0 * o.params * o.tokens,
+                flops: crate::flops::chinchilla_flops(o.params, o.tokens),
                 factor: k * 6.0 * o.params * o.tokens / c_max,
                 predicted: o.loss * 1.01,
                 lo: o.loss * 0.995,

@@ -97,8 +97,8 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
     let mut total = 0.0;
     for s in &v.suggest {
         let Some(shape) = target_shape(s.params, reference, cfg.vocab) else { continue };
-        let tokens = ((s.flops / (6.0 * shape.params)) / per_step).ceil().max(1.0) * per_step;
-        let c = 6.0 * shape.params * tokens;
+        let tokens = ((crate::flops::chinchilla_tokens(s.flops, shape.params)) / per_step).ceil().max(1.0) * per_step;
+        let c = crate::flops::chinchilla_flops(shape.params, tokens);
         total += c;
         rows.push(vec![
             shape.width.to_string(),

@@ -2,12 +2,10 @@
 //! runs whose DONE marker exists, runs the rest as worker processes (`--jobs` at a time),
 //! retries a crashed run once, records diverged runs and moves on, and shows progress
 //! (indicatif bars on a terminal, plain log lines otherwise). It never fits or reports;
-//! `pipeline` chains run → collect → fit → report for the CLI.
+//! `app` chains run → collect → fit → report for the CLI.
 
-pub mod mixcheck;
 pub mod plan;
 pub mod slurm;
-pub mod status;
 pub mod sys;
 pub mod worker;
 
@@ -174,7 +172,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     let mut done_runs = 0usize;
     // Slurm's `--signal=B:USR1@T` reaches this process only: pass it on so every worker
     // checkpoints and exits, and start nothing new (issue 5).
-    sys::on_signals(&[sys::SIGINT, sys::SIGUSR1, sys::SIGTERM], on_stop_signal);
+    sys::on_signals(&sys::STOP_SIGNALS, on_stop_signal);
     loop {
         let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
         if sig != 0 && !report.interrupted {
@@ -221,7 +219,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             }
             let busy: Vec<usize> = active.iter().map(|a| a.device).collect();
             let device = pick_device(&opts.devices, &busy);
-            active.push(spawn(&exe, &dir, r, attempt, est, threads, &sweep.backend, device, micro, &mp)?);
+            active.push(spawn(&exe, &dir, r, attempt, est, threads, sweep.backend, device, micro, &mp)?);
         }
         queue.extend(deferred);
         if active.is_empty() {
@@ -246,11 +244,11 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 finished_est += a.est_s;
                 let id = a.dir.id.clone();
                 let code = status.code().unwrap_or(-1);
-                // A worker that found the folder locked (BUSY) did not train it, even when the
+                // A worker that found the folder locked (Busy) did not train it, even when the
                 // other worker has finished it by now: checked before `is_done`, or two
-                // concurrent runs would both count that run (issue 15).
-                let busy = code == worker::EXIT_BUSY;
-                if a.dir.is_done() && (said == "ALREADY_DONE" || busy) {
+                // concurrent runs would both count that run.
+                let exit = worker::Exit::of(code);
+                if a.dir.is_done() && (said == "ALREADY_DONE" || exit == Some(worker::Exit::Busy)) {
                     // Another `run` of the sweep trained it while this one waited: not counted
                     // as trained here, so two concurrent runs together report each run once.
                     log(&mp, tty, &format!("run {id} was finished by another worker meanwhile"));
@@ -272,14 +270,14 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                         s.as_ref().and_then(|s| s.startup_s).unwrap_or(f64::NAN)
                     );
                     log(&mp, tty, &line);
-                } else if code == 3 {
+                } else if exit == Some(worker::Exit::Diverged) {
                     let why = a.dir.read_status().and_then(|s| s.error).unwrap_or_default();
                     log(&mp, tty, &format!("run {id} DIVERGED: {why}; the sweep goes on and fits exclude it"));
                     report.diverged.push(id);
-                } else if code == worker::EXIT_BUSY {
+                } else if exit == Some(worker::Exit::Busy) {
                     log(&mp, tty, &format!("run {id} is locked by another worker (running elsewhere); skipped"));
                     report.elsewhere.push(id);
-                } else if code == 4 || (report.interrupted && status.code().is_none()) {
+                } else if exit == Some(worker::Exit::Stopped) || (report.interrupted && status.code().is_none()) {
                     log(&mp, tty, &format!("run {id} stopped by a signal; checkpoint saved, `run` again resumes it"));
                     report.not_started += 1;
                 } else if let Some(err) = disk_full(&a, code, &said) {
@@ -401,7 +399,8 @@ fn seed_branch(sweep: &Sweep, dir: &SweepDir, run: &RunConfig, trunk_here: &dyn 
     let td = dir.run(&trunk.run_id());
     let snap = crate::train::checkpoint::snapshot_dir(&td, from);
     if !snap.join("step.json").exists() {
-        let gone = td.is_done() || td.read_status().is_some_and(|s| s.state == "diverged" || s.state == "failed");
+        let gone = td.is_done()
+            || td.read_status().is_some_and(|s| matches!(s.state, store::RunState::Diverged | store::RunState::Failed));
         return Ok(if trunk_here(&td.id) && !gone { Seed::Wait } else { Seed::Scratch });
     }
     for (src, dst) in [(td.metrics_jsonl(), rd.metrics_jsonl()), (td.evals_jsonl(), rd.evals_jsonl())] {
@@ -452,7 +451,7 @@ fn disk_full(a: &Active, code: i32, said: &str) -> Option<String> {
 /// `status` shows it failed and not pending or running.
 fn record_failure(dir: &RunDir, error: &str) -> Result<()> {
     let mut st = dir.read_status().unwrap_or(store::Status {
-        state: "failed".into(),
+        state: store::RunState::Failed,
         attempt: 1,
         host: store::hostname(),
         pid: 0,
@@ -460,10 +459,10 @@ fn record_failure(dir: &RunDir, error: &str) -> Result<()> {
         step: 0,
         error: None,
     });
-    if st.state == "failed" && st.error.is_some() {
+    if st.state == store::RunState::Failed && st.error.is_some() {
         return Ok(());
     }
-    st.state = "failed".into();
+    st.state = store::RunState::Failed;
     st.error = Some(error.to_string());
     st.heartbeat = store::now_unix();
     let Err(e) = dir.write_status(&st) else { return Ok(()) };
@@ -513,7 +512,7 @@ fn spawn(
     attempt: u32,
     est_s: f64,
     threads: usize,
-    backend: &str,
+    backend: crate::spec::config::Backend,
     device: usize,
     micro: Option<usize>,
     mp: &MultiProgress,
@@ -526,16 +525,16 @@ fn spawn(
         Err(_) => std::fs::OpenOptions::new().write(true).open("/dev/full")?,
     };
     let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .arg(&rd.path)
+        .args(["--backend", backend.name()])
+        .args(["--device", &device.to_string()])
+        .args(["--parent-pid", &std::process::id().to_string()]);
     if let Some(m) = micro {
-        cmd.env("WINDTUNNEL_MICRO_BATCH", m.to_string());
+        cmd.args(["--micro-batch", &m.to_string()]);
     }
     let mut child = cmd
-        .arg("worker")
-        .arg(&rd.path)
         .env("RAYON_NUM_THREADS", threads.to_string())
-        .env("WINDTUNNEL_BACKEND", backend)
-        .env("WINDTUNNEL_DEVICE", device.to_string())
-        .env("WINDTUNNEL_PARENT_PID", std::process::id().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
         .spawn()
@@ -597,7 +596,7 @@ pub fn finished_runs(sweep: &Sweep, dir: &SweepDir) -> Finished {
             store::DoneCheck::Good(_) => f.done.push((rd, r.clone())),
             store::DoneCheck::Damaged(why) => f.damaged.push((rd.id.clone(), why)),
             store::DoneCheck::NotDone => {
-                if rd.read_status().is_some_and(|s| s.state == "diverged") {
+                if rd.read_status().is_some_and(|s| s.state == store::RunState::Diverged) {
                     f.diverged.push(rd.id.clone());
                 }
             }
@@ -619,7 +618,7 @@ pub fn finished(sweep: &Sweep, dir: &SweepDir) -> (Vec<(RunDir, RunConfig)>, Vec
 /// fit.json and the report are replaced atomically (an interrupted fit leaves the previous
 /// ones), and `collect` redoes the fit.
 pub fn exit_on_stop_signal(code: i32) {
-    sys::on_signals(&[sys::SIGINT, sys::SIGUSR1, sys::SIGTERM], on_stop_signal);
+    sys::on_signals(&sys::STOP_SIGNALS, on_stop_signal);
     std::thread::spawn(move || loop {
         let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
         if sig != 0 {

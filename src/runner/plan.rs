@@ -208,7 +208,7 @@ pub fn hms(s: f64) -> String {
 }
 
 pub fn check_backend(sweep: &Sweep) -> Result<()> {
-    if sweep.backend == "cuda" {
+    if sweep.backend == crate::spec::config::Backend::Cuda {
         if let Some(p) = crate::backend::cuda_problem() {
             bail!(crate::UserError(p));
         }

@@ -1,25 +1,20 @@
 //! The few Linux system calls the runner needs, as small safe wrappers: signal handlers that
 //! set a flag, sending a signal to a child, the parent-death signal of a worker, an exclusive
-//! lock on a run folder, and a liveness check of a pid. Declared with `extern "C"` against
-//! glibc (already linked by std) rather than pulling in the libc crate for five functions.
-//! Nothing here decides policy; the pool and the worker do.
+//! lock on a run folder, and a liveness check of a pid, all through the libc crate (the one
+//! place the runner calls it). Nothing here decides policy; the pool and the worker do.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
-pub const SIGINT: i32 = 2;
-pub const SIGKILL: i32 = 9;
-pub const SIGUSR1: i32 = 10;
-pub const SIGTERM: i32 = 15;
+pub const SIGINT: i32 = libc::SIGINT;
+pub const SIGKILL: i32 = libc::SIGKILL;
+pub const SIGUSR1: i32 = libc::SIGUSR1;
+pub const SIGTERM: i32 = libc::SIGTERM;
 
-extern "C" {
-    fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
-    fn kill(pid: i32, sig: i32) -> i32;
-    fn prctl(option: i32, ...) -> i32;
-    fn getppid() -> i32;
-    fn flock(fd: i32, op: i32) -> i32;
-}
+/// The signals that ask a sweep or a worker to stop at the end of its current step:
+/// Slurm's warning before the time limit (SIGUSR1), `kill`, and Ctrl-C.
+pub const STOP_SIGNALS: [i32; 3] = [SIGINT, SIGUSR1, SIGTERM];
 
 /// Calls `handler` (which must be async-signal-safe: set an atomic, nothing else) on each of
 /// `sigs`.
@@ -27,7 +22,7 @@ pub fn on_signals(sigs: &[i32], handler: extern "C" fn(i32)) {
     for &s in sigs {
         // SAFETY: installing a handler that only touches atomics.
         unsafe {
-            signal(s, handler);
+            libc::signal(s, handler as extern "C" fn(i32) as libc::sighandler_t);
         }
     }
 }
@@ -35,7 +30,7 @@ pub fn on_signals(sigs: &[i32], handler: extern "C" fn(i32)) {
 /// Sends `sig` to process `pid`; false if it no longer exists.
 pub fn send_signal(pid: u32, sig: i32) -> bool {
     // SAFETY: plain syscall on a pid we own (a child of ours).
-    unsafe { kill(pid as i32, sig) == 0 }
+    unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
 }
 
 /// Whether a process with this pid exists on this machine (signal 0 probes without sending).
@@ -47,13 +42,12 @@ pub fn pid_alive(pid: u32) -> bool {
 /// Returns false when the parent is already gone (it died before the request took effect):
 /// `expected_parent` is the pid the parent announced, when it did.
 pub fn die_with_parent(sig: i32, expected_parent: Option<u32>) -> bool {
-    const PR_SET_PDEATHSIG: i32 = 1;
     // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes an unsigned long and has no other effect.
     unsafe {
-        prctl(PR_SET_PDEATHSIG, sig as std::ffi::c_ulong, 0 as std::ffi::c_ulong, 0 as std::ffi::c_ulong);
+        libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong);
     }
     // SAFETY: getppid cannot fail.
-    let ppid = unsafe { getppid() };
+    let ppid = unsafe { libc::getppid() };
     match expected_parent {
         Some(p) => ppid as u32 == p,
         None => ppid != 1,
@@ -70,15 +64,12 @@ pub struct Lock {
 /// Takes the exclusive lock on `path` without waiting and writes `holder` into the file.
 /// `Ok(Err(who))` when another process holds it, with what that holder wrote.
 pub fn try_lock(path: &Path, holder: &str) -> std::io::Result<Result<Lock, String>> {
-    const LOCK_EX: i32 = 2;
-    const LOCK_NB: i32 = 4;
-    const EWOULDBLOCK: i32 = 11;
     let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a descriptor we own.
-    if unsafe { flock(f.as_raw_fd(), LOCK_EX | LOCK_NB) } != 0 {
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(EWOULDBLOCK) {
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(e);
         }
         let mut who = String::new();

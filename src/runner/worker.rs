@@ -5,11 +5,10 @@
 //! as `PROGRESS step steps loss tokens_per_s` lines that the pool parses.
 
 use super::sys;
-use crate::spec::config::RunConfig;
+use crate::spec::config::{Backend, RunConfig};
 use crate::store::{self, RunDir};
 use crate::train::{self, Outcome};
 use anyhow::{Context, Result};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -21,22 +20,61 @@ extern "C" fn on_signal(_: i32) {
 /// SIGTERM / SIGINT / SIGUSR1 ask the run to checkpoint at the end of the current step and
 /// exit (Slurm sends a signal before the time limit; see `slurm`).
 fn install_stop_handlers() {
-    extern "C" {
-        fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
+    sys::on_signals(&sys::STOP_SIGNALS, on_signal);
+}
+
+/// The worker's inputs: hidden arguments of `windtunnel worker`, set by the pool (`spawn`).
+/// Typed arguments rather than environment variables, so a misspelt or malformed input is a
+/// clap error at start instead of a silently ignored variable.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WorkerArgs {
+    /// The run folder (its config.json says what to train).
+    pub dir: std::path::PathBuf,
+    /// The backend to train on: the sweep's `backend`.
+    #[arg(long, hide = true, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// The GPU index (`run --devices`) under the cuda backend.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub device: usize,
+    /// The pool's pid: the worker stops when that process dies (see `sys::die_with_parent`).
+    #[arg(long, hide = true)]
+    pub parent_pid: Option<u32>,
+    /// Micro-batch override after an out-of-memory failure: the same run (same id, same
+    /// result up to float summation order) computed in smaller pieces.
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub micro_batch: Option<u64>,
+}
+
+/// A worker's exit code: the one place the worker and the pool agree on what each means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Trained to the end (or found already done by another worker).
+    Done = 0,
+    /// An error (its message went to the pool as a `FAILED` line).
+    Failed = 1,
+    /// The loss diverged: the run is recorded as diverged and excluded from fits.
+    Diverged = 3,
+    /// A stop signal: the run checkpointed; `run` again resumes it.
+    Stopped = 4,
+    /// Another worker holds the run folder's lock (it is running elsewhere).
+    Busy = 5,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        self as i32
     }
-    // SIGINT=2, SIGUSR1=10, SIGTERM=15 on Linux.
-    for sig in [2, 10, 15] {
-        unsafe {
-            signal(sig, on_signal);
-        }
+
+    /// The exit a process status code means; None for a code no worker returns (a crash).
+    pub fn of(code: i32) -> Option<Exit> {
+        [Exit::Done, Exit::Failed, Exit::Diverged, Exit::Stopped, Exit::Busy].into_iter().find(|e| e.code() == code)
     }
 }
 
-/// Runs the run stored in `dir` (its config.json) and prints its outcome. Exit code of the
-/// process: 0 done, 3 diverged, 4 stopped by a signal, 5 another worker holds the run folder's
-/// lock (it is running elsewhere), 1 error.
-pub fn main(dir: &Path) -> Result<i32> {
-    let res = run_folder(dir);
+/// Runs the run stored in `args.dir` (its config.json) and prints its outcome; the process
+/// exits with the returned `Exit` (`Failed` on an error).
+pub fn main(args: &WorkerArgs) -> Result<i32> {
+    let res = run_folder(args).map(Exit::code);
     if let Err(e) = &res {
         // The pool hears the error through the pipe: on a full disk worker.log cannot take
         // it (issue 15).
@@ -45,18 +83,24 @@ pub fn main(dir: &Path) -> Result<i32> {
     res
 }
 
-fn run_folder(dir: &Path) -> Result<i32> {
+fn run_folder(args: &WorkerArgs) -> Result<Exit> {
+    let dir = args.dir.as_path();
     install_stop_handlers();
     let id = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let run_dir = RunDir { path: dir.to_path_buf(), id };
     // A worker must not outlive its `run` (it would train on unsupervised, and a restarted
     // `run` would start a second worker on the same folder): SIGTERM on parent death makes it
     // checkpoint and exit like any stop request (issue 5).
-    let parent = std::env::var("WINDTUNNEL_PARENT_PID").ok().and_then(|p| p.parse().ok());
+    let parent = args.parent_pid;
     if parent.is_some() && !sys::die_with_parent(sys::SIGTERM, parent) {
         STOP.store(true, Ordering::SeqCst);
     }
-    let cfg: RunConfig = store::read_json(&run_dir.config_json()).context("reading the run's config.json")?;
+    let mut cfg: RunConfig = store::read_json(&run_dir.config_json()).context("reading the run's config.json")?;
+    // The pool's override wins over the sweep's `micro_batch` (an execution detail: it is
+    // not part of the run id, so changing it here retrains nothing).
+    if let Some(m) = args.micro_batch {
+        cfg.micro_batch = Some(m as usize);
+    }
     // One worker per run folder, across processes and (with flock over NFSv4) machines.
     let holder = format!("{} pid {}", store::hostname(), std::process::id());
     let wait = std::time::Duration::from_secs(2);
@@ -69,7 +113,7 @@ fn run_folder(dir: &Path) -> Result<i32> {
                 run_dir.lock_file().display()
             ));
             say(&format!("BUSY {who}"));
-            return Ok(EXIT_BUSY);
+            return Ok(Exit::Busy);
         }
     };
     match run_dir.check_done(cfg.steps) {
@@ -77,7 +121,7 @@ fn run_folder(dir: &Path) -> Result<i32> {
         store::DoneCheck::Good(_) => {
             // Finished by another worker since the pool looked: not trained here (issue 15).
             say("ALREADY_DONE");
-            return Ok(0);
+            return Ok(Exit::Done);
         }
         store::DoneCheck::Damaged(why) => set_aside_damaged(&run_dir, &why)?,
     }
@@ -89,39 +133,39 @@ fn run_folder(dir: &Path) -> Result<i32> {
             last = std::time::Instant::now();
         }
     };
-    let result = match cfg_backend(&cfg) {
-        "cpu" => train::train::<crate::backend::Cpu>(&cfg, &run_dir, &Default::default(), &stop, &mut progress),
+    let result = match args.backend {
+        Backend::Cpu => train::train::<crate::backend::Cpu>(&cfg, &run_dir, &Default::default(), &stop, &mut progress),
         #[cfg(feature = "cuda")]
-        "cuda" => {
-            // `run --devices` places each worker on one GPU (index in WINDTUNNEL_DEVICE).
-            let index = std::env::var("WINDTUNNEL_DEVICE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-            let dev = burn::backend::cuda::CudaDevice { index };
+        Backend::Cuda => {
+            // `run --devices` places each worker on one GPU (`--device`).
+            let dev = burn::backend::cuda::CudaDevice { index: args.device };
             train::train::<crate::backend::Cuda>(&cfg, &run_dir, &dev, &stop, &mut progress)
         }
-        other => anyhow::bail!("backend `{other}` is not available in this build"),
+        #[cfg(not(feature = "cuda"))]
+        Backend::Cuda => anyhow::bail!("backend `cuda` is not available in this build"),
     };
     match result {
         Ok(Outcome::Done(s)) => {
             say(&format!("DONE {:.6} {:.1} {:.1}", s.final_loss, s.wall_s, s.tokens_per_s));
-            Ok(0)
+            Ok(Exit::Done)
         }
         Ok(Outcome::Diverged(step, why)) => {
             say(&format!("DIVERGED {step} {why}"));
-            Ok(3)
+            Ok(Exit::Diverged)
         }
         Ok(Outcome::Stopped(step)) => {
             if let Some(mut st) = run_dir.read_status() {
-                st.state = "stopped".into();
+                st.state = store::RunState::Stopped;
                 st.step = step;
                 st.heartbeat = store::now_unix();
                 let _ = run_dir.write_status(&st);
             }
             say(&format!("STOPPED {step}"));
-            Ok(4)
+            Ok(Exit::Stopped)
         }
         Err(e) => {
             let mut st = run_dir.read_status().unwrap_or(store::Status {
-                state: "failed".into(),
+                state: store::RunState::Failed,
                 attempt: 1,
                 host: store::hostname(),
                 pid: std::process::id(),
@@ -129,7 +173,7 @@ fn run_folder(dir: &Path) -> Result<i32> {
                 step: 0,
                 error: None,
             });
-            st.state = "failed".into();
+            st.state = store::RunState::Failed;
             st.error = Some(format!("{e:#}"));
             st.heartbeat = store::now_unix();
             let _ = run_dir.write_status(&st);
@@ -155,22 +199,10 @@ fn set_aside_damaged(run_dir: &RunDir, why: &str) -> Result<()> {
     Ok(())
 }
 
-/// Exit code of a worker that found its run folder locked by another worker.
-pub const EXIT_BUSY: i32 = 5;
-
 /// One line to the pool. Never panics: after the parent died, stdout is a broken pipe and
 /// `println!` would abort the checkpoint the worker is about to write.
 fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-}
-
-/// The backend a run trains on: the WINDTUNNEL_BACKEND override (set by the pool from the
-/// sweep's `backend`), else the CPU.
-fn cfg_backend(_cfg: &RunConfig) -> &'static str {
-    match std::env::var("WINDTUNNEL_BACKEND").as_deref() {
-        Ok("cuda") => "cuda",
-        _ => "cpu",
-    }
 }

@@ -185,14 +185,37 @@ impl Default for FitSpec {
     }
 }
 
+/// The backend a sweep trains on (`backend = "cpu" | "cuda"`; also the worker's `--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Cpu,
+    Cuda,
+}
+
+impl Backend {
+    /// The word the sweep file and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A parsed and validated sweep: its runs in grid order, the target and the fits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sweep {
     pub name: String,
     /// Path of the sweep file as given.
     pub path: String,
-    /// "cpu" or "cuda".
-    pub backend: String,
+    pub backend: Backend,
     pub runs: Vec<RunConfig>,
     pub target: Target,
     pub fit: FitSpec,

@@ -4,6 +4,7 @@
 //! sweeps from a fixed seed (each either accepted or rejected with a located error).
 
 use super::{parse_bytes, SpecError};
+use crate::rng::Rng;
 use std::path::{Path, PathBuf};
 
 fn repo() -> &'static Path {
@@ -88,21 +89,6 @@ fn a_five_million_character_value_is_not_echoed_whole() {
     }
 }
 
-/// xorshift64*: a fixed, dependency-free stream of mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Tokens spliced into the files: TOML syntax, control and non-UTF-8 bytes, extreme numbers,
 /// keys and headers of the format, a long value.
 const SPLICES: &[&[u8]] = &[
@@ -154,7 +140,7 @@ fn mutate(src: &[u8], rng: &mut Rng) -> Vec<u8> {
         match rng.below(8) {
             0 if !b.is_empty() => {
                 let i = rng.below(b.len());
-                b[i] = rng.next() as u8;
+                b[i] = rng.next_u64() as u8;
             }
             1 => {
                 let end = (at + 1 + rng.below(24)).min(b.len());
@@ -197,7 +183,7 @@ fn mutated_sweeps_never_panic_and_errors_are_located() {
         .iter()
         .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(p).unwrap()))
         .collect();
-    let mut rng = Rng(0x5eed_f00d_1234_5678);
+    let mut rng = Rng::from_state(0x5eed_f00d_1234_5678);
     let (mut failures, mut rejected, mut cases) = (Vec::new(), 0, 0);
     for (name, src) in &seeds {
         for k in 0..800 {

@@ -210,7 +210,7 @@ fn sampled_mixes(s: &RawMixSample, sources: &[&str], ctx: &Ctx) -> Res<Vec<BTree
         }
         mixes.push(uniform(sources));
     }
-    let mut rng = crate::data::rng::Rng::keyed(&[seed, 0x6d_6978]);
+    let mut rng = crate::rng::Rng::keyed(&[seed, 0x6d_6978]);
     let wanted = count + if corners { sources.len() + 1 } else { 0 };
     let mut tries = 0;
     while mixes.len() < wanted {

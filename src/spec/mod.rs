@@ -8,6 +8,7 @@
 
 pub mod config;
 mod diag;
+pub mod files;
 #[cfg(test)]
 mod fuzz_tests;
 mod grid;
@@ -157,7 +158,7 @@ name = "unit"
     #[test]
     fn base_resolves_with_zip_and_exclude_in_grid_order() {
         let s = parse(BASE, "base.toml").unwrap();
-        assert_eq!((s.name.as_str(), s.backend.as_str()), ("unit", "cpu"));
+        assert_eq!((s.name.as_str(), s.backend.name()), ("unit", "cpu"));
         // 3 zipped (width, depth) x 2 lr x 2 mix = 12, minus width 48 at lr 3e-3 (2 mixes).
         assert_eq!(s.runs.len(), 10);
         let order: Vec<(usize, usize, f64)> = s.runs.iter().map(|r| (r.width, r.depth, r.lr)).collect();

@@ -14,7 +14,7 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 pub const VOCAB: usize = 256;
 pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards"];
 /// The fit engine owns the list of laws; the sweep file accepts exactly those.
-pub const LAWS: &[&str] = &crate::fit::pipeline::LAW_NAMES;
+pub const LAWS: &[&str] = &crate::fit::steps::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
 /// Longest path of a data source or tokenizer (Linux's PATH_MAX): a longer one cannot be
@@ -146,7 +146,7 @@ fn branch_families(runs: &mut [RunConfig], ctx: &Ctx) -> Res<()> {
     Ok(())
 }
 
-fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)> {
+fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, Backend)> {
     let msg = "missing required table [sweep] with name = \"...\"";
     let s = raw.ok_or_else(|| ctx.err_key("sweep", "sweep", msg))?;
     let msg = "missing required key `name` in [sweep]";
@@ -169,8 +169,11 @@ fn sweep_section(raw: Option<RawSweep>, ctx: &Ctx) -> Res<(String, u64, String)>
     }
     let seed = s.seed.map_or(Ok(0), |v| ctx.int(&v, "sweep.seed", 0, i64::MAX))? as u64;
     let backend = match &s.backend {
-        Some(v) => ctx.choice(v, "sweep.backend", &["cpu", "cuda"])?.to_string(),
-        None => "cpu".to_string(),
+        Some(v) => match ctx.choice(v, "sweep.backend", &["cpu", "cuda"])? {
+            "cuda" => Backend::Cuda,
+            _ => Backend::Cpu,
+        },
+        None => Backend::Cpu,
     };
     Ok((name.into_inner(), seed, backend))
 }
@@ -193,7 +196,7 @@ fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<(Vec<DomainConfig>, Data
     // The vocabulary sizes the model (and so N and the token counts), so the tokenizer file is
     // read here, and a file that does not parse is an error at the `tokenizer` key.
     let vocab = match (&tokenizer, &d.tokenizer) {
-        (TokenizerSpec::Hf { .. }, Some(t)) => match crate::data::tokenizer::vocab_of(&tokenizer) {
+        (TokenizerSpec::Hf { path }, Some(t)) => match super::files::hf_vocab(std::path::Path::new(path)) {
             Ok(v) => Some(v),
             Err(e) => return Err(ctx.err(t.span(), "data.tokenizer", &format!("{e:#}"))),
         },

@@ -238,10 +238,11 @@ pub fn to_obs(df: &DataFrame, origin: &str) -> Result<Vec<Obs>> {
         Some(t) => t,
         None => {
             let c = flops_c.clone().ok_or_else(|| missing("`tokens` or `flops`"))?;
-            c.iter().zip(&params).map(|(c, n)| c / (6.0 * n)).collect()
+            c.iter().zip(&params).map(|(c, n)| crate::flops::chinchilla_tokens(*c, *n)).collect()
         }
     };
-    let flops_v = flops_c.unwrap_or_else(|| params.iter().zip(&tokens).map(|(n, d)| 6.0 * n * d).collect());
+    let flops_v = flops_c
+        .unwrap_or_else(|| params.iter().zip(&tokens).map(|(n, d)| crate::flops::chinchilla_flops(*n, *d)).collect());
     let lr = col_f64(df, &["lr"], origin, false)?;
     let batch = col_f64(df, &["batch_size", "batch"], origin, false)?;
     let run: Vec<String> = match df.column("run_id") {

@@ -5,6 +5,7 @@
 //! so a kill at any moment leaves either a finished run or an unfinished one, never a half one.
 
 pub mod frame;
+pub mod mix_check;
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -21,6 +22,11 @@ pub struct SweepDir {
 impl SweepDir {
     pub fn new(results: &Path, sweep: &str) -> SweepDir {
         SweepDir { root: results.join(sweep) }
+    }
+
+    /// An existing sweep results folder named by its own path (`fit DIR`, `report DIR`, ...).
+    pub fn at(root: &Path) -> SweepDir {
+        SweepDir { root: root.to_path_buf() }
     }
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
@@ -41,6 +47,11 @@ impl SweepDir {
     pub fn check_json(&self) -> PathBuf {
         self.root.join("check.json")
     }
+    /// `windtunnel mix-check`'s outcome (`store::mix_check::MixCheck`).
+    pub fn mix_check_json(&self) -> PathBuf {
+        self.root.join("mix_check.json")
+    }
+
     pub fn report_md(&self) -> PathBuf {
         self.root.join("report.md")
     }
@@ -81,8 +92,7 @@ pub struct RunDir {
 /// The run's lifecycle, in `status.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Status {
-    /// running | done | failed | diverged
-    pub state: String,
+    pub state: RunState,
     pub attempt: u32,
     pub host: String,
     pub pid: u32,
@@ -90,6 +100,31 @@ pub struct Status {
     pub heartbeat: u64,
     pub step: u64,
     pub error: Option<String>,
+}
+
+/// A run's state as its status.json records it (written lowercase: "running", "done", ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Done,
+    Failed,
+    Diverged,
+    /// Stopped by a signal after a checkpoint; `run` again resumes it.
+    Stopped,
+}
+
+impl RunState {
+    /// The word status.json and `windtunnel status` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Done => "done",
+            RunState::Failed => "failed",
+            RunState::Diverged => "diverged",
+            RunState::Stopped => "stopped",
+        }
+    }
 }
 
 /// One validation point, a line of `evals.jsonl`.

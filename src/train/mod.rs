@@ -116,8 +116,8 @@ pub fn train<B: TrainBackend>(
     let fpt = flops::flops_per_token(run.width, run.depth, run.seq_len, run.vocab);
     let weights: Vec<f64> = data.weights().to_vec();
     let mut status = Status {
-        state: "running".into(),
-        attempt: dir.read_status().map_or(1, |s| s.attempt + u32::from(s.state != "running")),
+        state: store::RunState::Running,
+        attempt: dir.read_status().map_or(1, |s| s.attempt + u32::from(s.state != store::RunState::Running)),
         host: store::hostname(),
         pid: std::process::id(),
         heartbeat: store::now_unix(),
@@ -135,15 +135,9 @@ pub fn train<B: TrainBackend>(
     let mut ema = f64::NAN;
     let mut final_loss = f64::NAN;
     let log_every = (run.steps / 50).max(1);
-    // WINDTUNNEL_MICRO_BATCH (set by the runner after an out-of-memory failure) overrides the
-    // config: the same run, computed in smaller pieces.
-    let micro = std::env::var("WINDTUNNEL_MICRO_BATCH")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&m| m >= 1)
-        .or(run.micro_batch)
-        .unwrap_or(run.batch_size)
-        .min(run.batch_size);
+    // The worker's `--micro-batch` (set by the runner after an out-of-memory failure) has
+    // already replaced the config's: the same run, computed in smaller pieces.
+    let micro = run.micro_batch.filter(|&m| m >= 1).unwrap_or(run.batch_size).min(run.batch_size);
     // Test hook: fail like a GPU out of memory when the micro-batch exceeds this many sequences,
     // so the runner's fallback to gradient accumulation is tested without a GPU.
     if let Some(lim) = std::env::var("WINDTUNNEL_FAKE_OOM_ABOVE").ok().and_then(|v| v.parse::<usize>().ok()) {
@@ -269,7 +263,7 @@ pub fn train<B: TrainBackend>(
         evals: Some(evals.len()),
         evals_blake3: Some(evals_hash),
     };
-    status.state = "done".into();
+    status.state = store::RunState::Done;
     status.heartbeat = store::now_unix();
     dir.write_status(&status)?;
     dir.mark_done(&summary)?;
@@ -316,7 +310,7 @@ pub fn log_line(line: &str) {
 /// Ends a run that is no result (diverged, or learned nothing): status "diverged" with the
 /// reason, no DONE; the runner records it and the fit excludes it.
 fn give_up(dir: &RunDir, status: &mut Status, step: u64, reason: String) -> Result<Outcome> {
-    status.state = "diverged".into();
+    status.state = store::RunState::Diverged;
     status.step = step;
     status.error = Some(reason.clone());
     status.heartbeat = store::now_unix();
@@ -448,7 +442,7 @@ mod tests {
             }
             assert!(!dir.is_done());
             let st = dir.read_status().unwrap();
-            assert_eq!(st.state, "diverged");
+            assert_eq!(st.state, crate::store::RunState::Diverged);
             assert!(st.error.unwrap().contains("did not learn"));
             let _ = std::fs::remove_dir_all(root);
         }

@@ -17,7 +17,7 @@ mod tests;
 
 pub use mpl::{CurveLaw, Layout};
 
-use crate::fit::rng::SplitMix64;
+use crate::rng::Rng;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -213,10 +213,10 @@ pub fn fit(runs: &[CurveRun], bootstrap: usize, seed: u64) -> Result<CurveFit> {
     let boot: Vec<CurveLaw> = (0..bootstrap)
         .into_par_iter()
         .filter_map(|b| {
-            let mut rng = SplitMix64::for_index(seed, b as u64);
+            let mut rng = Rng::for_index(seed, b as u64);
             let mut w = vec![0.0; runs.len()];
             for _ in 0..runs.len() {
-                w[rng.below(runs.len())] += 1.0;
+                w[rng.below_mulshift(runs.len())] += 1.0;
             }
             // From the optimum, a resample's optimum is near: 150 iterations suffice.
             let (t, f, _) = solve::minimize(&data, &w, &theta, 150);
@@ -274,7 +274,10 @@ pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tok
             let (lo, hi) = if boot.len() >= 10 {
                 let mut v: Vec<f64> = boot.iter().map(|b| b[i]).filter(|x| x.is_finite()).collect();
                 v.sort_by(f64::total_cmp);
-                (crate::fit::bootstrap::percentile(&v, 0.025), crate::fit::bootstrap::percentile(&v, 0.975))
+                (
+                    crate::fit::chinchilla::bootstrap::percentile(&v, 0.025),
+                    crate::fit::chinchilla::bootstrap::percentile(&v, 0.975),
+                )
             } else {
                 (mid[i] * (1.0 - 1.96 * rms), mid[i] * (1.0 + 1.96 * rms))
             };
@@ -350,7 +353,7 @@ pub fn synthetic_sweep(sizes: usize, seed: u64) -> Vec<CurveRun> {
         beta: 0.6,
         gamma: 0.6,
     };
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = Rng::from_state(seed);
     let mut out = Vec::new();
     for i in 0..sizes {
         let n = 1e5 * 100f64.powf(i as f64 / sizes.max(2) as f64);

@@ -2,7 +2,7 @@
 //! law's published protocol.
 
 use super::*;
-use crate::fit::rng::SplitMix64;
+use crate::rng::Rng;
 use std::path::PathBuf;
 
 /// A schedule of `steps` updates at peak `peak`: 5% linear warmup, then `kind`.
@@ -56,7 +56,7 @@ fn truth() -> CurveLaw {
 }
 
 /// A run of `truth()` under `kind` with multiplicative Gaussian noise `sigma`.
-fn synth(params: f64, kind: &str, steps: usize, sigma: f64, rng: &mut SplitMix64) -> CurveRun {
+fn synth(params: f64, kind: &str, steps: usize, sigma: f64, rng: &mut Rng) -> CurveRun {
     let lr = schedule(kind, steps, 1e-2);
     let evals = even_steps(steps as u64, 40);
     let clean = predict(&truth(), params, &lr, &evals);
@@ -66,7 +66,7 @@ fn synth(params: f64, kind: &str, steps: usize, sigma: f64, rng: &mut SplitMix64
 
 #[test]
 fn recovers_a_known_law_from_synthetic_curves() {
-    let mut rng = SplitMix64::new(7);
+    let mut rng = Rng::from_state(7);
     let mut runs = Vec::new();
     for n in [1e5, 3e5, 9e5] {
         for (kind, steps) in [("constant", 1500), ("cosine", 3000), ("wsd", 2000)] {

@@ -1,0 +1,391 @@
+//! The loss-curve law's glue (issue 13, item 1): turns finished run folders into curves with
+//! their learning rate at every update (from each run's resolved schedule, `train::schedule`),
+//! fits `fit::curve` to every evaluation, predicts the target run's whole curve under the
+//! sweep's schedule scaled to the target's step count, and serves `predict-curve` and the
+//! hidden `mpl-protocol` command. The law itself lives in `fit::curve` and knows nothing of
+//! run folders or schedules.
+
+use crate::fit::curve::{self, CurveLawReport, CurveRun, TargetCurve};
+use crate::fit::FitReport;
+use crate::spec::config::{RunConfig, Schedule, Sweep};
+use crate::store::{self, RunDir, SweepDir};
+use crate::train::schedule::lr_mult;
+use crate::{flops, UserError};
+use anyhow::{Context, Result};
+use std::fmt::Write;
+use std::path::Path;
+
+/// The name in `[fit] laws` and in fit.json's `laws`.
+pub const LAW: &str = "loss_curve";
+
+/// Points of the target's predicted curve.
+pub const TARGET_POINTS: usize = 128;
+
+/// Bootstrap refits behind the target curve's band: each is an L-BFGS run over every
+/// evaluation (about 0.2 s for a 100-run sweep on 2 cores), so far fewer than the Chinchilla
+/// law's 1,000; 40 keep a 100-run sweep's curve fit near 10 s, and their 2.5% and 97.5%
+/// percentiles are interpolated between the two most extreme refits on each side.
+pub const MAX_BOOTSTRAP: usize = 40;
+
+/// Learning rate of every update of a run of `steps` steps.
+pub fn schedule_lr(schedule: &Schedule, peak: f64, steps: u64) -> Vec<f64> {
+    (0..steps).map(|s| peak * lr_mult(schedule, s, steps)).collect()
+}
+
+/// A finished run's evaluations (deduplicated by step: a run resumed after a kill between an
+/// evaluation and its checkpoint evaluates that step twice; the later record wins) with its
+/// schedule.
+/// `skip` (a fraction of the run's steps, 0 by default) also leaves out the evaluations before
+/// it (the length backtest's `--skip-frac`).
+pub fn curve_run(dir: &RunDir, cfg: &RunConfig, skip: f64) -> Result<CurveRun> {
+    let mut evals = dir.read_evals().with_context(|| format!("run {}: reading evals", dir.id))?;
+    evals.sort_by_key(|e| e.step);
+    let mut steps: Vec<u64> = Vec::new();
+    let mut loss: Vec<f64> = Vec::new();
+    let lr = schedule_lr(&cfg.schedule, cfg.lr, cfg.steps);
+    // Evaluations during warmup are left out, as in the multi-power-law paper (its curves
+    // start where warmup ends): there the loss falls from its untrained value as fast as the
+    // rising learning rate allows, a transient no law of the summed learning rate describes.
+    let warm = curve::prep::warmup_end(&lr) as u64 + 1;
+    let warm = warm.max((skip * cfg.steps as f64) as u64);
+    for e in evals.iter().filter(|e| e.step >= warm.max(1) && e.step <= cfg.steps) {
+        if steps.last() == Some(&e.step) {
+            *loss.last_mut().expect("same length") = e.loss;
+        } else {
+            steps.push(e.step);
+            loss.push(e.loss);
+        }
+    }
+    Ok(CurveRun {
+        run: dir.id.clone(),
+        params: flops::params(cfg.width, cfg.depth, cfg.vocab) as f64,
+        tokens_per_step: (cfg.batch_size * cfg.seq_len) as f64,
+        lr,
+        steps,
+        loss,
+    })
+}
+
+/// The runs the law is fitted to: of the runs sharing (N, D), the best final loss (as for the
+/// Chinchilla law: a learning-rate sweep's bad corners are not the law), with their configs.
+pub fn curve_runs(done: &[(RunDir, RunConfig)], skip: f64) -> Result<Vec<(CurveRun, RunConfig)>> {
+    let all: Vec<(CurveRun, RunConfig)> =
+        done.iter().map(|(d, c)| Ok((curve_run(d, c, skip)?, c.clone()))).collect::<Result<_>>()?;
+    let all: Vec<(CurveRun, RunConfig)> = all.into_iter().filter(|(r, _)| !r.steps.is_empty()).collect();
+    let best = crate::fit::best_per_size(
+        &all,
+        |(r, c)| (r.params, c.tokens as f64),
+        |(r, _)| *r.loss.last().expect("non-empty"),
+        |(r, _)| r.run.as_str(),
+    );
+    Ok(best.into_iter().cloned().collect())
+}
+
+/// Fits the law to `done`'s runs and predicts the target's curve (when fit.json has a target).
+pub fn fit_curve_law(
+    report: &FitReport,
+    done: &[(RunDir, RunConfig)],
+    bootstrap: usize,
+    seed: u64,
+) -> Result<CurveLawReport> {
+    let runs = curve_runs(done, 0.0)?;
+    let curves: Vec<CurveRun> = runs.iter().map(|(r, _)| r.clone()).collect();
+    let fit = curve::fit(&curves, bootstrap.min(MAX_BOOTSTRAP), seed)?;
+    let mut out = CurveLawReport::new(fit, &curves);
+    if let Some(t) = &report.target {
+        // The target trains like the sweep's largest model's longest run (the WSD trunk when
+        // branched, whose schedule fractions are the sweep's own), scaled to the target's steps.
+        let (_, refc) = runs
+            .iter()
+            .max_by(|a, b| a.0.params.total_cmp(&b.0.params).then(a.1.steps.cmp(&b.1.steps)))
+            .expect("fit needs runs");
+        let tps = (refc.batch_size * refc.seq_len) as f64;
+        let steps = (t.d_opt / tps).round().max(1.0) as u64;
+        out.target = Some(target_curve(&out, t.n_opt, &refc.schedule, refc.lr, steps, tps));
+    }
+    Ok(out)
+}
+
+/// The law's curve for a model of `params` trained `steps` steps under `schedule` at `peak`.
+pub fn target_curve(
+    law: &CurveLawReport,
+    params: f64,
+    schedule: &Schedule,
+    peak: f64,
+    steps: u64,
+    tps: f64,
+) -> TargetCurve {
+    let lr = schedule_lr(schedule, peak, steps);
+    let warm = curve::prep::warmup_end(&lr) as u64 + 1;
+    let evals: Vec<u64> = curve::even_steps(steps, TARGET_POINTS).into_iter().filter(|&s| s >= warm).collect();
+    TargetCurve {
+        params,
+        steps,
+        tokens_per_step: tps,
+        peak_lr: peak,
+        schedule: serde_json::to_value(schedule).expect("serialisable"),
+        curve: curve::predict_curve(&law.fit, params, &lr, &evals, tps),
+    }
+}
+
+/// Adds `laws.loss_curve` to a report when the sweep asks for it; a fit the runs cannot support
+/// becomes a warning, like the other laws.
+pub fn add_curve_law(sweep: &Sweep, done: &[(RunDir, RunConfig)], report: &mut FitReport) {
+    if !sweep.fit.laws.iter().any(|l| l == LAW) {
+        return;
+    }
+    let seed = sweep.runs.first().map_or(0, |r| r.seed);
+    match fit_curve_law(report, done, sweep.fit.bootstrap, seed) {
+        Ok(c) => {
+            report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
+            report.laws.insert(LAW.into(), serde_json::to_value(c).expect("serialisable"));
+        }
+        Err(e) => report.warnings.push(format!("law {LAW} not fitted: {e:#}")),
+    }
+}
+
+/// The `loss_curve` law of a results folder's fit.json.
+pub fn law_of_dir(dir: &Path) -> Result<CurveLawReport> {
+    let fit: FitReport = store::read_json(&SweepDir::at(dir).fit_json())
+        .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
+    let v = fit.laws.get(LAW).ok_or_else(|| {
+        UserError(format!(
+            "{}: fit.json has no {LAW} law; add \"{LAW}\" to [fit] laws and run `collect`",
+            dir.display()
+        ))
+    })?;
+    Ok(serde_json::from_value(v.clone()).with_context(|| format!("{}: fit.json laws.{LAW}", dir.display()))?)
+}
+
+/// A `step,lr` CSV (the learning rate of every update from 0), e.g. exported from the large
+/// run's launcher; errors name file, line and column.
+pub fn read_schedule_csv(path: &Path) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).map_err(|e| UserError(format!("{}: {e}", path.display())))?;
+    let mut lr = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || (i == 0 && l.starts_with("step")) {
+            continue;
+        }
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        let bad = |col: usize, what: &str| UserError(format!("{}:{}:{col}: {what}", path.display(), i + 1));
+        if f.len() != 2 {
+            return Err(bad(1, &format!("expected two fields `step,lr`, got {}", f.len())).into());
+        }
+        let step: u64 =
+            f[0].parse().map_err(|_| bad(1, &format!("field step: expected an integer, got {:?}", f[0])))?;
+        let v: f64 = f[1].parse().map_err(|_| bad(2, &format!("field lr: expected a number, got {:?}", f[1])))?;
+        if step != lr.len() as u64 {
+            return Err(
+                bad(1, &format!("field step: expected {} (one row per update from 0), got {step}", lr.len())).into()
+            );
+        }
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(2, &format!("field lr: expected a number >= 0, got {v}")).into());
+        }
+        lr.push(v);
+    }
+    if lr.is_empty() {
+        return Err(UserError(format!("{}: no `step,lr` rows", path.display())).into());
+    }
+    Ok(lr)
+}
+
+/// What `predict-curve` asks for; absent fields come from fit.json's target.
+#[derive(Clone, Debug, Default)]
+pub struct CurveRequest {
+    pub params: Option<f64>,
+    pub steps: Option<u64>,
+    pub peak_lr: Option<f64>,
+    pub schedule_csv: Option<std::path::PathBuf>,
+    pub points: usize,
+    pub csv: bool,
+}
+
+/// `predict-curve DIR`: the law's curve with its 95% band, as CSV or a table.
+pub fn predict_curve(dir: &Path, req: &CurveRequest) -> Result<String> {
+    let law = law_of_dir(dir)?;
+    let t = law.target.as_ref();
+    let need = |what: &str| UserError(format!("{}: fit.json has no target; give {what}", dir.display()));
+    let params = req.params.or(t.map(|t| t.params)).ok_or_else(|| need("--params"))?;
+    let tps = t.map_or(1.0, |t| t.tokens_per_step);
+    let lr: Vec<f64> = match &req.schedule_csv {
+        Some(p) => read_schedule_csv(p)?,
+        None => {
+            let t = t.ok_or_else(|| need("--schedule"))?;
+            let sched: Schedule = serde_json::from_value(t.schedule.clone()).context("fit.json target schedule")?;
+            schedule_lr(&sched, req.peak_lr.unwrap_or(t.peak_lr), req.steps.unwrap_or(t.steps))
+        }
+    };
+    let steps = req.steps.unwrap_or(lr.len() as u64).min(lr.len() as u64);
+    if !(params > 0.0 && params.is_finite()) || steps == 0 || req.points == 0 {
+        return Err(UserError("--params, --steps and --points must be > 0".into()).into());
+    }
+    // From the end of warmup, like the fitted curves (see `curve_run`).
+    let warm = curve::prep::warmup_end(&lr[..steps as usize]) as u64 + 1;
+    let evals: Vec<u64> = curve::even_steps(steps, req.points).into_iter().filter(|&s| s >= warm).collect();
+    let pts = curve::predict_curve(&law.fit, params, &lr, &evals, tps);
+    let mut out = String::new();
+    if req.csv {
+        out.push_str("step,tokens,lr,loss,lo,hi\n");
+        for p in &pts {
+            let _ = writeln!(out, "{},{},{:e},{:.6},{:.6},{:.6}", p.step, p.tokens, p.lr, p.loss, p.lo, p.hi);
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "loss curve of N = {params:.4e} over {steps} steps ({:.4e} tokens), 95% band:",
+            steps as f64 * tps
+        );
+        let _ = writeln!(out, "{:>10} {:>12} {:>10} {:>8} {:>8} {:>8}", "step", "tokens", "lr", "loss", "lo", "hi");
+        for p in &pts {
+            let _ = writeln!(
+                out,
+                "{:>10} {:>12.4e} {:>10.3e} {:>8.4} {:>8.4} {:>8.4}",
+                p.step, p.tokens, p.lr, p.loss, p.lo, p.hi
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `mpl-protocol [DIR]`: the published-curve protocol's table.
+pub fn mpl_protocol(dir: &Path) -> Result<String> {
+    let res = curve::protocol::run(dir).map_err(|e| UserError(format!("{e:#}")))?;
+    Ok(curve::protocol::table(&res))
+}
+
+/// `fit DIR --laws ...,loss_curve`: the curve law of a results folder's finished runs.
+pub fn add_curve_law_dir(
+    dir: &Path,
+    laws: &[String],
+    bootstrap: usize,
+    seed: u64,
+    report: &mut FitReport,
+) -> Result<()> {
+    if !laws.iter().any(|l| l == LAW) {
+        return Ok(());
+    }
+    let sw = super::sweep::sweep_of_dir(dir)?;
+    let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
+    match fit_curve_law(report, &done, bootstrap, seed) {
+        Ok(c) => {
+            report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
+            report.laws.insert(LAW.into(), serde_json::to_value(c).expect("serialisable"));
+        }
+        Err(e) => report.warnings.push(format!("law {LAW} not fitted: {e:#}")),
+    }
+    Ok(())
+}
+
+/// A length backtest of the curve law: fit on the runs whose tokens per parameter is one of
+/// `fit_tpp`, predict the whole curves of the runs at `predict_tpp`. Per predicted run its
+/// errors, and all of them pooled.
+pub fn holdout(
+    runs: &[(CurveRun, RunConfig)],
+    fit_tpp: &[f64],
+    predict_tpp: &[f64],
+) -> Result<(curve::CurveLaw, curve::Errors, Vec<(CurveRun, curve::Errors)>)> {
+    // tokens = ceil(tpp N / tokens per step) whole steps: within one step of tpp N.
+    let is = |(r, c): &(CurveRun, RunConfig), set: &[f64]| {
+        let tpp = c.tokens as f64 / r.params;
+        set.iter().any(|v| (tpp / v - 1.0).abs() < 0.15)
+    };
+    let train: Vec<CurveRun> = runs.iter().filter(|x| is(x, fit_tpp)).map(|x| x.0.clone()).collect();
+    let test: Vec<CurveRun> = runs.iter().filter(|x| is(x, predict_tpp)).map(|x| x.0.clone()).collect();
+    if train.is_empty() || test.is_empty() {
+        return Err(UserError(format!(
+            "holdout: {} runs at tokens per parameter {fit_tpp:?} and {} at {predict_tpp:?}; need some of each",
+            train.len(),
+            test.len()
+        ))
+        .into());
+    }
+    let fit = curve::fit(&train, 0, 0)?;
+    let rows: Vec<(CurveRun, curve::Errors)> = test
+        .into_iter()
+        .map(|r| {
+            let e = curve::Errors::of(&curve::predict(&fit.law, r.params, &r.lr, &r.steps), &r.loss);
+            (r, e)
+        })
+        .collect();
+    Ok((fit.law, curve::Errors::pool(&rows.iter().map(|r| r.1).collect::<Vec<_>>()), rows))
+}
+
+/// `curve-holdout DIR --fit 5,10 --predict 20`: `holdout` on a results folder, as a table.
+/// `skip` leaves out each run's evaluations before that fraction of its steps; `params`, if
+/// given, keeps only the runs of that model size (a per-size fit, as the paper's).
+pub fn holdout_table(
+    dir: &Path,
+    fit_tpp: &[f64],
+    predict_tpp: &[f64],
+    skip: f64,
+    params: Option<f64>,
+) -> Result<String> {
+    let sw = super::sweep::sweep_of_dir(dir)?;
+    let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
+    let runs: Vec<(CurveRun, RunConfig)> =
+        curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();
+    let (law, all, rows) = holdout(&runs, fit_tpp, predict_tpp)?;
+    let mut out = format!(
+        "loss_curve fitted on tokens/param {fit_tpp:?}, whole curves predicted at {predict_tpp:?}:\n\n\
+         | run | N | steps | evaluations | mean error | worst point |\n|---|---|---|---|---|---|\n"
+    );
+    for (r, e) in &rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {:.3}% | {:.3}% |",
+            &r.run[..r.run.len().min(12)],
+            r.params,
+            r.steps.last().unwrap_or(&0),
+            e.points,
+            100.0 * e.mean_rel,
+            100.0 * e.max_rel
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **all** | | | {} | **{:.3}%** | **{:.3}%** |",
+        all.points,
+        100.0 * all.mean_rel,
+        100.0 * all.max_rel
+    );
+    let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&law).expect("serialisable"));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_csv_errors_name_the_line_column_and_field() {
+        let dir = std::env::temp_dir().join(format!("wt-curvelaw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.csv");
+        std::fs::write(&p, "step,lr\n0,0.001\n1,0.002\n").unwrap();
+        assert_eq!(read_schedule_csv(&p).unwrap(), vec![0.001, 0.002]);
+        for (text, want) in [
+            ("step,lr\n0,0.001\n2,0.002\n", ":3:1: field step: expected 1"),
+            ("step,lr\n0,abc\n", ":2:2: field lr: expected a number"),
+            ("step,lr\n0,-1\n", ":2:2: field lr: expected a number >= 0"),
+            ("step,lr\n0\n", ":2:1: expected two fields"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = read_schedule_csv(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} lacks {want:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_schedule_is_the_trainers() {
+        use crate::spec::config::DecayShape;
+        let s = Schedule::Wsd { warmup: 0.1, decay: 0.2, decay_shape: DecayShape::Linear };
+        let lr = schedule_lr(&s, 0.01, 100);
+        assert_eq!(lr.len(), 100);
+        assert!((lr[0] - 0.001).abs() < 1e-12 && lr[50] == 0.01 && lr[99] < 0.001);
+        // Warmup ends where the trainer's multiplier first reaches 1.
+        assert_eq!(curve::prep::warmup_end(&lr), 9);
+    }
+}

@@ -1,0 +1,224 @@
+//! `fit`: collect finished runs into `runs.parquet` and fit the laws into `fit.json`; the
+//! data-mixing law's inputs and `mix-predict`. Each step reads the previous step's files only.
+
+use crate::fit::{self, FitOptions, FitReport};
+use crate::spec::config::Sweep;
+use crate::store::{self, frame, SweepDir};
+use crate::{report, runner, UserError};
+use anyhow::{Context, Result};
+use polars::prelude::DataFrame;
+use std::path::{Path, PathBuf};
+
+pub fn fit_options(sweep: &Sweep) -> FitOptions {
+    FitOptions {
+        target_flops: sweep.target.flops,
+        target_params: sweep.target.params,
+        bootstrap: sweep.fit.bootstrap,
+        seed: sweep.runs.first().map_or(0, |r| r.seed),
+        backtest: sweep.fit.backtest != "none",
+        laws: sweep.fit.laws.iter().filter(|l| l.as_str() != "chinchilla").cloned().collect(),
+        // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
+        // presents a prediction below it as a result.
+        entropy_floor: report::facts::entropy_floors(sweep).1,
+    }
+}
+
+/// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
+pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
+    let runner::Finished { done, diverged, damaged } = runner::finished_runs(sweep, dir);
+    if done.is_empty() {
+        return Err(UserError(format!("no finished runs in {}", dir.runs_dir().display())).into());
+    }
+    let df = frame::write_parquet(dir, &done)?;
+    let obs = frame::to_obs(&df, &dir.runs_parquet().display().to_string())?;
+    let mut report = fit::fit_all(&obs, &fit_options(sweep)).context("fitting the scaling law")?;
+    for (id, why) in &damaged {
+        report
+            .warnings
+            .push(format!("run {id} is DONE but damaged ({why}); excluded from the fit, `run` trains it again"));
+    }
+    if let Some(r) = &sweep.fit.density_ref {
+        // A missing reference must not cost the night's fit: it becomes a warning.
+        match store::read_json::<FitReport>(Path::new(r)) {
+            Ok(FitReport { params: Some(law), .. }) => {
+                report.laws.insert("density".into(), fit::density_table(&law, &obs));
+            }
+            Ok(_) => report.warnings.push(format!("fit.density_ref: no density table: {r} has no chinchilla law")),
+            Err(e) => report.warnings.push(format!("fit.density_ref: no density table: {e:#}")),
+        }
+    }
+    if sweep.fit.laws.iter().any(|l| l == "data_mixing") {
+        add_mixing_law(sweep, &df, &mut report);
+    }
+    super::curve::add_curve_law(sweep, &done, &mut report);
+    store::write_json_atomic(&dir.fit_json(), &report)?;
+    // A law the runs cannot support is skipped, not fatal: say so where `run` and `collect`
+    // print, since the exit status is 0.
+    for (law, why) in &report.skipped {
+        eprintln!("skipped law {law}: {why}");
+    }
+    report::write_report(dir, sweep, &report, &df, &diverged, &report::ReportOptions::default())?;
+    Ok(dir.report_md())
+}
+
+/// The data mixing law (fit::mixing) on the runs' final per-domain losses, into
+/// `laws.data_mixing`; a fit the sweep cannot support becomes a warning, like other laws.
+pub fn add_mixing_law(sweep: &Sweep, df: &DataFrame, report: &mut FitReport) {
+    match mixing_law(sweep, df, report) {
+        Ok(m) => {
+            report.laws.insert("data_mixing".into(), serde_json::to_value(m).expect("serialisable"));
+        }
+        Err(e) => {
+            report.warnings.push(format!("law data_mixing not fitted: {e:#}"));
+            report.skipped.insert("data_mixing".into(), format!("{e:#}"));
+        }
+    }
+}
+
+/// The final (mixture, compute, per-domain losses) of every run of a results frame.
+pub fn mix_observations(df: &DataFrame, domains: &[String]) -> Result<Vec<fit::mixing::MixObs>> {
+    let fin = df.filter(df.column("is_final")?.bool()?)?;
+    let f64s = |name: &str| -> Result<Vec<f64>> {
+        let c = fin.column(name).with_context(|| format!("runs.parquet has no column {name}"))?;
+        Ok(c.cast(&polars::prelude::DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    };
+    let flops = f64s("flops")?;
+    let mixes: Vec<Vec<f64>> = domains.iter().map(|d| f64s(&format!("mix_{d}"))).collect::<Result<_>>()?;
+    let losses: Vec<Vec<f64>> = domains.iter().map(|d| f64s(&format!("loss_{d}"))).collect::<Result<_>>()?;
+    Ok((0..flops.len())
+        .map(|r| fit::mixing::MixObs {
+            mix: mixes.iter().map(|m| m[r]).collect(),
+            flops: flops[r],
+            losses: losses.iter().map(|l| l[r]).collect(),
+        })
+        .collect())
+}
+
+fn mixing_law(sweep: &Sweep, df: &DataFrame, report: &FitReport) -> Result<fit::mixing::MixingFit> {
+    let domains: Vec<String> = sweep.runs[0].domains.iter().map(|d| d.name.clone()).collect();
+    let obs = mix_observations(df, &domains)?;
+    let weights: Vec<f64> = match &sweep.fit.objective {
+        Some(o) => domains.iter().map(|d| o.get(d).copied().unwrap_or(0.0)).collect(),
+        None => vec![1.0; domains.len()],
+    };
+    let target = report
+        .target
+        .as_ref()
+        .map(|t| t.flops)
+        .or(sweep.target.flops)
+        .unwrap_or_else(|| obs.iter().map(|o| o.flops).fold(0.0, f64::max));
+    let boots = sweep.fit.bootstrap.min(400);
+    fit::mixing::fit(&domains, &obs, &weights, target, boots, sweep.runs[0].seed)
+}
+
+/// The data_mixing law of a results folder's fit.json, or a user error saying what is missing.
+pub fn mixing_of_dir(dir: &Path) -> Result<fit::mixing::MixingFit> {
+    let fit: FitReport = store::read_json(&SweepDir::at(dir).fit_json())
+        .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
+    let none =
+        || UserError(format!("{}: fit.json has no data_mixing law; add \"data_mixing\" to [fit] laws", dir.display()));
+    Ok(fit::mixing::MixingFit::of(&fit).ok_or_else(none)?)
+}
+
+/// `mix-predict`: a data_mixing fit's predicted per-domain losses and objective for the given
+/// `domain=weight` pairs, at `flops` or the fit's target, beside the recommended mixture's.
+pub fn mix_predict(dir: &Path, pairs: &[String], flops: Option<f64>) -> Result<String> {
+    use std::fmt::Write;
+    let m = mixing_of_dir(dir)?;
+    let mut mix = vec![0.0; m.domains.len()];
+    for p in pairs {
+        let bad =
+            || UserError(format!("`{p}`: expected DOMAIN=WEIGHT with WEIGHT >= 0; domains: {}", m.domains.join(", ")));
+        let (name, w) = p.split_once('=').ok_or_else(bad)?;
+        let j = m.domains.iter().position(|d| d == name.trim()).ok_or_else(bad)?;
+        let w: f64 = w.trim().parse().map_err(|_| bad())?;
+        if !(w >= 0.0 && w.is_finite()) {
+            return Err(bad().into());
+        }
+        mix[j] = w;
+    }
+    let total: f64 = mix.iter().sum();
+    if total <= 0.0 {
+        return Err(UserError("mixture weights are all zero".into()).into());
+    }
+    mix.iter_mut().for_each(|w| *w /= total);
+    let c = flops.unwrap_or(m.target_flops);
+    if !(c > 0.0 && c.is_finite()) {
+        return Err(UserError(format!("--flops {c} must be > 0")).into());
+    }
+    let mut out = format!("at C = {c:.3e} FLOPs (objective weights {:?}):\n", m.objective_weights);
+    for (label, r) in [("this mixture", &mix), ("recommended", &m.recommended.mix)] {
+        let losses: Vec<String> =
+            m.laws.iter().zip(&m.domains).map(|(l, d)| format!("{d} {:.4}", l.eval(r, c, m.c_ref))).collect();
+        let obj = fit::mixing::objective(&m.laws, &m.objective_weights, r, c, m.c_ref);
+        let weights: Vec<String> = m.domains.iter().zip(r.iter()).map(|(d, w)| format!("{d} {w:.3}")).collect();
+        let _ =
+            writeln!(out, "  {label:<13} [{}]: losses {}; objective {obj:.4}", weights.join(", "), losses.join(", "));
+    }
+    let outside: Vec<String> = mix
+        .iter()
+        .zip(&m.search)
+        .zip(&m.domains)
+        .filter(|((w, i), _)| **w > 0.0 && (**w < i.lo - 1e-9 || **w > i.hi + 1e-9))
+        .map(|((w, i), d)| format!("{d} {w:.3} (tried {:.3} to {:.3})", i.lo, i.hi))
+        .collect();
+    if !outside.is_empty() {
+        let _ = writeln!(out, "warning: outside the weights the sweep tried, an extrapolation: {}", outside.join(", "));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+    use polars::prelude::*;
+
+    /// Issue 15 item 13: a mixing sweep of 6 mixtures x 4 sizes has only 4 distinct (N, D), too
+    /// few for the chinchilla law. It is skipped with its reason; the data_mixing law is still
+    /// fitted from the results frame, fit.json is written and read back by mix-check's reader,
+    /// and the report says which law was skipped.
+    #[test]
+    fn a_mixing_sweep_of_four_sizes_skips_chinchilla_and_still_fits_data_mixing() {
+        let sweep = spec::load(Path::new("sweeps/data_mix.toml")).unwrap();
+        let mut cols: [Vec<f64>; 8] = Default::default();
+        let mut ids = Vec::new();
+        for (i, n) in [2e4f64, 4e4, 8e4, 1.6e5].into_iter().enumerate() {
+            for (j, w) in [1.0f64, 0.75, 0.5, 0.35, 0.2, 0.0].into_iter().enumerate() {
+                let d = 10.0 * n;
+                let c = crate::flops::chinchilla_flops(n, d);
+                let lm = 1.0 + 2.0 * (c / 1e10f64).powf(-0.1) + 0.5 * (-3.0 * w).exp();
+                let lg = 0.6 + 1.5 * (c / 1e10f64).powf(-0.12) + 0.4 * (-3.0 * (1.0 - w)).exp();
+                ids.push(format!("m{j}-s{i}"));
+                for (col, v) in cols.iter_mut().zip([n, d, c, w * lm + (1.0 - w) * lg, w, 1.0 - w, lm, lg]) {
+                    col.push(v);
+                }
+            }
+        }
+        let names = ["params", "tokens", "flops", "loss", "mix_markov", "mix_grammar", "loss_markov", "loss_grammar"];
+        let mut columns: Vec<Column> =
+            vec![Column::new("run_id".into(), ids.clone()), Column::new("is_final".into(), vec![true; ids.len()])];
+        columns.extend(names.iter().zip(cols).map(|(k, v)| Column::new((*k).into(), v)));
+        let df = DataFrame::new(ids.len(), columns).unwrap();
+        let obs = frame::to_obs(&df, "synthetic").unwrap();
+
+        let mut rep = fit::fit_all(&obs, &fit_options(&sweep)).unwrap();
+        let why = rep.chinchilla_skipped().expect("chinchilla skipped").to_string();
+        assert!(why.contains("at least 5"), "{why}");
+        add_mixing_law(&sweep, &df, &mut rep);
+        assert!(rep.laws.contains_key("data_mixing"), "{:?} {:?}", rep.skipped, rep.warnings);
+
+        let root = std::env::temp_dir().join(format!("wt-skip-mix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let dir = SweepDir::at(&root);
+        store::write_json_atomic(&dir.fit_json(), &rep).unwrap();
+        // mix-check and mix-predict read the law through this.
+        let m = mixing_of_dir(&root).unwrap();
+        assert_eq!(m.domains, vec!["markov".to_string(), "grammar".to_string()]);
+        let w = report::write_report(&dir, &sweep, &rep, &df, &[], &report::ReportOptions::default()).unwrap();
+        let md = std::fs::read_to_string(&w.md).unwrap();
+        assert!(md.contains("Laws not fitted") && md.contains(&why), "{md}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
