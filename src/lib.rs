@@ -11,6 +11,7 @@ pub mod check;
 pub mod coord;
 pub mod curvelaw;
 pub mod data;
+pub mod design;
 pub mod fit;
 pub mod flops;
 pub mod kernels;

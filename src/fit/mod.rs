@@ -27,6 +27,7 @@ pub mod progress;
 pub mod regress;
 pub mod rng;
 pub mod rollout;
+pub mod simulate;
 pub mod validate;
 pub mod varpro;
 pub mod verdict;
