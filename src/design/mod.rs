@@ -228,8 +228,8 @@ pub fn grid_toml(
     Ok(toml::to_string(&t)?)
 }
 
-/// Sets of at least 3 consecutive items of `sorted`, and the every-other subsets of windows of
-/// 5 or more (same ends, half the runs).
+/// Sets of at least 3 consecutive items of `sorted`, and thinned subsets of the longer windows
+/// (same ends, fewer runs).
 fn windows<T: Clone>(sorted: &[T], ok: impl Fn(&[T]) -> bool) -> Vec<Vec<T>> {
     let mut out = Vec::new();
     for i in 0..sorted.len() {
@@ -237,8 +237,24 @@ fn windows<T: Clone>(sorted: &[T], ok: impl Fn(&[T]) -> bool) -> Vec<Vec<T>> {
             let w = &sorted[i..=j];
             if ok(w) {
                 out.push(w.to_vec());
+                // Thinned sets keep the ends (the span is what pins the exponents) and spend
+                // less on the middle: every other item, and 3 or 4 evenly spread items.
                 if w.len() >= 5 && w.len() % 2 == 1 {
                     out.push(w.iter().step_by(2).cloned().collect());
+                }
+                for k in [3, 4] {
+                    if w.len() > k + 1 {
+                        let idx: Vec<usize> = (0..k).map(|i| (i * (w.len() - 1) + (k - 1) / 2) / (k - 1)).collect();
+                        let mut sub: Vec<T> = Vec::new();
+                        for (n, &i) in idx.iter().enumerate() {
+                            if n == 0 || idx[n - 1] != i {
+                                sub.push(w[i].clone());
+                            }
+                        }
+                        if sub.len() == k {
+                            out.push(sub);
+                        }
+                    }
                 }
             }
         }
@@ -445,4 +461,63 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
         t0.elapsed().as_secs_f64()
     );
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinned_windows_keep_the_ends() {
+        let w = windows(&[1, 2, 3, 4, 5, 6, 7], |_| true);
+        assert!(w.contains(&vec![1, 4, 7]) && w.contains(&vec![1, 3, 5, 7]), "{w:?}");
+        assert!(w.iter().all(|s| s.len() >= 3 && s.windows(2).all(|p| p[0] < p[1])), "{w:?}");
+    }
+
+    #[test]
+    fn shapes_flags_pair_broadcast_or_error() {
+        assert_eq!(shapes_from_flags(&[16, 32], &[1, 2]).unwrap(), vec![(16, 1), (32, 2)]);
+        assert_eq!(shapes_from_flags(&[16, 32], &[2]).unwrap(), vec![(16, 2), (32, 2)]);
+        assert_eq!(shapes_from_flags(&[], &[]).unwrap(), DEFAULT_SHAPES.to_vec());
+        let e = shapes_from_flags(&[16, 32, 48], &[1, 2]).unwrap_err().to_string();
+        assert!(e.contains("--widths has 3") && e.contains("--depths 2"), "{e}");
+    }
+
+    /// The whole design loop, small: the written sweep parses, fits the budget (by `plan`'s own
+    /// cost model), uses WSD branches, carries its expected precision in comments, and the
+    /// chosen grid's simulated N_opt spread is no wider than the baseline's would be at a
+    /// budget it cannot afford (the quickstart's own grid costs ~9.6e12; the budget is half).
+    #[test]
+    fn design_writes_a_grid_within_budget() {
+        let out = std::env::temp_dir().join(format!("wt-design-test-{}.toml", std::process::id()));
+        let args = DesignArgs {
+            budget_flops: Some(5e12),
+            budget_hours: None,
+            jobs: 2,
+            target_flops: 1e15,
+            shapes: vec![(16, 1), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2)],
+            tpp: vec![2.5, 5.0, 10.0, 20.0, 40.0],
+            objective: Objective::NOpt,
+            sims: 4,
+            finalists: 1,
+            name: "designed-test".into(),
+        };
+        let printed = design(None, &args, &Prior::quickstart(), &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).ok();
+        let sw = crate::spec::parse(&text, "designed").unwrap();
+        let (flops, _) = sweep_cost(&sw, 2);
+        assert!(flops <= 5e12, "over budget: {flops:.3e}\n{printed}");
+        assert!(sw.runs.iter().any(|r| r.branch.as_ref().is_some_and(|b| b.from.is_some())), "no WSD branches");
+        assert_eq!(sw.name, "designed-test");
+        assert_eq!(sw.target.flops, Some(1e15));
+        assert!(
+            text.starts_with("# Designed by `windtunnel design`") && text.contains("n_opt: median 95% interval spread"),
+            "{text}"
+        );
+        assert!(printed.contains("baseline"), "{printed}");
+        let bad = DesignArgs { budget_flops: Some(1e6), ..args };
+        let e = design(None, &bad, &Prior::quickstart(), &out).unwrap_err().to_string();
+        assert!(e.contains("fits in the budget"), "{e}");
+    }
 }
