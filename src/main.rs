@@ -382,9 +382,17 @@ enum Cmd {
         /// Simulated sweeps per finalist grid.
         #[arg(long, default_value_t = 24)]
         sims: usize,
-        /// Candidates (best by the linearised approximation) simulated in full.
-        #[arg(long, default_value_t = 4)]
+        /// Candidates (best by the linearised approximation) screened by a short simulation.
+        #[arg(long, default_value_t = 12)]
+        screen: usize,
+        /// Screened candidates simulated in full (--sims sweeps each).
+        #[arg(long, default_value_t = 3)]
         finalists: usize,
+        /// Override the recipe's WSD warmup fraction: decay branches of one family can span at
+        /// most (1 - decay) / warmup in tokens (16x for the quickstart's 0.05 and 0.2), so a
+        /// shorter warmup allows a wider range of tokens per parameter.
+        #[arg(long)]
+        warmup: Option<f64>,
         /// The designed sweep's name (its results folder).
         #[arg(long, default_value = "designed")]
         name: String,
@@ -730,8 +738,10 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             from,
             out,
             sims,
+            screen,
             finalists,
             name,
+            warmup,
         } => {
             let shapes = windtunnel::design::shapes_from_flags(&widths, &depths)?;
             let args = windtunnel::design::DesignArgs {
@@ -743,8 +753,10 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 tpp: if tpp.is_empty() { windtunnel::design::DEFAULT_TPP.to_vec() } else { tpp },
                 objective,
                 sims,
+                screen,
                 finalists,
                 name,
+                warmup,
             };
             let prior = windtunnel::design::load_prior(prior.as_deref())?;
             print!("{}", windtunnel::design::design(from.as_deref(), &args, &prior, &out)?);

@@ -145,9 +145,14 @@ pub struct DesignArgs {
     pub tpp: Vec<f64>,
     pub objective: Objective,
     pub sims: usize,
-    /// How many of the best linearised candidates are simulated in full.
+    /// How many of the best linearised candidates are screened by a short simulation
+    /// (`sims / 3` sweeps each), and how many of those are then simulated in full.
+    pub screen: usize,
     pub finalists: usize,
     pub name: String,
+    /// Override of the recipe's WSD warmup fraction: a shorter warmup lets one family's decay
+    /// branches span a wider range of tokens per parameter, up to (1 - decay) / warmup.
+    pub warmup: Option<f64>,
 }
 
 /// The default candidate shapes: the quickstart's six plus four larger ones (widths are
@@ -193,8 +198,14 @@ pub fn grid_toml(
     shapes: &[(usize, usize)],
     tpp: &[f64],
     target: f64,
+    warmup: Option<f64>,
 ) -> Result<String> {
     let mut t = recipe.clone();
+    if let Some(w) = warmup {
+        if let Some(sc) = t.get_mut("train").and_then(|v| v.get_mut("schedule")).and_then(|v| v.as_table_mut()) {
+            sc.insert("warmup".into(), w.into());
+        }
+    }
     let sweep = t.entry("sweep").or_insert_with(|| toml::Value::Table(Default::default()));
     if let Some(s) = sweep.as_table_mut() {
         s.insert("name".into(), name.into());
@@ -274,7 +285,14 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     // WSD branches leave the trunk where their own decay starts, which must be after the
     // trunk's warmup: the longest/shortest token ratio of a family is at most (1-decay)/warmup.
     let max_ratio = match &r0.schedule {
-        Schedule::Wsd { warmup, decay, .. } if *warmup > 0.0 => (1.0 - decay) / warmup,
+        Schedule::Wsd { warmup, decay, .. } => {
+            let w = args.warmup.unwrap_or(*warmup);
+            if w > 0.0 {
+                (1.0 - decay) / w
+            } else {
+                f64::INFINITY
+            }
+        }
         _ => f64::INFINITY,
     };
     let mut shapes = args.shapes.clone();
@@ -296,7 +314,7 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     let mut cands = Vec::new();
     for ss in &shape_sets {
         for ts in &tpp_sets {
-            let toml = grid_toml(&recipe, &args.name, ss, ts, args.target_flops)?;
+            let toml = grid_toml(&recipe, &args.name, ss, ts, args.target_flops, args.warmup)?;
             // A candidate the spec rejects (e.g. a width not divisible by head_dim) is skipped.
             let Ok(sw) = crate::spec::parse(&toml, "candidate") else { continue };
             let (flops, wall_s) = sweep_cost(&sw, args.jobs);
@@ -335,15 +353,27 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     cands.sort_by(|a, b| {
         score(a.fisher.0, a.fisher.1).total_cmp(&score(b.fisher.0, b.fisher.1)).then(a.flops.total_cmp(&b.flops))
     });
-    for c in cands.iter_mut().take(args.finalists.max(1)) {
-        c.sim = Some(simulate::simulate(&c.points, args.target_flops, prior, args.sims, SIM_BOOTSTRAP, 0, false));
+    // Two stages: the linearised ranking is only roughly right for a nonlinear fit, so the
+    // best `screen` by it get a short simulation, and the best `finalists` of those a full one.
+    let screen = args.screen.max(args.finalists).max(1).min(cands.len());
+    let short = (args.sims / 3).max(4);
+    for c in cands.iter_mut().take(screen) {
+        c.sim = Some(simulate::simulate(&c.points, args.target_flops, prior, short, SIM_BOOTSTRAP, 7, false));
     }
-    let k = args.finalists.max(1).min(cands.len());
     let sim_score = |c: &Candidate| {
-        let p = c.sim.as_ref().expect("finalists are simulated");
+        let p = c.sim.as_ref().expect("screened candidates are simulated");
         score(p.spread("loss"), p.spread("n_opt"))
     };
+    cands[..screen].sort_by(|a, b| sim_score(a).total_cmp(&sim_score(b)));
+    let k = args.finalists.max(1).min(screen);
+    for c in cands.iter_mut().take(k) {
+        c.sim = Some(simulate::simulate(&c.points, args.target_flops, prior, args.sims, SIM_BOOTSTRAP, 0, false));
+    }
     cands[..k].sort_by(|a, b| sim_score(a).total_cmp(&sim_score(b)));
+    // Only the finalists keep a simulation: the screen's short ones are not comparable.
+    for c in cands.iter_mut().skip(k) {
+        c.sim = None;
+    }
     Ok(cands)
 }
 
@@ -395,6 +425,9 @@ pub fn header(
             bp.spread("loss")
         );
     }
+    if let Some(w) = args.warmup {
+        s += &format!("# The recipe's WSD warmup was set to {w} (--warmup) so decay branches can span the tokens per parameter above.\n");
+    }
     s += "# `windtunnel plan THIS_FILE --precision` re-checks the precision; `windtunnel run THIS_FILE` trains it.\n\n";
     s
 }
@@ -433,9 +466,13 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
     std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
     let mut s = format!(
-        "design: {} candidate grids within the budget; the best {} simulated in full:\n\n",
+        "design: {} candidate grids within the budget; the best {} by the linearised spread screened ({} sweeps \
+         each), the best {} of those simulated in full ({} sweeps each):\n\n",
         cands.len(),
-        cands.iter().filter(|c| c.sim.is_some()).count()
+        args.screen.max(args.finalists).min(cands.len()),
+        (args.sims / 3).max(4),
+        cands.iter().filter(|c| c.sim.is_some()).count(),
+        args.sims
     );
     s += "| sizes (width x depth) | tokens per param | FLOPs | est. wall | linearised N_opt spread | simulated N_opt spread | simulated loss spread |\n|---|---|---|---|---|---|---|\n";
     for c in cands.iter().filter(|c| c.sim.is_some()) {
@@ -499,8 +536,10 @@ mod tests {
             tpp: vec![2.5, 5.0, 10.0, 20.0, 40.0],
             objective: Objective::NOpt,
             sims: 4,
+            screen: 2,
             finalists: 1,
             name: "designed-test".into(),
+            warmup: None,
         };
         let printed = design(None, &args, &Prior::quickstart(), &out).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
