@@ -84,15 +84,12 @@ impl Prior {
         };
         let q = &fit.residual_quantiles;
         let noise = if q.len() == 101 { ((q[84] - q[16]) / 2.0).max(1e-4) } else { DEFAULT_NOISE };
-        Ok(Prior {
-            laws,
-            noise,
-            source: format!(
-                "{source}: {} law(s) from its {} bootstrap refits, run noise {noise:.4} in ln(loss) from its residuals",
-                fit.bootstrap_laws.len().min(16).max(1),
-                fit.bootstrap_laws.len()
-            ),
-        })
+        let source = format!(
+            "{source}: {} law(s) from its {} bootstrap refits, run noise {noise:.4} in ln(loss) from its residuals",
+            laws.len(),
+            fit.bootstrap_laws.len()
+        );
+        Ok(Prior { laws, noise, source })
     }
 }
 
@@ -498,6 +495,24 @@ mod tests {
                 assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn prior_from_a_fit_uses_its_laws_and_residual_spread() {
+        let law = Law { e: 1.6, a: 50.0, b: 30.0, alpha: 0.5, beta: 0.3 };
+        let edge = Law { alpha: 0.01, ..law };
+        let mut fit = FitReport {
+            params: Some(law),
+            bootstrap_laws: vec![law, edge, law],
+            residual_quantiles: (0..=100).map(|i| (i as f64 - 50.0) * 1e-4).collect(),
+            ..FitReport::default()
+        };
+        let p = Prior::from_fit(&fit, "f.json").unwrap();
+        assert_eq!(p.laws.len(), 2, "the exponent-at-the-edge law is left out");
+        assert!((p.noise - 0.0034).abs() < 1e-12, "{}", p.noise);
+        assert!(p.source.starts_with("f.json: 2 law(s) from its 3 bootstrap refits"), "{}", p.source);
+        fit.params = None;
+        assert!(Prior::from_fit(&fit, "f.json").unwrap_err().to_string().contains("no chinchilla law"));
     }
 
     #[test]
