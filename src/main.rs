@@ -30,6 +30,19 @@ enum Cmd {
         /// Parallel jobs the time estimate assumes (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Also predict the answer's precision before training: simulate the sweep's fit many
+        /// times (true laws from the prior, measured run noise) and print the expected 95%
+        /// interval spreads at the target (loss, N_opt, D_opt, tokens per parameter), how often
+        /// the verdict would say "not determined", and what the grid leaves undetermined.
+        #[arg(long)]
+        precision: bool,
+        /// Prior for --precision: a fit.json whose bootstrap laws and residual noise are used
+        /// (default: a built-in table from the quickstart's own fit).
+        #[arg(long)]
+        prior: Option<PathBuf>,
+        /// Simulated sweeps for --precision (each one fit; about 0.1-0.7 s of one core each).
+        #[arg(long, default_value_t = 40)]
+        sims: usize,
     },
     /// Train every run not yet DONE (resuming unfinished ones), then fit and write the report.
     Run {
@@ -326,6 +339,65 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         bootstrap: usize,
     },
+    /// Propose a grid for a budget: search candidate grids (windows of the allowed sizes x
+    /// windows of tokens per parameter, WSD decay branches making extra data sizes cheap) for
+    /// the one with the narrowest expected interval at the target, by simulation, and write it
+    /// as a sweep TOML whose comments give its expected precision and cost.
+    Design {
+        /// Budget in training FLOPs (what `plan` counts; WSD branches from their branch point).
+        #[arg(long)]
+        budget_flops: Option<f64>,
+        /// Budget in wall-clock hours on this machine with --jobs jobs (`plan`'s time model).
+        #[arg(long)]
+        budget_hours: Option<f64>,
+        /// Parallel jobs the hours budget assumes (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// The target compute C = 6ND to predict.
+        #[arg(long)]
+        target_flops: f64,
+        /// Allowed widths, comma separated (multiples of the recipe's head_dim); with --depths
+        /// of equal length they pair up, with one depth it applies to all (default: 10 shapes
+        /// from 16x1 to 192x3).
+        #[arg(long, value_delimiter = ',')]
+        widths: Vec<usize>,
+        /// Allowed depths, comma separated: one, or one per width.
+        #[arg(long, value_delimiter = ',')]
+        depths: Vec<usize>,
+        /// Allowed tokens-per-parameter values, comma separated (default 2.5,5,...,160).
+        #[arg(long, value_delimiter = ',')]
+        tpp: Vec<f64>,
+        /// What to narrow: the predicted loss, N_opt, or both.
+        #[arg(long, value_enum, default_value = "n-opt")]
+        objective: windtunnel::app::design::Objective,
+        /// Prior: a fit.json (its bootstrap laws and residual noise); default built in.
+        #[arg(long)]
+        prior: Option<PathBuf>,
+        /// The recipe (data, model, train, fit tables) the grid goes into (default: the
+        /// quickstart's); its own grid is simulated as the baseline.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where to write the designed sweep.
+        #[arg(long, default_value = "sweeps/designed.toml")]
+        out: PathBuf,
+        /// Simulated sweeps per finalist grid.
+        #[arg(long, default_value_t = 24)]
+        sims: usize,
+        /// Candidates (best by the linearised approximation) screened by a short simulation.
+        #[arg(long, default_value_t = 12)]
+        screen: usize,
+        /// Screened candidates simulated in full (--sims sweeps each).
+        #[arg(long, default_value_t = 3)]
+        finalists: usize,
+        /// Override the recipe's WSD warmup fraction: decay branches of one family can span at
+        /// most (1 - decay) / warmup in tokens (16x for the quickstart's 0.05 and 0.2), so a
+        /// shorter warmup allows a wider range of tokens per parameter.
+        #[arg(long)]
+        warmup: Option<f64>,
+        /// The designed sweep's name (its results folder).
+        #[arg(long, default_value = "designed")]
+        name: String,
+    },
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker(runner::worker::WorkerArgs),
@@ -373,13 +445,17 @@ fn main() {
 
 fn dispatch(cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Plan { sweep, results, jobs } => {
+        Cmd::Plan { sweep, results, jobs, precision, prior, sims } => {
             let (sw, data) = app_sweep::load_and_prepare(&sweep)?;
             print!("{data}");
             runner::plan::check_backend(&sw)?;
             let dir = SweepDir::new(&results, &sw.name);
             let rows = runner::plan::rows(&sw, &dir);
             print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs)));
+            if precision {
+                let prior = windtunnel::app::design::load_prior(prior.as_deref())?;
+                print!("{}", windtunnel::app::design::plan_precision(&sw, &prior, sims)?);
+            }
             Ok(0)
         }
         Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit, devices } => {
@@ -647,6 +723,43 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 rayon::current_num_threads(),
                 100.0 * f.in_sample.mean_rel
             );
+            Ok(0)
+        }
+        Cmd::Design {
+            budget_flops,
+            budget_hours,
+            jobs,
+            target_flops,
+            widths,
+            depths,
+            tpp,
+            objective,
+            prior,
+            from,
+            out,
+            sims,
+            screen,
+            finalists,
+            name,
+            warmup,
+        } => {
+            let shapes = windtunnel::app::design::shapes_from_flags(&widths, &depths)?;
+            let args = windtunnel::app::design::DesignArgs {
+                budget_flops,
+                budget_hours,
+                jobs: jobs.unwrap_or_else(runner::default_jobs),
+                target_flops,
+                shapes,
+                tpp: if tpp.is_empty() { windtunnel::app::design::DEFAULT_TPP.to_vec() } else { tpp },
+                objective,
+                sims,
+                screen,
+                finalists,
+                name,
+                warmup,
+            };
+            let prior = windtunnel::app::design::load_prior(prior.as_deref())?;
+            print!("{}", windtunnel::app::design::design(from.as_deref(), &args, &prior, &out)?);
             Ok(0)
         }
         Cmd::Worker(args) => runner::worker::main(&args),

@@ -324,3 +324,35 @@ fn a_two_run_sweep_skips_the_law_it_cannot_fit_and_exits_0() {
     assert!(text(&o).contains("no law could be fitted") && text(&o).contains("chinchilla"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&results);
 }
+
+/// Issue 14 through the binary: `plan --precision` prints the simulated precision table, a
+/// broken `--prior` is a located error with exit 2, and `design` writes a sweep that `plan`
+/// accepts.
+#[test]
+fn plan_precision_and_design_through_the_binary() {
+    let dir = tmp("design");
+    let tiny = repo().join("sweeps/tiny.toml");
+    let o = bin().args(["plan", tiny.to_str().unwrap(), "--precision", "--sims", "4"]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("expected precision at the target") && t.contains("| N_opt (parameters) |"), "{t}");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"law\":\n").unwrap();
+    let o =
+        bin().args(["plan", tiny.to_str().unwrap(), "--precision", "--prior", bad.to_str().unwrap()]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("bad.json: line 2, column"), "{t}");
+    let out = dir.join("designed.toml");
+    let o = bin()
+        .args(["design", "--budget-flops", "3e12", "--target-flops", "1e15", "--sims", "4", "--screen", "2"])
+        .args(["--finalists", "1", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let o = bin().args(["plan", out.to_str().unwrap(), "--results", dir.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = bin().args(["design", "--target-flops", "1e15"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "no budget must be a usage error: {}", text(&o));
+}

@@ -1,6 +1,6 @@
 //! The application layer: one file per workflow the CLI runs (`run`'s data preparation,
 //! `fit`, `report`, `check`, `mix-check`, `coord-check`, `bench`, `slurm`, `predict-curve`,
-//! `status`). Workflows compose the layers below (spec → data → model → train → runner →
+//! `status`, `plan --precision` and `design`). Workflows compose the layers below (spec → data → model → train → runner →
 //! store → fit → report); nothing below imports from here, so each layer stays usable and
 //! testable on its own.
 
@@ -8,6 +8,7 @@ pub mod bench;
 pub mod check;
 pub mod coord_check;
 pub mod curve;
+pub mod design;
 pub mod fit;
 pub mod mix_check;
 pub mod report;

@@ -18,6 +18,7 @@ pub mod loss_vs_compute;
 pub mod mixing;
 pub mod progress;
 pub mod regress;
+pub mod simulate;
 pub mod steps;
 pub mod verdict;
 
