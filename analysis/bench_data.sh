@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data loader figures for issue 6: a 1 GB llm.c shard (random tokens, then sparse) through
+# Data loader figures: a 1 GB llm.c shard (random tokens, then sparse) through
 # `windtunnel bench-data` (scan GB/s, sampling tokens/s, resident memory), and tokenization
 # throughput of a 64 MB JSONL corpus with the byte tokenizer and a byte-level BPE
 # tokenizer.json (vocab 8192, trained by analysis/make_text_corpus.py; needs

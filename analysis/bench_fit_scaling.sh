@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# How the fit's cost grows with points (issue 15 item 12) and the fit of a 100-run sweep with
-# every evaluation (issue 13). Writes synthetic CSVs from a known law plus noise, times
+# How the fit's cost grows with points and the fit of a 100-run sweep with
+# every evaluation. Writes synthetic CSVs from a known law plus noise, times
 # `windtunnel fit` on each (1,000 bootstrap resamples, backtests on: the defaults), and prints
 # the wall time beside the recovered law, so speed is never reported without accuracy.
 #

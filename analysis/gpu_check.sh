@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check (issue 4/5), for a machine with an NVIDIA GPU and a windtunnel binary
+# The prepared GPU check, for a machine with an NVIDIA GPU and a windtunnel binary
 # built here with `cargo build --release --features cuda` (carried over; CUDA loads at run time):
 #   WINDTUNNEL_BIN=path/to/windtunnel analysis/gpu_check.sh [OUT_DIR]
 # 1. the reference models' tokens/s and GFLOP/s on the cuda backend (MFU = GFLOP/s over the

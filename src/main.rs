@@ -162,9 +162,6 @@ enum Cmd {
         #[arg(long)]
         flops: Option<f64>,
     },
-    /// Held-out check of a data_mixing fit: train the recommended, RegMix, uniform and
-    /// single-domain mixtures at a larger size than any in the sweep (results in
-    /// RESULTS/<sweep>-mixcheck), compare with the law, and add the outcome to DIR's report.
     /// Calibrate the fitted law on larger runs: train one to three models at 10x to 30x (or
     /// --factor K x) the sweep's largest compute with the sweep's own recipe (results in
     /// RESULTS/<sweep>-check), record the law's prediction and 95% interval in DIR/check.json
@@ -196,6 +193,9 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Held-out check of a data_mixing fit: train the recommended, RegMix, uniform and
+    /// single-domain mixtures at a larger size than any in the sweep (results in
+    /// RESULTS/<sweep>-mixcheck), compare with the law, and add the outcome to DIR's report.
     MixCheck {
         /// The sweep's results folder (results/<sweep>), fitted with the data_mixing law.
         dir: PathBuf,
@@ -425,7 +425,7 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             // Not eprintln!: it panics when stderr cannot be written (a worker's worker.log on
-            // a full disk), which would hide the error and the exit code (issue 15).
+            // a full disk), which would hide the error and the exit code.
             use std::io::Write;
             let mut err = std::io::stderr();
             if let Some(se) = e.downcast_ref::<spec::SpecError>() {
@@ -491,7 +491,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             let report = match app_fit::collect_fit_report(&sw, &dir) {
                 Ok(r) => r,
                 // After failed runs, "no finished runs" (or any other fit error) is the
-                // failure's consequence, not bad input: exit 1, not 2 (issue 15).
+                // failure's consequence, not bad input: exit 1, not 2.
                 Err(e) if !rep.failed.is_empty() => {
                     eprintln!("error: {e:#}");
                     eprintln!("{} run(s) failed (see above)", rep.failed.len());

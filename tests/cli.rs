@@ -140,7 +140,7 @@ fn tiny_sweep_end_to_end_and_resume_trains_nothing() {
     let _ = std::fs::remove_dir_all(&results);
 }
 
-/// `check` (issue 13 item 4) on the tiny sweep at 2x its largest compute: the dry run plans
+/// `check` on the tiny sweep at 2x its largest compute: the dry run plans
 /// and writes nothing; the check trains one run, records prediction, interval and actual in
 /// check.json and adds a Calibration section and plot to the report; a second check retrains
 /// nothing; bad flags exit 2.
@@ -236,7 +236,7 @@ fn fit_file_recovers_a_known_law_from_csv() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("loss"));
 
-    // Issue 15, item 10: text in a boolean or numeric column names the file, column and row.
+    // Text in a boolean or numeric column names the file, column and row.
     for (name, csv, want) in [
         ("flags.csv", "params,tokens,loss,is_final\n1e6,2e7,3.1,yes\n", "column `is_final`, row 1 (line 2): \"yes\""),
         ("cells.csv", "params,tokens,loss\n1e6,2e7,3.1\n1e6,4e7,n/a\n", "column `loss`, row 2 (line 3): \"n/a\""),
@@ -249,7 +249,7 @@ fn fit_file_recovers_a_known_law_from_csv() {
     }
 }
 
-/// Issue 15, item 5: a newline in a value that reaches the Slurm scripts is refused (exit 2,
+/// A newline in a value that reaches the Slurm scripts is refused (exit 2,
 /// naming the flag) before anything is written; a space and `%` in the results path are quoted.
 #[test]
 fn slurm_refuses_injected_values_and_quotes_odd_paths() {
@@ -285,7 +285,7 @@ fn slurm_refuses_injected_values_and_quotes_odd_paths() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Issue 15 item 13: a 2-run sweep trains fine but cannot support the chinchilla law. `run`
+/// A 2-run sweep trains fine but cannot support the chinchilla law. `run`
 /// exits 0, says which law was skipped and why, and writes fit.json (with `skipped`) and the
 /// report; `fit` on a file that no law can use is bad input (exit 2).
 #[test]
@@ -325,7 +325,7 @@ fn a_two_run_sweep_skips_the_law_it_cannot_fit_and_exits_0() {
     let _ = std::fs::remove_dir_all(&results);
 }
 
-/// Issue 14 through the binary: `plan --precision` prints the simulated precision table, a
+/// Sweep design through the binary: `plan --precision` prints the simulated precision table, a
 /// broken `--prior` is a located error with exit 2, and `design` writes a sweep that `plan`
 /// accepts.
 #[test]

@@ -248,7 +248,7 @@ fn plan_within(sweep: &Path, cache: &Path, secs: u64) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// Issue 15, items 3 and 6: a tokenizer or data path that is a device, a FIFO or a link to one
+/// A tokenizer or data path that is a device, a FIFO or a link to one
 /// is refused at once, naming the path and what it is; links that duplicate files or loop back
 /// to their own directory add no data (the same 3 files however they are reached).
 #[cfg(unix)]

@@ -1,4 +1,4 @@
-//! Operating a sweep overnight (issue 5), through the real binary: a sweep killed again and
+//! Operating a sweep overnight, through the real binary: a sweep killed again and
 //! again (SIGKILL of everything, SIGKILL of the parent only, SIGUSR1) resumes to results
 //! bit-identical to an uninterrupted run; a diverging grid point is recorded, shown and
 //! excluded while the sweep goes on; a locked run folder is left to its owner; and, where a
@@ -155,15 +155,15 @@ fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitSta
     }
 }
 
-/// The sweep for the resume test: tiny's three widths at 2, 4 and 6 tokens per parameter
-/// (about 6,400 steps in all: shorter sweeps finished between kills once training got faster)
+/// The sweep for the resume test: tiny's three widths at 4, 8 and 12 tokens per parameter
+/// (about 12,800 steps in all: shorter sweeps finished between kills on a quiet machine)
 /// with an eval (= a checkpoint) every 20 steps, so kills land mid-run and resumes start from
 /// real checkpoints.
 fn resume_sweep(dir: &Path) -> PathBuf {
     sweep_file(
         dir,
         "resume",
-        &[("train", "eval_every", "20"), ("grid", "tokens_per_param", "[2, 4, 6]"), ("fit", "bootstrap", "0")],
+        &[("train", "eval_every", "20"), ("grid", "tokens_per_param", "[4, 8, 12]"), ("fit", "bootstrap", "0")],
     )
 }
 
@@ -488,7 +488,7 @@ fn parquet_runs(path: &Path) -> std::collections::BTreeSet<String> {
 
 #[test]
 fn a_damaged_done_run_is_named_excluded_from_the_fit_and_trained_again() {
-    // Issue 15, item 1: DONE runs whose evals.jsonl was truncated or emptied, or whose DONE was
+    // DONE runs whose evals.jsonl was truncated or emptied, or whose DONE was
     // edited, are reported by name, left out of the fit, and trained again (to the same bytes)
     // by the next `run`. Item 7's report half: a report that cannot be written whole is not
     // written at all.
@@ -570,7 +570,7 @@ fn a_damaged_done_run_is_named_excluded_from_the_fit_and_trained_again() {
 
 #[test]
 fn a_full_disk_fails_the_runs_with_its_error_and_exit_1() {
-    // Issue 15, item 7, without a real full disk: the hook makes writes of the named files fail
+    // A full disk without a real full disk: the hook makes writes of the named files fail
     // with ENOSPC, and worker.log is /dev/full (every write fails), as on a full results disk.
     let dir = tmp("enospc");
     let sweep = sweep_file(
@@ -608,7 +608,7 @@ fn a_full_disk_fails_the_runs_with_its_error_and_exit_1() {
 
 #[test]
 fn concurrent_runs_each_report_their_own_runs_and_a_signal_stops_the_fit() {
-    // Issue 15, item 11: two `run`s of one sweep at once train each run once, and each counts
+    // Two `run`s of one sweep at once train each run once, and each counts
     // only the runs its own workers trained. Item 8: a signal during `run`'s fit stops it
     // promptly with exit 4.
     let dir = tmp("concurrent");

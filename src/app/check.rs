@@ -1,5 +1,5 @@
 //! `windtunnel check DIR`: calibrate the fitted law on runs larger than any in the sweep
-//! (issue 13, item 4; mix-check's idea applied to the law itself). Plans one to three models at
+//! (mix-check's idea applied to the law itself). Plans one to three models at
 //! 10x to 30x (or `--factor K`) the sweep's largest compute with the sweep's own recipe (the
 //! best run of the largest size as template: μP base width, schedule, learning rate, batch,
 //! sequence length, mixture), sized at the law's N_opt when the fit determines it and at 20
@@ -48,7 +48,7 @@ pub struct Planned {
 }
 
 /// The compute multiples of the check models: [10, 30] spread geometrically by default (one
-/// model: 30x, the issue's bar for the quickstart), or starting at `factor` up to 3x it.
+/// model: 30x, the quickstart's calibration distance), or starting at `factor` up to 3x it.
 pub fn factors(factor: Option<f64>, count: usize) -> Vec<f64> {
     let (lo, hi) = match factor {
         Some(k) => (k, 3.0 * k),

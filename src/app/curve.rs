@@ -1,4 +1,4 @@
-//! The loss-curve law's glue (issue 13, item 1): turns finished run folders into curves with
+//! The loss-curve law's glue: turns finished run folders into curves with
 //! their learning rate at every update (from each run's resolved schedule, `train::schedule`),
 //! fits `fit::curve` to every evaluation, predicts the target run's whole curve under the
 //! sweep's schedule scaled to the target's step count, and serves `predict-curve` and the

@@ -1,4 +1,4 @@
-//! Designing a sweep before training it (issue 14): `plan --precision` predicts how narrow the
+//! Designing a sweep before training it: `plan --precision` predicts how narrow the
 //! answer will be for the grid as written, and `design` searches candidate grids within a
 //! budget for the one with the narrowest expected interval, written as a sweep TOML.
 //!
@@ -395,7 +395,7 @@ pub fn header(
 ) -> String {
     let p = c.sim.as_ref().expect("the chosen candidate is simulated");
     let mut s = format!(
-        "# Designed by `windtunnel design` (issue 14) from the recipe of {from}: {} sizes x {} tokens-per-parameter values,\n\
+        "# Designed by `windtunnel design` from the recipe of {from}: {} sizes x {} tokens-per-parameter values,\n\
          # chosen among the grids within the budget ({}) for the narrowest expected {} interval at C = {:.3e} FLOPs.\n\
          # Cost (plan's model, WSD branches counted from their branch point): {:.3e} training FLOPs, about {} wall-clock\n\
          # with --jobs {}.\n\

@@ -174,7 +174,7 @@ mod tests {
     use crate::spec;
     use polars::prelude::*;
 
-    /// Issue 15 item 13: a mixing sweep of 6 mixtures x 4 sizes has only 4 distinct (N, D), too
+    /// A mixing sweep of 6 mixtures x 4 sizes has only 4 distinct (N, D), too
     /// few for the chinchilla law. It is skipped with its reason; the data_mixing law is still
     /// fitted from the results frame, fit.json is written and read back by mix-check's reader,
     /// and the report says which law was skipped.

@@ -67,7 +67,10 @@ pub fn run(dir: &Path, opts: &Options) -> Result<MixCheck> {
         })
         .collect();
     let check_sweep = Sweep { name: name.clone(), runs: runs.clone(), ..sweep.clone() };
-    let root = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // The runs live beside the sweep's folder; `mix-check .` has an empty parent, so resolve
+    // the folder first (else they would land inside it).
+    let abs = std::path::absolute(dir).map_err(|e| anyhow::anyhow!("resolving {}: {e}", dir.display()))?;
+    let root = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
     let ro = crate::runner::RunOptions {
         results: root.clone(),
         jobs: opts.jobs,

@@ -358,7 +358,7 @@ mod tests {
         assert!(e.contains("does not exist"), "{e}");
     }
 
-    /// Item 3 of issue 15: a link to a sibling directory, a link back up the tree and a link
+    /// A link to a sibling directory, a link back up the tree and a link
     /// to a file already listed add no file; two self-links do not make the walk exponential
     /// (walked with and without a `**` glob).
     #[cfg(unix)]
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(names(expand(&d.join("z.txt").display().to_string()).unwrap()), ["z.txt"]);
     }
 
-    /// Item 6 of issue 15: a FIFO, a link to /dev/zero, a self-referencing link and a dangling
+    /// A FIFO, a link to /dev/zero, a self-referencing link and a dangling
     /// link are errors naming the path and what it is (not "does not exist"), whether named
     /// directly, found in a directory or matched by a glob; one the glob does not match is ignored.
     #[cfg(unix)]

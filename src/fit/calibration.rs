@@ -1,6 +1,6 @@
 //! The calibration ledger (`check.json`): what the fitted law predicted for a run larger than
-//! any in the sweep, with its 95% interval, next to what that run actually reached (issue 13,
-//! item 4). Pure data: `windtunnel check` (src/app/check.rs) fills it, the report reads it. A
+//! any in the sweep, with its 95% interval, next to what that run actually reached. Pure
+//! data: `windtunnel check` (src/app/check.rs) fills it, the report reads it. A
 //! prediction is recorded before its run trains, so a later refit cannot move it.
 
 use crate::fit::{Interval, Law};

@@ -1,4 +1,4 @@
-//! How precise will a sweep's answer be, before it is trained (issue 14)? Draw true laws from a
+//! How precise will a sweep's answer be, before it is trained? Draw true laws from a
 //! prior, generate each run's final loss at the grid's (N, D) with the run-to-run noise real
 //! sweeps show, fit every simulated sweep with `fit_all` (the entry point `run` uses) and
 //! summarise the 95% interval widths the fits report at the target.
@@ -430,7 +430,7 @@ fn invert5(mut a: [[f64; 5]; 5]) -> Option<[[f64; 5]; 5]> {
     Some(inv)
 }
 
-/// Validation of `simulate` (issue 14's "predicted widths match the widths obtained"): the
+/// Validation of `simulate` (do the predicted widths match the widths obtained?): the
 /// widths predicted from `prior` (fast `sim_fit`, `bootstrap` resamples) against the median
 /// widths of `trials` sweeps generated from a held-out `truth` (not in the prior) with fresh
 /// noise, each fitted by the exact `fit_all` (full start grid) with `exact_bootstrap` resamples.
@@ -528,7 +528,7 @@ mod tests {
         assert!(grid_diagnosis(&good).is_empty(), "{:?}", grid_diagnosis(&good));
     }
 
-    /// Issue 14's validation, small (the closing note's table is `timing::validation_table`):
+    /// The validation, small (the full table is `timing::validation_table`):
     /// widths predicted from the prior (fast `sim_fit`) match those the exact `fit_all` obtains
     /// on 6 sweeps from a held-out law (chosen before looking: the fourth) with fresh noise,
     /// within a factor of 1.5 in log-spread (the ratio of ln(hi/lo), what "width" means for a
@@ -555,7 +555,7 @@ mod tests {
 mod timing {
     use super::*;
 
-    /// The validation table of the closing note (slow: minutes): four grids, each of the 8
+    /// The full validation table (slow: minutes): four grids, each of the 8
     /// prior laws held out in turn. `cargo test --release --lib validation_table -- --ignored --nocapture`
     #[test]
     #[ignore]

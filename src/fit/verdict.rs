@@ -1,4 +1,4 @@
-//! Whether a fit determines what the report's headline would recommend (issue 13, item 2).
+//! Whether a fit determines what the report's headline would recommend.
 //! A five-parameter law fitted to a small grid can reproduce every run and still leave the
 //! compute-optimal split N/D at a far target undetermined: an exponent that ran to the edge of
 //! its plausible range, E collapsing to 0 or below the data's known entropy floor, an N_opt or
@@ -19,8 +19,8 @@ pub const MAX_SPREAD: f64 = 10.0;
 pub const MAX_LOSS_WIDTH: f64 = 0.10;
 
 /// Exponents outside this range are at the edge of what a language-model law can mean: below
-/// 0.1 the power term is nearly constant and trades off against E (issue 13 saw alpha = beta =
-/// 0.100 with E = 1e-43); above 2 (the edge of Hoffmann's start grid) it vanishes within the
+/// 0.1 the power term is nearly constant and trades off against E (a real-text sweep gave
+/// alpha = beta = 0.100 with E = 1e-43); above 2 (the edge of Hoffmann's start grid) it vanishes within the
 /// grid and says nothing beyond it.
 pub const EXPONENT_RANGE: (f64, f64) = (0.1, 2.0);
 

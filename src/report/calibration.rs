@@ -1,6 +1,6 @@
 //! The report's "Calibration" section and plot: `windtunnel check`'s ledger (check.json), the
 //! law's predictions for runs 10x to 30x beyond the sweep, with their 95% intervals, against
-//! what those runs reached (issue 13, item 4).
+//! what those runs reached.
 
 use super::chart::figure;
 use super::chart::{self, bounds, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si};

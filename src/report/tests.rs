@@ -271,7 +271,7 @@ fn a_better_sweep_is_denser_than_the_reference() {
     }
 }
 
-/// Issue 13 item 2: a degenerate fit (N_opt's interval 10,000x wide, E below the data's known
+/// A degenerate fit (N_opt's interval 10,000x wide, E below the data's known
 /// floor) yields the "not determined" headline with the runs that would determine it, no
 /// shape, no loss presented as a result, and a marked frontier.
 #[test]

@@ -1,4 +1,4 @@
-//! The headline when the fit does not determine the target (issue 13, item 2): says so in
+//! The headline when the fit does not determine the target: says so in
 //! words instead of recommending a shape, gives what is determined (or says that is not
 //! either), and names the runs, as width / depth / tokens, whose addition would determine it.
 //! The judgement itself is fit.json's `verdict` (`crate::fit::verdict`); this only renders it.

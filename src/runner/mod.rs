@@ -128,7 +128,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
         match dir.run(&r.run_id()).check_done(r.steps) {
             store::DoneCheck::Good(_) => report.skipped_done += 1,
             store::DoneCheck::NotDone => queue.push_back((r.clone(), 1, None)),
-            // Its worker sets the damaged record aside and trains it again (issue 15).
+            // Its worker sets the damaged record aside and trains it again.
             store::DoneCheck::Damaged(why) => {
                 eprintln!("run {} is DONE but damaged ({why}): training it again", r.run_id());
                 queue.push_back((r.clone(), 1, None));
@@ -171,7 +171,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     let mut last_log = Instant::now();
     let mut done_runs = 0usize;
     // Slurm's `--signal=B:USR1@T` reaches this process only: pass it on so every worker
-    // checkpoints and exits, and start nothing new (issue 5).
+    // checkpoints and exits, and start nothing new.
     sys::on_signals(&sys::STOP_SIGNALS, on_stop_signal);
     loop {
         let sig = STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
@@ -282,7 +282,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                     report.not_started += 1;
                 } else if let Some(err) = disk_full(&a, code, &said) {
                     // Retrying cannot help; the error can be read only here (worker.log is on
-                    // the full disk), so the pool says it and records the failure (issue 15).
+                    // the full disk), so the pool says it and records the failure.
                     let mut line = format!("run {id} FAILED: the results disk is full: {err}");
                     if let Err(e) = record_failure(&a.dir, &err) {
                         line += &format!(" (could not record it in {}: {e:#})", a.dir.status_json().display());
@@ -587,7 +587,7 @@ pub struct Finished {
 }
 
 /// Every run of the sweep that is finished, diverged or damaged (runs of other sweep versions
-/// are ignored). A DONE run counts as done only if its record matches its DONE (issue 15).
+/// are ignored). A DONE run counts as done only if its record matches its DONE.
 pub fn finished_runs(sweep: &Sweep, dir: &SweepDir) -> Finished {
     let mut f = Finished::default();
     for r in &sweep.runs {
@@ -614,7 +614,7 @@ pub fn finished(sweep: &Sweep, dir: &SweepDir) -> (Vec<(RunDir, RunConfig)>, Vec
 
 /// For the fit and report that follow training in `run`: from now on a stop signal (SIGINT,
 /// SIGTERM, SIGUSR1; their handlers set by `run`) ends the process within a tenth of a second
-/// with `code`, as it does during training (issue 15). Nothing is lost: the runs are on disk,
+/// with `code`, as it does during training. Nothing is lost: the runs are on disk,
 /// fit.json and the report are replaced atomically (an interrupted fit leaves the previous
 /// ones), and `collect` redoes the fit.
 pub fn exit_on_stop_signal(code: i32) {

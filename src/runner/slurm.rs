@@ -309,7 +309,7 @@ mod tests {
         assert!(m.contains("collect '/r/tiny/slurm/sweep.toml' --results '/r'"), "{m}");
     }
 
-    /// Issue 15, item 5: a newline in any value would put a command on its own line of the
+    /// A newline in any value would put a command on its own line of the
     /// script; each flag is refused by name, and the scripts are not written.
     #[test]
     fn control_characters_and_bad_values_are_refused_by_flag() {

@@ -77,7 +77,7 @@ pub fn main(args: &WorkerArgs) -> Result<i32> {
     let res = run_folder(args).map(Exit::code);
     if let Err(e) = &res {
         // The pool hears the error through the pipe: on a full disk worker.log cannot take
-        // it (issue 15).
+        // it.
         say(&format!("FAILED {}", format!("{e:#}").replace('\n', " ")));
     }
     res
@@ -90,7 +90,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
     let run_dir = RunDir { path: dir.to_path_buf(), id };
     // A worker must not outlive its `run` (it would train on unsupervised, and a restarted
     // `run` would start a second worker on the same folder): SIGTERM on parent death makes it
-    // checkpoint and exit like any stop request (issue 5).
+    // checkpoint and exit like any stop request.
     let parent = args.parent_pid;
     if parent.is_some() && !sys::die_with_parent(sys::SIGTERM, parent) {
         STOP.store(true, Ordering::SeqCst);
@@ -119,7 +119,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
     match run_dir.check_done(cfg.steps) {
         store::DoneCheck::NotDone => {}
         store::DoneCheck::Good(_) => {
-            // Finished by another worker since the pool looked: not trained here (issue 15).
+            // Finished by another worker since the pool looked: not trained here.
             say("ALREADY_DONE");
             return Ok(Exit::Done);
         }

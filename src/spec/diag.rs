@@ -302,7 +302,7 @@ mod tests {
         assert!(text.ends_with("  |             ^^"), "{text}");
     }
 
-    /// Item 9 of issue 15: a 5M-character value is neither echoed whole in the message nor in
+    /// A 5M-character value is neither echoed whole in the message nor in
     /// the snippet; the caret still points at the error inside the shown part of the line.
     #[test]
     fn huge_values_are_cut_in_message_and_snippet() {

@@ -1,4 +1,4 @@
-//! Issue 15, item 9: no sweep file, however broken, panics the parser or gets an error without a
+//! No sweep file, however broken, panics the parser or gets an error without a
 //! position or a message. Two sources of bad files: the committed corpus `tests/fuzz_corpus/`
 //! (hand-written cases, each one rejected) and a few thousand mutations of the repository's
 //! sweeps from a fixed seed (each either accepted or rejected with a located error).

@@ -321,7 +321,7 @@ params = 1e7
         ("zip = [[\"width\", \"depth\"]]", "zip = [[\"width\", \"batch_size\"]]", 28, 18, "grid.zip[0][1]", "not an axis"),
         ("bootstrap = 50", "bootstrap = 50\ndensity_ref = \" \"", 37, 15, "fit.density_ref", "reference fit.json"),
         ("\"isoflop\"]", "\"batch_vs_loss\", \"chinchilla_varpro\", 3]", 35, 61, "fit.laws[3]", "invalid type: integer"),
-        // Issue 15, item 9: names that read as options or hidden files, or too long to be a
+        // Names that read as options or hidden files, or too long to be a
         // directory and job name; a target below every run; a weight decay that zeroes weights.
         ("name = \"unit\"", "name = \"-rf\"", 2, 8, "sweep.name", "must not start with `-`"),
         ("name = \"unit\"", "name = \"--help\"", 2, 8, "sweep.name", "must not start with `-`"),
@@ -428,7 +428,7 @@ params = 1e7
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     }
 
-    /// Item 9 of issue 15: a name of 65 characters is refused when the sweep is read (so at
+    /// A name of 65 characters is refused when the sweep is read (so at
     /// `plan`), not when `run` first makes its directory; 64 is accepted.
     #[test]
     fn sweep_names_are_bounded() {
@@ -442,7 +442,7 @@ params = 1e7
         assert!(parse(&edit("name = \"unit\"", "name = \"_x-1\""), "n.toml").is_ok());
     }
 
-    /// Item 9 of issue 15: bytes that are not UTF-8 are located at their line and column.
+    /// Bytes that are not UTF-8 are located at their line and column.
     #[test]
     fn invalid_utf8_is_located() {
         let mut bytes = BASE.as_bytes().to_vec();
@@ -455,7 +455,7 @@ params = 1e7
         assert_eq!((e.line, e.col), (1, 1), "{e}");
     }
 
-    /// Item 9 of issue 15: toml's own message is empty for these; ours says what is wrong.
+    /// Toml's own message is empty for these; ours says what is wrong.
     #[test]
     fn truncated_files_and_control_characters_have_messages() {
         let cut = &BASE[..BASE.find("seed = 1").unwrap() + "seed =".len()];

@@ -279,7 +279,7 @@ mod tests {
         to_obs(&read_frame(&p)?, &p.display().to_string())
     }
 
-    /// Issue 15, item 10: text where a number or a boolean belongs is an error naming the file,
+    /// Text where a number or a boolean belongs is an error naming the file,
     /// the column, the row and the value (not polars' "invalid series dtype", not a NaN).
     #[test]
     fn csv_cells_of_the_wrong_type_are_located() {

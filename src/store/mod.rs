@@ -181,7 +181,7 @@ pub struct Summary {
     /// What a complete run has, as DONE was written: the step of its last evaluation, how many
     /// evaluations evals.jsonl holds and the file's BLAKE3 hash. `run` and `collect` check a DONE
     /// run against them (`RunDir::check_done`), so a truncated, emptied or edited evals.jsonl is
-    /// caught instead of fitted (issue 15). Absent in DONE files written before they existed:
+    /// caught instead of fitted. Absent in DONE files written before they existed:
     /// those are checked against `steps` and `final_loss` alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_step: Option<u64>,
@@ -212,7 +212,7 @@ pub const LEARN_MARGIN: f64 = 0.01;
 /// never fell `LEARN_MARGIN` below its starting value (the training loss of its first step,
 /// when known) nor below ln V, the loss of predicting every token uniformly. Such a run (e.g.
 /// `init_std = 1e30`: every evaluation exactly ln 256) is no point of a scaling law; it is
-/// flagged like a diverged one (issue 15).
+/// flagged like a diverged one.
 pub fn not_learned(evals: &[EvalRecord], start_loss: Option<f64>, vocab: usize) -> Option<String> {
     let uniform = (vocab.max(2) as f64).ln();
     let (bar, what) = match start_loss.filter(|l| l.is_finite() && *l < uniform) {
@@ -352,7 +352,7 @@ pub fn parse_evals(path: &Path, bytes: &[u8]) -> std::result::Result<(Vec<EvalRe
 
 /// Test hook standing in for a full disk without needing one (or root to mount one):
 /// `WINDTUNNEL_FAKE_ENOSPC=name1,name2` makes every write to a file whose name starts with one
-/// of the names fail with ENOSPC, exactly as the kernel reports it (issue 15).
+/// of the names fail with ENOSPC, exactly as the kernel reports it.
 pub fn fake_enospc(path: &Path) -> std::io::Result<()> {
     let Ok(names) = std::env::var("WINDTUNNEL_FAKE_ENOSPC") else { return Ok(()) };
     let file = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -378,7 +378,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Writes several files so that either all of them are replaced or none is: each goes to a
 /// temp file in its folder and is fsynced, and only once every one is on disk are they renamed
 /// into place. A full disk while writing the second leaves the first untouched, so a pair
-/// such as report.md and report.html never disagree (issue 15).
+/// such as report.md and report.html never disagree.
 pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> Result<()> {
     let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
     let clean = |staged: &[(PathBuf, &Path)]| {

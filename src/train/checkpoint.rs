@@ -7,7 +7,7 @@
 //! `checkpoint.prev/`, so a kill during a save leaves a complete checkpoint, and a checkpoint
 //! found bad on resume leaves an older good one to fall back to.
 //!
-//! The manifest is trusted no more than the files (issue 15): it holds the step, the BLAKE3
+//! The manifest is trusted no more than the files: it holds the step, the BLAKE3
 //! hash of every state file (all written together from one step, so model and optimizer agree)
 //! and a hash sealing its own fields, as llm.c's headers carry a magic and a version. On resume
 //! a checkpoint whose seal, files or step (it must lie inside the run) do not check out is

@@ -131,7 +131,7 @@ pub fn train<B: TrainBackend>(
     let mut first_loss = f64::NAN;
     // Smoothed train loss: a run whose loss *stays* 2 nats above where it started (worse than
     // its untrained self) has diverged even if it never reaches NaN; AdamW's bounded steps
-    // and pre-LN keep a too-high LR at loss 8-17 on the tiny models instead of inf (issue 5).
+    // and pre-LN keep a too-high LR at loss 8-17 on the tiny models instead of inf.
     let mut ema = f64::NAN;
     let mut final_loss = f64::NAN;
     let log_every = (run.steps / 50).max(1);
@@ -301,7 +301,7 @@ fn diverged(dir: &RunDir, status: &mut Status, step: u64, loss: f64, ema: Option
 }
 
 /// One line to the run's log (the worker's stderr, worker.log). Never panics: on a full disk
-/// `eprintln!` would, and the worker could not report the real error (issue 15).
+/// `eprintln!` would, and the worker could not report the real error.
 pub fn log_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn a_run_that_never_learns_is_flagged_like_a_diverged_one() {
-        // The issue's case, init_std = 1e30 (every evaluation exactly ln 256), and a learning
+        // The reported case, init_std = 1e30 (every evaluation exactly ln 256), and a learning
         // rate so small that nothing moves (the loss stays at its starting value).
         let (run0, _, cfg_root) = short_run("nolearn-cfg");
         let _ = std::fs::remove_dir_all(cfg_root);

@@ -1,7 +1,7 @@
 //! The loss-curve law: fits whole validation curves under each run's learning-rate schedule,
 //! so stable-phase points, decay points and WSD branches all count (a sweep's final points are
 //! a few percent of its evaluations), and predicts a run's whole curve under its own schedule,
-//! across model sizes (issue 13, item 1). The law is the multi-power law of Luo et al. 2025
+//! across model sizes. The law is the multi-power law of Luo et al. 2025
 //! with size-dependent amplitudes (`mpl.rs`); `prep.rs` turns schedules into the sums it
 //! needs; `solve.rs` searches; `protocol.rs` reproduces the paper's published-curve protocol.
 //! Like the rest of `fit`, nothing here depends on the rest of the crate: a run arrives as its
