@@ -334,13 +334,12 @@ impl CurveLawReport {
     }
 }
 
-/// A synthetic sweep for the timing benchmark: `sizes` model sizes x five schedules (constant,
-/// cosine, WSD, two-stage step, exponential decay) of 1,000 to 3,000 steps, 50 evaluations
-/// each, from a known law with 0.3% noise.
-pub fn synthetic_sweep(sizes: usize, seed: u64) -> Vec<CurveRun> {
-    let law = CurveLaw {
+/// The law the synthetic sweeps are drawn from (plausible magnitudes for small models),
+/// with model sizes measured against `n_ref`.
+pub fn known_law(n_ref: f64) -> CurveLaw {
+    CurveLaw {
         layout: Layout::AcrossSizes,
-        n_ref: 1e6,
+        n_ref,
         e: 1.8,
         p: 0.5,
         p_exp: 0.4,
@@ -352,7 +351,14 @@ pub fn synthetic_sweep(sizes: usize, seed: u64) -> Vec<CurveRun> {
         c: 2.0,
         beta: 0.6,
         gamma: 0.6,
-    };
+    }
+}
+
+/// A synthetic sweep for the timing benchmark: `sizes` model sizes x five schedules (constant,
+/// cosine, WSD, two-stage step, exponential decay) of 1,000 to 3,000 steps, 50 evaluations
+/// each, from a known law with 0.3% noise.
+pub fn synthetic_sweep(sizes: usize, seed: u64) -> Vec<CurveRun> {
+    let law = known_law(1e6);
     let mut rng = Rng::from_state(seed);
     let mut out = Vec::new();
     for i in 0..sizes {

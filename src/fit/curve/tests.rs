@@ -38,21 +38,7 @@ fn schedule(kind: &str, steps: usize, peak: f64) -> Vec<f64> {
 }
 
 fn truth() -> CurveLaw {
-    CurveLaw {
-        layout: Layout::AcrossSizes,
-        n_ref: 3e5,
-        e: 1.8,
-        p: 0.5,
-        p_exp: 0.4,
-        a: 1.0,
-        a_exp: 0.3,
-        alpha: 0.5,
-        b: 40.0,
-        b_exp: 0.2,
-        c: 2.0,
-        beta: 0.6,
-        gamma: 0.6,
-    }
+    super::known_law(3e5)
 }
 
 /// A run of `truth()` under `kind` with multiplicative Gaussian noise `sigma`.
