@@ -359,12 +359,18 @@ mod tests {
     }
 
     /// Trains until `stop_at` steps are done (then checkpoints and stops) or to the end.
+    /// Trains on one thread, as a worker process does: inside the test binary other tests
+    /// share rayon's global pool, and a parallel reduction's order (so its last bits) can
+    /// change with how work is stolen, which a bit-identical comparison must not see.
     fn train_until(run: &RunConfig, dir: &RunDir, stop_at: Option<u64>) -> Outcome {
-        let done = std::cell::Cell::new(0u64);
-        let stop = || stop_at.is_some_and(|s| done.get() >= s);
-        let out =
-            train::<crate::backend::Cpu>(run, dir, &Default::default(), &stop, &mut |step, _, _, _| done.set(step));
-        out.unwrap()
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        pool.install(|| {
+            let done = std::cell::Cell::new(0u64);
+            let stop = || stop_at.is_some_and(|s| done.get() >= s);
+            let out =
+                train::<crate::backend::Cpu>(run, dir, &Default::default(), &stop, &mut |step, _, _, _| done.set(step));
+            out.unwrap()
+        })
     }
 
     fn eval_bits(dir: &RunDir) -> Vec<(u64, u64)> {
