@@ -209,16 +209,27 @@ impl Data<'_> {
     /// Summed weighted Huber loss of ln(pred) - ln(observed), mean per point (so tolerances do
     /// not depend on the sweep's size), and its gradient. Infinite only where a prediction overflows.
     pub fn value_grad(&self, t: &[f64; NP], w: &[f64], grad: &mut [f64; NP]) -> f64 {
+        self.eval(t, w, Some(grad))
+    }
+
+    /// The same value without the gradient (the screening pass).
+    pub fn value(&self, t: &[f64; NP], w: &[f64]) -> f64 {
+        self.eval(t, w, None)
+    }
+
+    fn eval(&self, t: &[f64; NP], w: &[f64], mut grad: Option<&mut [f64; NP]>) -> f64 {
         let mut f = 0.0;
         let mut total_w = 0.0;
-        *grad = [0.0; NP];
+        if let Some(gr) = grad.as_deref_mut() {
+            *gr = [0.0; NP];
+        }
         let mut g = [0.0; NP];
         for (j, run) in self.runs.iter().enumerate() {
             if w[j] == 0.0 {
                 continue;
             }
             for (i, &y) in self.loss[j].iter().enumerate() {
-                let pred = point(t, self.layout, run, i, &mut g, true);
+                let pred = point(t, self.layout, run, i, &mut g, grad.is_some());
                 if !pred.is_finite() {
                     return f64::INFINITY;
                 }
@@ -226,38 +237,21 @@ impl Data<'_> {
                 let (h, dh) = huber(r);
                 f += w[j] * h;
                 total_w += w[j];
-                let s = w[j] * dh * dr;
-                for k in 0..NP {
-                    grad[k] += s * g[k];
+                if let Some(gr) = grad.as_deref_mut() {
+                    let s = w[j] * dh * dr;
+                    for k in 0..NP {
+                        gr[k] += s * g[k];
+                    }
                 }
             }
         }
         let n = total_w.max(1.0);
-        for v in grad.iter_mut() {
-            *v /= n;
+        if let Some(gr) = grad {
+            for v in gr.iter_mut() {
+                *v /= n;
+            }
         }
         f / n
-    }
-
-    /// The same value without the gradient (the screening pass).
-    pub fn value(&self, t: &[f64; NP], w: &[f64]) -> f64 {
-        let mut f = 0.0;
-        let mut total_w = 0.0;
-        let mut g = [0.0; NP];
-        for (j, run) in self.runs.iter().enumerate() {
-            if w[j] == 0.0 {
-                continue;
-            }
-            for (i, &y) in self.loss[j].iter().enumerate() {
-                let pred = point(t, self.layout, run, i, &mut g, false);
-                if !pred.is_finite() {
-                    return f64::INFINITY;
-                }
-                f += w[j] * huber(log_residual(pred, y).0).0;
-                total_w += w[j];
-            }
-        }
-        f / total_w.max(1.0)
     }
 
     /// Per point: the four features the law is linear in, given the nonlinear parameters of
