@@ -353,9 +353,22 @@ enum Cmd {
         /// Parallel jobs the hours budget assumes (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
-        /// The target compute C = 6ND to predict.
+        /// The target compute C = 6ND to predict (required without --continue; with it, the
+        /// sweep's own [target] unless given).
         #[arg(long)]
-        target_flops: f64,
+        target_flops: Option<f64>,
+        /// Adaptive follow-up of a finished or partly finished sweep: its results folder
+        /// (results/NAME). Refits the finished runs, takes the refit's bootstrap laws as the
+        /// prior, and proposes the runs (unfinished cells of the grid, new tokens per parameter,
+        /// new sizes) that shrink the expected interval most per FLOP, within the budget
+        /// (default: half of what the whole sweep costs), as a sweep file with the same name
+        /// (default DIR/continue.toml) that `run` resumes into the same folder.
+        #[arg(long = "continue", value_name = "DIR")]
+        continue_dir: Option<PathBuf>,
+        /// With --continue: also write the baseline, the same FLOPs spent on a uniform
+        /// extension of the grid (each size in turn), to train and compare.
+        #[arg(long)]
+        uniform_out: Option<PathBuf>,
         /// Allowed widths, comma separated (multiples of the recipe's head_dim); with --depths
         /// of equal length they pair up, with one depth it applies to all (default: 10 shapes
         /// from 16x1 to 192x3).
@@ -377,9 +390,10 @@ enum Cmd {
         /// quickstart's); its own grid is simulated as the baseline.
         #[arg(long)]
         from: Option<PathBuf>,
-        /// Where to write the designed sweep.
-        #[arg(long, default_value = "sweeps/designed.toml")]
-        out: PathBuf,
+        /// Where to write the designed sweep (default sweeps/designed.toml; with --continue,
+        /// DIR/continue.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Simulated sweeps per finalist grid.
         #[arg(long, default_value_t = 24)]
         sims: usize,
@@ -730,6 +744,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             budget_hours,
             jobs,
             target_flops,
+            continue_dir,
+            uniform_out,
             widths,
             depths,
             tpp,
@@ -743,11 +759,36 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             name,
             warmup,
         } => {
+            let jobs = jobs.unwrap_or_else(runner::default_jobs);
+            if let Some(dir) = continue_dir {
+                let shapes = if widths.is_empty() && depths.is_empty() {
+                    Vec::new()
+                } else {
+                    windtunnel::app::design::shapes_from_flags(&widths, &depths)?
+                };
+                let args = windtunnel::app::design_continue::ContinueArgs {
+                    budget_flops,
+                    budget_hours,
+                    jobs,
+                    target_flops,
+                    shapes,
+                    tpp,
+                    objective,
+                    sims,
+                    out,
+                    uniform_out,
+                };
+                print!("{}", windtunnel::app::design_continue::design_continue(&dir, &args)?);
+                return Ok(0);
+            }
+            let Some(target_flops) = target_flops else {
+                return Err(windtunnel::UserError("design needs --target-flops (or --continue DIR)".into()).into());
+            };
             let shapes = windtunnel::app::design::shapes_from_flags(&widths, &depths)?;
             let args = windtunnel::app::design::DesignArgs {
                 budget_flops,
                 budget_hours,
-                jobs: jobs.unwrap_or_else(runner::default_jobs),
+                jobs,
                 target_flops,
                 shapes,
                 tpp: if tpp.is_empty() { windtunnel::app::design::DEFAULT_TPP.to_vec() } else { tpp },
@@ -759,6 +800,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 warmup,
             };
             let prior = windtunnel::app::design::load_prior(prior.as_deref())?;
+            let out = out.unwrap_or_else(|| PathBuf::from("sweeps/designed.toml"));
             print!("{}", windtunnel::app::design::design(from.as_deref(), &args, &prior, &out)?);
             Ok(0)
         }

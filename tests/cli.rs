@@ -137,6 +137,23 @@ fn tiny_sweep_end_to_end_and_resume_trains_nothing() {
     std::fs::remove_file(sweep.join("report.md")).unwrap();
     let o = bin().args(["report", sweep.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success() && sweep.join("report.md").exists(), "{}", text(&o));
+
+    // `design --continue` on the finished sweep proposes new runs in a file that `run` resumes
+    // into the same folder: every finished run keeps its id, so `plan` counts it done.
+    let next = results.join("next.toml");
+    let o = bin()
+        .args(["design", "--continue", sweep.to_str().unwrap(), "--sims", "4", "--jobs", "2"])
+        .args(["--out", next.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("| proposed run |") && t.contains("+ uniform extension"), "{t}");
+    let o = bin().args(["plan", next.to_str().unwrap(), "--results", results.to_str().unwrap()]).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("| done").count(), runs.len(), "{t}");
+    assert!(t.contains("pending"), "{t}");
     let _ = std::fs::remove_dir_all(&results);
 }
 

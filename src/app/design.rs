@@ -249,7 +249,7 @@ pub fn grid_toml(
 
 /// Sets of at least 3 consecutive items of `sorted`, and thinned subsets of the longer windows
 /// (same ends, fewer runs).
-fn windows<T: Clone>(sorted: &[T], ok: impl Fn(&[T]) -> bool) -> Vec<Vec<T>> {
+pub(crate) fn windows<T: Clone>(sorted: &[T], ok: impl Fn(&[T]) -> bool) -> Vec<Vec<T>> {
     let mut out = Vec::new();
     for i in 0..sorted.len() {
         for j in i + 2..sorted.len() {

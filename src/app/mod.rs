@@ -9,6 +9,7 @@ pub mod check;
 pub mod coord_check;
 pub mod curve;
 pub mod design;
+pub mod design_continue;
 pub mod fit;
 pub mod mix_check;
 pub mod report;
