@@ -284,7 +284,10 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     let sdir = SweepDir::at(dir);
     let sweep_path = sdir.sweep_toml();
     let text = std::fs::read_to_string(&sweep_path).map_err(|e| {
-        UserError(format!("{}: {e} (design --continue reads the results folder of a sweep: results/NAME)", sweep_path.display()))
+        UserError(format!(
+            "{}: {e} (design --continue reads the results folder of a sweep: results/NAME)",
+            sweep_path.display()
+        ))
     })?;
     let shown = sweep_path.display().to_string();
     let sweep = crate::spec::parse(&text, &shown).map_err(|e| UserError(e.to_string()))?;
@@ -293,12 +296,13 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     // Refit on what is finished now (writes runs.parquet, fit.json and the report, as `collect`).
     super::fit::collect_fit_report(&sweep, &sdir)?;
     let fit: crate::fit::FitReport = crate::store::read_json(&sdir.fit_json())?;
-    let prior = Prior::from_fit(&fit, &sdir.fit_json().display().to_string()).map_err(|e| {
-        UserError(format!("{e}: design --continue needs a fitted law; train more of the sweep first"))
-    })?;
-    let target = args.target_flops.or(sweep.target.flops).or(fit.target.as_ref().map(|t| t.flops)).ok_or_else(|| {
-        UserError(format!("{shown} has no [target]; give --target-flops"))
-    })?;
+    let prior = Prior::from_fit(&fit, &sdir.fit_json().display().to_string())
+        .map_err(|e| UserError(format!("{e}: design --continue needs a fitted law; train more of the sweep first")))?;
+    let target = args
+        .target_flops
+        .or(sweep.target.flops)
+        .or(fit.target.as_ref().map(|t| t.flops))
+        .ok_or_else(|| UserError(format!("{shown} has no [target]; give --target-flops")))?;
     let done_runs: Vec<RunConfig> = runner::finished_runs(&sweep, &sdir).done.into_iter().map(|(_, r)| r).collect();
     let done_ids: BTreeSet<String> = done_runs.iter().map(|r| r.run_id()).collect();
     let done_sweep = Sweep { runs: done_runs.clone(), ..sweep.clone() };
@@ -405,11 +409,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         let ids: BTreeSet<String> = sw.runs.iter().map(|r| r.run_id()).collect();
         let lost: Vec<&String> = done_ids.difference(&ids).collect();
         if !lost.is_empty() {
-            bail!(
-                "the {what} would change the ids of {} finished run(s) (e.g. {}); not written",
-                lost.len(),
-                lost[0]
-            );
+            bail!("the {what} would change the ids of {} finished run(s) (e.g. {}); not written", lost.len(), lost[0]);
         }
         Ok((sw, body))
     };
@@ -553,10 +553,8 @@ mod tests {
     #[test]
     fn cells_text_writes_exactly_the_cells_and_keeps_ids() {
         let (t, sweep) = quickstart();
-        let cells: BTreeSet<_> = [((16, 1), 5.0_f64), ((80, 2), 20.0), ((48, 2), 10.0)]
-            .into_iter()
-            .map(|(s, x)| (s, x.to_bits()))
-            .collect();
+        let cells: BTreeSet<_> =
+            [((16, 1), 5.0_f64), ((80, 2), 20.0), ((48, 2), 10.0)].into_iter().map(|(s, x)| (s, x.to_bits())).collect();
         let sw = parse(&cells_text(&t, base_width(&sweep), &cells, 1e15).unwrap(), "cells").unwrap();
         let mut got: Vec<(usize, usize)> = sw.runs.iter().map(|r| (r.width, r.depth)).collect();
         got.sort();
