@@ -342,7 +342,9 @@ enum Cmd {
     /// Propose a grid for a budget: search candidate grids (windows of the allowed sizes x
     /// windows of tokens per parameter, WSD decay branches making extra data sizes cheap) for
     /// the one with the narrowest expected interval at the target, by simulation, and write it
-    /// as a sweep TOML whose comments give its expected precision and cost.
+    /// as a sweep TOML whose comments give its expected precision and cost. With --continue
+    /// DIR: propose the next runs of a finished or partly finished sweep instead (the prior is
+    /// its refit; --prior, --from, --warmup and --name do not apply).
     Design {
         /// Budget in training FLOPs (what `plan` counts; WSD branches from their branch point).
         #[arg(long)]
@@ -761,6 +763,14 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         } => {
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
             if let Some(dir) = continue_dir {
+                let unused = [(prior.is_some(), "--prior"), (from.is_some(), "--from"), (warmup.is_some(), "--warmup")];
+                if let Some((_, flag)) = unused.iter().find(|u| u.0) {
+                    return Err(windtunnel::UserError(format!(
+                        "{flag} does not apply with --continue (the prior is the sweep's own refit, the recipe and \
+                         schedule are the sweep's)"
+                    ))
+                    .into());
+                }
                 let shapes = if widths.is_empty() && depths.is_empty() {
                     Vec::new()
                 } else {

@@ -77,13 +77,14 @@ pub fn render_precision(p: &Precision, prior: &Prior, points: &[(f64, f64)], tar
         p.sims
     );
     s += &format!("prior: {}\n", prior.source);
-    // Measured 2026-12-01: the designed quickstart-budget grid (`design --budget-flops 9.61e12
-    // --warmup 0.0125`) was simulated at an N_opt spread of ~12x and, trained, its fit.json
-    // reported 484x (the quickstart's own grid: simulated ~26x, trained 487x). Real losses are
-    // not the law's form plus Gaussian noise, and the real bootstrap finds degenerate basins
-    // (E -> 0, alpha -> 0.03) the simulated sweeps rarely reach. Say so where the number is read.
+    // Measured on the built-in data: a designed grid at a 21-run grid's budget was simulated at
+    // an N_opt spread of ~12x and, trained, its fit.json reported 484x (the 21-run grid:
+    // simulated ~26x, trained 487x); grids completed by `design --continue` were simulated at
+    // 2.3x and 3.3x and trained to 13x and 11x. Real losses are not the law's form plus
+    // Gaussian noise, and the real bootstrap finds degenerate basins (E -> 0, alpha -> 0.03)
+    // the simulated sweeps rarely reach. Say so where the number is read.
     s += "caveat: simulated sweeps follow the law's own form with Gaussian noise; on the built-in data, trained \
-          grids have shown N_opt intervals ~20-40x wider than simulated (model misfit, degenerate bootstrap \
+          grids have shown N_opt intervals 3x to 40x wider than simulated (model misfit, degenerate bootstrap \
           basins), so read these as lower bounds and for comparing grids\n\n";
     s += "| quantity at the target | median 95% interval spread hi/lo | 80th percentile |\n|---|---|---|\n";
     for (q, med, p80) in &p.spreads {

@@ -539,8 +539,8 @@ mod tests {
     fn grid_axes_reads_zipped_shapes_and_refuses_a_tokens_axis() {
         let (t, _) = quickstart();
         let a = grid_axes(&t, "q.toml").unwrap();
-        assert_eq!(a.shapes, vec![(16, 1), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2)]);
-        assert_eq!(a.tpp, vec![5.0, 10.0, 20.0, 40.0]);
+        assert_eq!(a.shapes, vec![(16, 1), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2), (96, 2)]);
+        assert_eq!(a.tpp, vec![2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]);
         let mut bad = t.clone();
         bad["grid"].as_table_mut().unwrap().insert("tokens".into(), vec![1000_i64].into());
         let e = grid_axes(&bad, "q.toml").unwrap_err().to_string();

@@ -14,15 +14,15 @@ use crate::fit::{fit_all, FitOptions, FitReport, Obs};
 use crate::rng::Rng as SplitMix64;
 use serde::{Deserialize, Serialize};
 
-/// Log-loss noise of one run's final loss, measured: the quickstart's fit (21 runs, built-in
-/// markov + grammar data, 2026-12-01) has residual quantiles ln(actual / predicted) of -0.0012
+/// Log-loss noise of one run's final loss, measured: the fit of a 21-run grid of the
+/// quickstart's recipe (six sizes x 5-40 tokens per parameter, built-in markov + grammar data) has residual quantiles ln(actual / predicted) of -0.0012
 /// (16th percentile) and +0.0124 (84th), i.e. a spread of 0.0068 per standard deviation once
 /// halved; its 2.5th..97.5th are -0.020..+0.039, heavier-tailed than a Gaussian, so the
 /// default rounds up to 0.008. `--prior fit.json` measures it from that fit instead.
 pub const DEFAULT_NOISE: f64 = 0.008;
 
-/// The default prior: this project's own quickstart fit (`results/quickstart/fit.json` of
-/// `windtunnel run sweeps/quickstart.toml`, 2026-12-01), as 8 of its bootstrap refits. Of the
+/// The default prior: this project's own fit of that 21-run grid of the quickstart's recipe,
+/// as 8 of its bootstrap refits. Of the
 /// 998 converged refits, those with both exponents in [0.15, 1] and E > 1 (848; the rest sit at
 /// the edges of the fit's grid, where the law means nothing) were sorted by beta/(alpha+beta)
 /// and the 8 at evenly spaced ranks of the central half taken. Published laws (Chinchilla,

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 /// Throughput model of one job on one CPU core with the flex backend and the fused kernels,
 /// measured on the 2-core development machine (Intel Xeon, AVX-512; see README "Benchmarks"):
 /// sustained matmul-bound GFLOP/s plus a fixed per-step cost for the small ops of a tiny model.
-/// Fitted (least squares) to the quickstart's 21 runs (2 jobs on 2 cores, batch 16 x 64
+/// Fitted (least squares) to 21 runs of the quickstart's recipe (six sizes x 5-40 tokens per parameter) (2 jobs on 2 cores, batch 16 x 64
 /// tokens; 2.8 ms/step at width 16 depth 1, 18 ms/step at width 80 depth 2): 77 GFLOP/s and
 /// 2.0 ms/step; rounded down here so estimates err long (the fit's largest error was 35%,
 /// on the smallest runs).
