@@ -18,11 +18,12 @@ work="${3:-$(mktemp -d)}"
 wt="${WINDTUNNEL_BIN:-$root/target/release/windtunnel}"
 [ -x "$wt" ] || { echo "no binary at $wt: cargo build --release, or set WINDTUNNEL_BIN" >&2; exit 1; }
 name=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$sweep" | head -1)
+mkdir -p "$work"
 echo "work folder: $work"
 
 "$wt" run "$sweep" --shard "$shard/2" --results "$work/half" > "$work/half.log" 2>&1
 "$wt" design --continue "$work/half/$name" --out "$work/proposal.toml" --uniform-out "$work/uniform.toml" \
-  | tee "$work/design.log" | sed -n '/expected 95% spreads/,/^$/p'
+  | tee "$work/design.log" | sed -n '/expected 95% spreads/,/^wrote/p' | grep -v '^wrote'
 for arm in proposal uniform; do
   mkdir -p "$work/$arm"
   cp -a "$work/half/$name" "$work/$arm/"
