@@ -217,6 +217,7 @@ pub fn exact_options(target_flops: f64, bootstrap: usize, seed: u64) -> FitOptio
         backtest: false,
         laws: Vec::new(),
         entropy_floor: None,
+        mixing: None,
     }
 }
 

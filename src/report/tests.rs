@@ -114,8 +114,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
         })
         .collect();
     let finals: Vec<Obs> = obs.iter().filter(|o| o.is_final && !o.run.starts_with("lr")).cloned().collect();
-    let mut laws = BTreeMap::new();
-    laws.insert("isoflop".to_string(), serde_json::to_value(isoflop::fit(&finals).unwrap()).unwrap());
+    let laws = crate::fit::Laws { isoflop: Some(isoflop::fit(&finals).unwrap()), ..Default::default() };
     FitReport {
         law: "chinchilla".into(),
         params: Some(law()),
