@@ -167,7 +167,7 @@ fn rollout(obs: &[crate::fit::Obs]) -> crate::fit::Rollout {
                 params: o.params,
                 tokens: o.tokens,
                 flops: crate::flops::chinchilla_flops(o.params, o.tokens),
-                factor: k * 6.0 * o.params * o.tokens / c_max,
+                factor: k * crate::flops::chinchilla_flops(o.params, o.tokens) / c_max,
                 predicted: o.loss * 1.01,
                 lo: o.loss * 0.995,
                 hi: o.loss * 1.025,
