@@ -192,3 +192,17 @@ fn a_learning_rate_sweep_is_fitted_on_each_sizes_best_run() {
     assert!(rep.warnings.iter().any(|w| w.starts_with("32 run(s) share their (N, D)")), "{:?}", rep.warnings);
     assert!(rep.backtest.unwrap().are < 1e-3);
 }
+
+/// data_mixing is fitted by `fit_all` from the per-domain data in `FitOptions::mixing`; without
+/// it (a CSV's rows), or when the caller could not read it, the law is skipped with the reason.
+#[test]
+fn data_mixing_without_its_per_domain_data_is_skipped() {
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let opts = FitOptions { laws: vec!["data_mixing".into()], ..quick() };
+    let rep = fit_all(&grid_points(&law), &opts).unwrap();
+    assert!(rep.laws.data_mixing.is_none() && rep.params.is_some());
+    assert!(rep.skipped["data_mixing"].contains("per-domain"), "{:?}", rep.skipped);
+    let unread = FitOptions { mixing: Some(Err("runs.parquet has no column loss_a".into())), ..opts };
+    let rep = fit_all(&grid_points(&law), &unread).unwrap();
+    assert_eq!(rep.skipped["data_mixing"], "runs.parquet has no column loss_a");
+}

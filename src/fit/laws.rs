@@ -103,4 +103,19 @@ mod tests {
         assert!(serde_json::from_str::<Laws>(r#"{"lr_vs_compute": {"quantity": "lr"}}"#).is_err());
         assert_eq!(serde_json::to_string(&Laws::default()).unwrap(), "{}");
     }
+
+    /// A law's fields are written in alphabetical order, as when `laws` held JSON values (not
+    /// in their declaration order: `HyperFit` declares `quantity` first), and read back.
+    #[test]
+    fn a_law_is_written_with_its_keys_sorted_and_reads_back() {
+        let law = crate::fit::regress::PowerLaw { coef: 2.0, exponent: -0.5, r2: 1.0, n_points: 2 };
+        let lr = HyperFit { quantity: "lr".into(), law, n_budgets: 2, tolerance: 0.005, points: vec![(1.0, 2.0)] };
+        let laws = Laws { lr_vs_compute: Some(lr.clone()), ..Default::default() };
+        let text = serde_json::to_string(&laws).unwrap();
+        assert!(text.starts_with(r#"{"lr_vs_compute":{"law":{"#), "{text}");
+        assert!(text.find("\"n_budgets\"") < text.find("\"quantity\""), "{text}");
+        let back: Laws = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.lr_vs_compute, Some(lr));
+        assert!(!back.is_empty());
+    }
 }
