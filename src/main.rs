@@ -527,7 +527,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 let df = frame::read_frame(&sd.runs_parquet())?;
                 (
                     frame::to_obs(&df, &sd.runs_parquet().display().to_string())?,
-                    app_fit::fit_options(&sw),
+                    app_fit::fit_options_with_frame(&sw, &df),
                     sd.fit_json(),
                 )
             } else {
@@ -551,7 +551,6 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 opts.laws = l;
             }
             opts.seed = seed;
-            let mixing = opts.laws.iter().any(|l| l == "data_mixing") && path.is_dir();
             // The input is the user's data: a fit it cannot support is bad input (exit 2).
             let mut rep = fit::fit_all(&obs, &opts).map_err(|e| UserError(format!("{}: {e:#}", path.display())))?;
             if let Some(r) = density_ref {
@@ -560,12 +559,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 let law = reference.params.ok_or_else(|| {
                     UserError(format!("--density-ref: {} has no chinchilla law (it was skipped)", r.display()))
                 })?;
-                rep.laws.insert("density".into(), fit::density_table(&law, &obs));
-            }
-            if mixing {
-                let sw = app_sweep::sweep_of_dir(&path)?;
-                let df = frame::read_frame(&SweepDir::at(&path).runs_parquet())?;
-                app_fit::add_mixing_law(&sw, &df, &mut rep);
+                rep.laws.density = Some(fit::density_table(&law, &obs));
             }
             if path.is_dir() {
                 app::curve::add_curve_law_dir(&path, &opts.laws, opts.bootstrap, seed, &mut rep)?;

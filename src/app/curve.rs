@@ -138,7 +138,7 @@ pub fn add_curve_law(sweep: &Sweep, done: &[(RunDir, RunConfig)], report: &mut F
     match fit_curve_law(report, done, sweep.fit.bootstrap, seed) {
         Ok(c) => {
             report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
-            report.laws.insert(LAW.into(), serde_json::to_value(c).expect("serialisable"));
+            report.laws.loss_curve = Some(c);
         }
         Err(e) => report.warnings.push(format!("law {LAW} not fitted: {e:#}")),
     }
@@ -148,13 +148,12 @@ pub fn add_curve_law(sweep: &Sweep, done: &[(RunDir, RunConfig)], report: &mut F
 pub fn law_of_dir(dir: &Path) -> Result<CurveLawReport> {
     let fit: FitReport = store::read_json(&SweepDir::at(dir).fit_json())
         .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
-    let v = fit.laws.get(LAW).ok_or_else(|| {
+    Ok(fit.laws.loss_curve.ok_or_else(|| {
         UserError(format!(
             "{}: fit.json has no {LAW} law; add \"{LAW}\" to [fit] laws and run `collect`",
             dir.display()
         ))
-    })?;
-    Ok(serde_json::from_value(v.clone()).with_context(|| format!("{}: fit.json laws.{LAW}", dir.display()))?)
+    })?)
 }
 
 /// A `step,lr` CSV (the learning rate of every update from 0), e.g. exported from the large
@@ -271,7 +270,7 @@ pub fn add_curve_law_dir(
     match fit_curve_law(report, &done, bootstrap, seed) {
         Ok(c) => {
             report.warnings.extend(c.fit.warnings.iter().map(|w| format!("law {LAW}: {w}")));
-            report.laws.insert(LAW.into(), serde_json::to_value(c).expect("serialisable"));
+            report.laws.loss_curve = Some(c);
         }
         Err(e) => report.warnings.push(format!("law {LAW} not fitted: {e:#}")),
     }

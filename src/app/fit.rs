@@ -20,7 +20,13 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
         // presents a prediction below it as a result.
         entropy_floor: report::facts::entropy_floors(sweep).1,
+        mixing: None,
     }
+}
+
+/// `fit_options` with the data_mixing law's per-domain data from the sweep's results frame.
+pub fn fit_options_with_frame(sweep: &Sweep, df: &DataFrame) -> FitOptions {
+    FitOptions { mixing: Some(mixing_data(sweep, df).map_err(|e| format!("{e:#}"))), ..fit_options(sweep) }
 }
 
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
@@ -31,7 +37,7 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     }
     let df = frame::write_parquet(dir, &done)?;
     let obs = frame::to_obs(&df, &dir.runs_parquet().display().to_string())?;
-    let mut report = fit::fit_all(&obs, &fit_options(sweep)).context("fitting the scaling law")?;
+    let mut report = fit::fit_all(&obs, &fit_options_with_frame(sweep, &df)).context("fitting the scaling law")?;
     for (id, why) in &damaged {
         report
             .warnings
@@ -41,14 +47,11 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
         // A missing reference must not cost the night's fit: it becomes a warning.
         match store::read_json::<FitReport>(Path::new(r)) {
             Ok(FitReport { params: Some(law), .. }) => {
-                report.laws.insert("density".into(), fit::density_table(&law, &obs));
+                report.laws.density = Some(fit::density_table(&law, &obs));
             }
             Ok(_) => report.warnings.push(format!("fit.density_ref: no density table: {r} has no chinchilla law")),
             Err(e) => report.warnings.push(format!("fit.density_ref: no density table: {e:#}")),
         }
-    }
-    if sweep.fit.laws.iter().any(|l| l == "data_mixing") {
-        add_mixing_law(sweep, &df, &mut report);
     }
     super::curve::add_curve_law(sweep, &done, &mut report);
     store::write_json_atomic(&dir.fit_json(), &report)?;
@@ -59,20 +62,6 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     }
     report::write_report(dir, sweep, &report, &df, &diverged, &report::ReportOptions::default())?;
     Ok(dir.report_md())
-}
-
-/// The data mixing law (fit::mixing) on the runs' final per-domain losses, into
-/// `laws.data_mixing`; a fit the sweep cannot support becomes a warning, like other laws.
-pub fn add_mixing_law(sweep: &Sweep, df: &DataFrame, report: &mut FitReport) {
-    match mixing_law(sweep, df, report) {
-        Ok(m) => {
-            report.laws.insert("data_mixing".into(), serde_json::to_value(m).expect("serialisable"));
-        }
-        Err(e) => {
-            report.warnings.push(format!("law data_mixing not fitted: {e:#}"));
-            report.skipped.insert("data_mixing".into(), format!("{e:#}"));
-        }
-    }
 }
 
 /// The final (mixture, compute, per-domain losses) of every run of a results frame.
@@ -94,21 +83,17 @@ pub fn mix_observations(df: &DataFrame, domains: &[String]) -> Result<Vec<fit::m
         .collect())
 }
 
-fn mixing_law(sweep: &Sweep, df: &DataFrame, report: &FitReport) -> Result<fit::mixing::MixingFit> {
-    let domains: Vec<String> = sweep.runs[0].domains.iter().map(|d| d.name.clone()).collect();
+/// The data mixing law's inputs (fit::mixing) from a results frame: the runs' final per-domain
+/// losses and mixtures, and the sweep's objective weights (equal when it names none).
+pub fn mixing_data(sweep: &Sweep, df: &DataFrame) -> Result<fit::mixing::MixingData> {
+    let first = sweep.runs.first().context("the sweep has no runs")?;
+    let domains: Vec<String> = first.domains.iter().map(|d| d.name.clone()).collect();
     let obs = mix_observations(df, &domains)?;
     let weights: Vec<f64> = match &sweep.fit.objective {
         Some(o) => domains.iter().map(|d| o.get(d).copied().unwrap_or(0.0)).collect(),
         None => vec![1.0; domains.len()],
     };
-    let target = report
-        .target
-        .as_ref()
-        .map(|t| t.flops)
-        .or(sweep.target.flops)
-        .unwrap_or_else(|| obs.iter().map(|o| o.flops).fold(0.0, f64::max));
-    let boots = sweep.fit.bootstrap.min(400);
-    fit::mixing::fit(&domains, &obs, &weights, target, boots, sweep.runs[0].seed)
+    Ok(fit::mixing::MixingData { domains, obs, weights })
 }
 
 /// The data_mixing law of a results folder's fit.json, or a user error saying what is missing.
@@ -117,7 +102,7 @@ pub fn mixing_of_dir(dir: &Path) -> Result<fit::mixing::MixingFit> {
         .map_err(|e| UserError(format!("{}: no fit.json ({e:#}); run the sweep first", dir.display())))?;
     let none =
         || UserError(format!("{}: fit.json has no data_mixing law; add \"data_mixing\" to [fit] laws", dir.display()));
-    Ok(fit::mixing::MixingFit::of(&fit).ok_or_else(none)?)
+    Ok(fit.laws.data_mixing.ok_or_else(none)?)
 }
 
 /// `mix-predict`: a data_mixing fit's predicted per-domain losses and objective for the given
@@ -176,7 +161,7 @@ mod tests {
 
     /// A mixing sweep of 6 mixtures x 4 sizes has only 4 distinct (N, D), too
     /// few for the chinchilla law. It is skipped with its reason; the data_mixing law is still
-    /// fitted from the results frame, fit.json is written and read back by mix-check's reader,
+    /// fitted by `fit_all` from the results frame's per-domain data, fit.json is written and read back by mix-check's reader,
     /// and the report says which law was skipped.
     #[test]
     fn a_mixing_sweep_of_four_sizes_skips_chinchilla_and_still_fits_data_mixing() {
@@ -202,11 +187,10 @@ mod tests {
         let df = DataFrame::new(ids.len(), columns).unwrap();
         let obs = frame::to_obs(&df, "synthetic").unwrap();
 
-        let mut rep = fit::fit_all(&obs, &fit_options(&sweep)).unwrap();
+        let rep = fit::fit_all(&obs, &fit_options_with_frame(&sweep, &df)).unwrap();
         let why = rep.chinchilla_skipped().expect("chinchilla skipped").to_string();
         assert!(why.contains("at least 5"), "{why}");
-        add_mixing_law(&sweep, &df, &mut rep);
-        assert!(rep.laws.contains_key("data_mixing"), "{:?} {:?}", rep.skipped, rep.warnings);
+        assert!(rep.laws.data_mixing.is_some(), "{:?} {:?}", rep.skipped, rep.warnings);
 
         let root = std::env::temp_dir().join(format!("wt-skip-mix-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);

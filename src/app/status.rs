@@ -13,8 +13,66 @@ use std::path::Path;
 /// host whose heartbeat is older than this is reported as stale (its worker probably died).
 pub const STALE_AFTER_S: u64 = 600;
 
-/// The states, in the order of the summary line.
-pub const STATES: [&str; 7] = ["done", "running", "stale", "stopped", "failed", "diverged", "pending"];
+/// What `status` shows for a run folder: status.json's `store::RunState` as far as it can be
+/// believed (a "running" worker that is gone is stale; "done" without DONE did not finish),
+/// plus the folders with no status yet and those of runs the sweep file no longer has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisplayState {
+    Done,
+    Running,
+    Stale,
+    Stopped,
+    Failed,
+    Diverged,
+    Pending,
+    /// A folder no longer in the sweep file (counted apart from the summary's states).
+    Orphan,
+}
+
+impl DisplayState {
+    /// The word of the summary line and the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisplayState::Done => "done",
+            DisplayState::Running => "running",
+            DisplayState::Stale => "stale",
+            DisplayState::Stopped => "stopped",
+            DisplayState::Failed => "failed",
+            DisplayState::Diverged => "diverged",
+            DisplayState::Pending => "pending",
+            DisplayState::Orphan => "orphan",
+        }
+    }
+
+    /// A state status.json records, taken at its word (whether a "running" worker is alive
+    /// and whether "done" has its DONE are `row`'s to judge).
+    fn of(state: store::RunState) -> DisplayState {
+        match state {
+            store::RunState::Running => DisplayState::Running,
+            store::RunState::Done => DisplayState::Done,
+            store::RunState::Failed => DisplayState::Failed,
+            store::RunState::Diverged => DisplayState::Diverged,
+            store::RunState::Stopped => DisplayState::Stopped,
+        }
+    }
+}
+
+impl std::fmt::Display for DisplayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The states of the sweep's own runs, in the order of the summary line.
+pub const STATES: [DisplayState; 7] = [
+    DisplayState::Done,
+    DisplayState::Running,
+    DisplayState::Stale,
+    DisplayState::Stopped,
+    DisplayState::Failed,
+    DisplayState::Diverged,
+    DisplayState::Pending,
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -23,8 +81,8 @@ pub struct Row {
     pub depth: usize,
     pub lr: f64,
     pub tokens: u64,
-    /// One of `STATES`, or "orphan" for a folder no longer in the sweep file.
-    pub state: String,
+    /// One of `STATES`, or `Orphan` for a folder no longer in the sweep file.
+    pub state: DisplayState,
     pub step: u64,
     pub steps: u64,
     pub host: String,
@@ -41,17 +99,21 @@ fn row(rd: &RunDir, cfg: &RunConfig, now: u64, host: &str) -> Row {
     let summary = if rd.is_done() { rd.read_summary() } else { None };
     let age = st.as_ref().map(|s| now.saturating_sub(s.heartbeat));
     let state = if rd.is_done() {
-        "done".to_string()
+        DisplayState::Done
     } else {
         match &st {
-            None => "pending".into(),
+            None => DisplayState::Pending,
             Some(s) if s.state == store::RunState::Running => {
                 let alive = if s.host == host { worker_alive(s.pid, &rd.id) } else { age < Some(STALE_AFTER_S) };
-                String::from(if alive { "running" } else { "stale" })
+                if alive {
+                    DisplayState::Running
+                } else {
+                    DisplayState::Stale
+                }
             }
             // "done" is written just before DONE; without DONE the run did not finish.
-            Some(s) if s.state == store::RunState::Done => "stale".into(),
-            Some(s) => s.state.name().to_string(),
+            Some(s) if s.state == store::RunState::Done => DisplayState::Stale,
+            Some(s) => DisplayState::of(s.state),
         }
     };
     Row {
@@ -95,7 +157,7 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
         let Ok(cfg) = store::read_json::<RunConfig>(&rd.config_json()) else { continue };
         let mut r = row(&rd, &cfg, now, &host);
         if current.as_ref().is_some_and(|c| !c.contains(&rd.id)) {
-            r.state = "orphan".into();
+            r.state = DisplayState::Orphan;
         }
         out.push(r);
     }
@@ -109,14 +171,14 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
 }
 
 /// How many runs are in `state`.
-pub fn count(rows: &[Row], state: &str) -> usize {
+pub fn count(rows: &[Row], state: DisplayState) -> usize {
     rows.iter().filter(|r| r.state == state).count()
 }
 
 /// The summary line and the per-run table.
 pub fn render(dir: &Path, rows: &[Row]) -> String {
-    let counts: Vec<String> = STATES.iter().map(|s| format!("{s} {}", count(rows, s))).collect();
-    let orphans = count(rows, "orphan");
+    let counts: Vec<String> = STATES.iter().map(|&s| format!("{s} {}", count(rows, s))).collect();
+    let orphans = count(rows, DisplayState::Orphan);
     let mut s = format!(
         "{}: {} runs: {}{}\n\n",
         dir.display(),
@@ -179,15 +241,16 @@ mod tests {
             error: err.map(String::from),
         };
         let me = store::hostname();
-        let cases: Vec<(Option<Status>, bool, &str)> = vec![
-            (None, false, "pending"),
-            (Some(st(store::RunState::Done, &me, 1, 9, None)), true, "done"),
+        use DisplayState as D;
+        let cases: Vec<(Option<Status>, bool, DisplayState)> = vec![
+            (None, false, D::Pending),
+            (Some(st(store::RunState::Done, &me, 1, 9, None)), true, D::Done),
             // our own pid is alive but is not a worker of that run: its worker is gone
-            (Some(st(store::RunState::Running, &me, std::process::id(), 1, None)), false, "stale"),
-            (Some(st(store::RunState::Running, "elsewhere", 1, 30, None)), false, "running"),
-            (Some(st(store::RunState::Running, "elsewhere", 1, STALE_AFTER_S + 5, None)), false, "stale"),
-            (Some(st(store::RunState::Diverged, &me, 1, 3, Some("loss became NaN"))), false, "diverged"),
-            (Some(st(store::RunState::Stopped, &me, 1, 3, None)), false, "stopped"),
+            (Some(st(store::RunState::Running, &me, std::process::id(), 1, None)), false, D::Stale),
+            (Some(st(store::RunState::Running, "elsewhere", 1, 30, None)), false, D::Running),
+            (Some(st(store::RunState::Running, "elsewhere", 1, STALE_AFTER_S + 5, None)), false, D::Stale),
+            (Some(st(store::RunState::Diverged, &me, 1, 3, Some("loss became NaN"))), false, D::Diverged),
+            (Some(st(store::RunState::Stopped, &me, 1, 3, None)), false, D::Stopped),
         ];
         let mut want = Vec::new();
         for ((status, done, state), run) in cases.iter().zip(&sweep.runs) {
@@ -212,12 +275,12 @@ mod tests {
                 };
                 rd.mark_done(&sum).unwrap();
             }
-            want.push((rd.id.clone(), state.to_string()));
+            want.push((rd.id.clone(), *state));
         }
         let mut other = sweep.runs[0].clone();
         other.lr = 0.5;
         store::write_json_atomic(&sd.run(&other.run_id()).config_json(), &other).unwrap();
-        want.push((other.run_id(), "orphan".into()));
+        want.push((other.run_id(), D::Orphan));
         let rows = rows(&root).unwrap();
         for (id, state) in &want {
             let r = rows.iter().find(|r| &r.id == id).unwrap();

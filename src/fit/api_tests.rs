@@ -120,7 +120,7 @@ fn an_unfittable_chinchilla_is_skipped_not_fatal() {
         assert!(rep.params.is_none() && rep.target.is_none() && rep.intervals.is_empty() && rep.backtest.is_none());
         assert!(rep.predict(1e9, 2e10).is_none());
         // The other law is still there (or skipped with its own reason), and fit.json round-trips.
-        assert!(rep.laws.contains_key("loss_vs_compute") || rep.skipped.contains_key("loss_vs_compute"));
+        assert!(rep.laws.loss_vs_compute.is_some() || rep.skipped.contains_key("loss_vs_compute"));
         let json = serde_json::to_string(&rep).unwrap();
         let back: FitReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back.skipped, rep.skipped);
@@ -145,12 +145,12 @@ fn auxiliary_laws_land_in_the_report() {
         ..quick()
     };
     let rep = fit_all(&pts, &opts).unwrap();
-    assert!(rep.laws.contains_key("envelope") && rep.laws.contains_key("loss_vs_compute"));
-    assert!(!rep.laws.contains_key("chinchilla"));
-    assert!(rep.laws["envelope"]["n_opt"]["exponent"].is_number());
+    assert!(rep.laws.envelope.is_some() && rep.laws.loss_vs_compute.is_some());
+    assert!(!rep.laws.as_json().contains_key("chinchilla"));
+    assert!(rep.laws.envelope.as_ref().unwrap().n_opt.exponent.is_finite());
     // All final points share one budget here, so isoflop cannot fit: that is
     // a warning, not a failure of the whole report.
-    assert!(!rep.laws.contains_key("isoflop"));
+    assert!(rep.laws.isoflop.is_none());
     assert!(rep.warnings.iter().any(|w| w.starts_with("law isoflop")), "{:?}", rep.warnings);
 }
 
@@ -159,7 +159,7 @@ fn varpro_cross_check_agrees_with_the_grid_fit() {
     let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
     let opts = FitOptions { laws: vec!["chinchilla_varpro".into()], ..quick() };
     let rep = fit_all(&grid_points(&law), &opts).unwrap();
-    let v: Law = serde_json::from_value(rep.laws["chinchilla_varpro"]["params"].clone()).unwrap();
+    let v = rep.laws.chinchilla_varpro.unwrap().params;
     for (a, b) in
         [(v.e, rep.params.unwrap().e), (v.alpha, rep.params.unwrap().alpha), (v.beta, rep.params.unwrap().beta)]
     {
@@ -191,4 +191,18 @@ fn a_learning_rate_sweep_is_fitted_on_each_sizes_best_run() {
     );
     assert!(rep.warnings.iter().any(|w| w.starts_with("32 run(s) share their (N, D)")), "{:?}", rep.warnings);
     assert!(rep.backtest.unwrap().are < 1e-3);
+}
+
+/// data_mixing is fitted by `fit_all` from the per-domain data in `FitOptions::mixing`; without
+/// it (a CSV's rows), or when the caller could not read it, the law is skipped with the reason.
+#[test]
+fn data_mixing_without_its_per_domain_data_is_skipped() {
+    let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+    let opts = FitOptions { laws: vec!["data_mixing".into()], ..quick() };
+    let rep = fit_all(&grid_points(&law), &opts).unwrap();
+    assert!(rep.laws.data_mixing.is_none() && rep.params.is_some());
+    assert!(rep.skipped["data_mixing"].contains("per-domain"), "{:?}", rep.skipped);
+    let unread = FitOptions { mixing: Some(Err("runs.parquet has no column loss_a".into())), ..opts };
+    let rep = fit_all(&grid_points(&law), &unread).unwrap();
+    assert_eq!(rep.skipped["data_mixing"], "runs.parquet has no column loss_a");
 }

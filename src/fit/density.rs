@@ -17,6 +17,42 @@ pub struct Density {
     pub density: f64,
 }
 
+/// fit.json's `laws.density`: every run's final point against a reference law, with the
+/// median density of the points the reference can reach.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DensityTable {
+    pub reference: Law,
+    /// NaN (null in fit.json) when no point could be placed.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub median_density: f64,
+    /// Points with a density (the unreachable ones are listed but not counted).
+    pub n_points: usize,
+    pub points: Vec<DensityRow>,
+}
+
+/// One run's final point: its density, or why the reference cannot reach its loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DensityRow {
+    Placed {
+        run: String,
+        #[serde(flatten)]
+        density: Density,
+    },
+    Unreachable {
+        run: String,
+        params: f64,
+        tokens: f64,
+        loss: f64,
+        error: String,
+    },
+}
+
+/// serde_json writes a non-finite f64 as null; read it back as NaN instead of failing.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Solve E + A / N_hat^alpha + B / D^beta = loss for N_hat.
 pub fn density(reference: &Law, params: f64, tokens: f64, loss: f64) -> Result<Density> {
     for (name, v) in [("params", params), ("tokens", tokens), ("loss", loss)] {
@@ -48,5 +84,17 @@ mod tests {
         assert!((r.density - 2.0).abs() < 1e-9, "{r:?}");
         assert!(density(&law, n, d, 1.0).is_err());
         assert!(density(&law, f64::NAN, d, 3.0).is_err());
+    }
+
+    /// A table with no placed point (median NaN, written as null) and an unreachable row
+    /// reads back.
+    #[test]
+    fn a_table_reads_back_with_a_null_median_and_an_unreachable_row() {
+        let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
+        let row = DensityRow::Unreachable { run: "r".into(), params: 1e8, tokens: 2e9, loss: 1.0, error: "low".into() };
+        let t = DensityTable { reference: law, median_density: f64::NAN, n_points: 0, points: vec![row.clone()] };
+        let back: DensityTable = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert!(back.median_density.is_nan());
+        assert_eq!(back.points, vec![row]);
     }
 }

@@ -24,25 +24,37 @@ pub struct HyperFit {
     pub points: Vec<(f64, f64)>,
 }
 
-fn fit_quantity(obs: &[Obs], name: &str, get: fn(&Obs) -> Option<f64>) -> Result<HyperFit> {
+/// Of the final points that have `get`, per compute budget, the runs within `TOLERANCE` of the
+/// budget's best loss: (the budget's compute, its best loss, the run's `get`); and how many
+/// budgets there are. What both laws of near-optimal settings are fitted to.
+fn near_optimal(obs: &[Obs], get: fn(&Obs) -> Option<f64>) -> (Vec<(f64, f64, f64)>, usize) {
     let finals: Vec<Obs> = final_per_run(obs).into_iter().filter(|o| get(o).is_some()).collect();
-    let mut points = Vec::new();
+    let mut near = Vec::new();
     let mut n_budgets = 0;
     for g in budgets(&finals) {
         let c = budget_flops(&g);
         let best = g.iter().map(|o| o.loss).fold(f64::INFINITY, f64::min);
-        let near: Vec<f64> = g.iter().filter(|o| o.loss <= best * (1.0 + TOLERANCE)).filter_map(get).collect();
         n_budgets += 1;
-        points.extend(near.into_iter().map(|v| (c, v)));
+        near.extend(g.iter().filter(|o| o.loss <= best * (1.0 + TOLERANCE)).filter_map(get).map(|v| (c, best, v)));
     }
+    (near, n_budgets)
+}
+
+/// The power law through `points` (x, value) of the law `law`, fitted to runs that set
+/// `quantity`; an error when they lie in fewer than 2 budgets or at one x (`xs` names x).
+fn fit_power(law: &str, quantity: &str, xs: &str, points: &[(f64, f64)], n_budgets: usize) -> Result<PowerLaw> {
     if n_budgets < 2 {
-        bail!("{name}_vs_compute needs runs with {name} set in at least 2 compute budgets, found {n_budgets}");
+        bail!("{law} needs runs with {quantity} set in at least 2 compute budgets, found {n_budgets}");
     }
-    let cs: Vec<f64> = points.iter().map(|p| p.0).collect();
-    let vs: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let Some(law) = power_law(&cs, &vs) else {
-        bail!("{name}_vs_compute: near-optimal runs do not span distinct budgets");
-    };
+    let x: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let v: Vec<f64> = points.iter().map(|p| p.1).collect();
+    power_law(&x, &v).ok_or_else(|| anyhow::anyhow!("{law}: near-optimal runs do not span distinct {xs}"))
+}
+
+fn fit_quantity(obs: &[Obs], name: &str, get: fn(&Obs) -> Option<f64>) -> Result<HyperFit> {
+    let (near, n_budgets) = near_optimal(obs, get);
+    let points: Vec<(f64, f64)> = near.iter().map(|&(c, _, v)| (c, v)).collect();
+    let law = fit_power(&format!("{name}_vs_compute"), name, "budgets", &points, n_budgets)?;
     Ok(HyperFit { quantity: name.into(), law, n_budgets, tolerance: TOLERANCE, points })
 }
 
@@ -65,23 +77,9 @@ pub struct BatchVsLoss {
 }
 
 pub fn fit_batch_vs_loss(obs: &[Obs]) -> Result<BatchVsLoss> {
-    let finals: Vec<Obs> = final_per_run(obs).into_iter().filter(|o| o.batch.is_some()).collect();
-    let mut points = Vec::new();
-    let mut n_budgets = 0;
-    for g in budgets(&finals) {
-        let best = g.iter().map(|o| o.loss).fold(f64::INFINITY, f64::min);
-        n_budgets += 1;
-        points
-            .extend(g.iter().filter(|o| o.loss <= best * (1.0 + TOLERANCE)).filter_map(|o| o.batch).map(|b| (best, b)));
-    }
-    if n_budgets < 2 {
-        bail!("batch_vs_loss needs runs with batch set in at least 2 compute budgets, found {n_budgets}");
-    }
-    let ls: Vec<f64> = points.iter().map(|p| p.0).collect();
-    let bs: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let Some(law) = power_law(&ls, &bs) else {
-        bail!("batch_vs_loss: near-optimal runs do not span distinct losses");
-    };
+    let (near, n_budgets) = near_optimal(obs, |o| o.batch);
+    let points: Vec<(f64, f64)> = near.iter().map(|&(_, best, b)| (best, b)).collect();
+    let law = fit_power("batch_vs_loss", "batch", "losses", &points, n_budgets)?;
     Ok(BatchVsLoss { law, n_budgets, tolerance: TOLERANCE, points })
 }
 

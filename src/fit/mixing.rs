@@ -41,6 +41,19 @@ pub struct MixObs {
     pub losses: Vec<f64>,
 }
 
+/// What the data_mixing law is fitted to besides the runs' `Obs`: the sweep's domains, every
+/// run's final mixture and per-domain losses, and the objective's weights over the domains.
+#[derive(Clone, Debug)]
+pub struct MixingData {
+    pub domains: Vec<String>,
+    pub obs: Vec<MixObs>,
+    pub weights: Vec<f64>,
+}
+
+/// The most bootstrap resamples of the recommended mixture: each refits every domain's law,
+/// and a few hundred settle a percentile interval.
+pub const MAX_BOOTSTRAP: usize = 400;
+
 /// The fitted law of one domain.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DomainLaw {
@@ -136,13 +149,6 @@ pub struct MixingFit {
     /// Per domain, the range of weights the recommendation was searched in (observed).
     #[serde(default)]
     pub search: Vec<Interval>,
-}
-
-impl MixingFit {
-    /// The `data_mixing` law of a fit.json, if it has one.
-    pub fn of(report: &crate::fit::FitReport) -> Option<MixingFit> {
-        report.laws.get("data_mixing").and_then(|v| serde_json::from_value(v.clone()).ok())
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

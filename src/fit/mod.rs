@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod hyperparams;
 pub mod isoflop;
 pub mod kaplan;
+pub mod laws;
 pub mod loss_vs_compute;
 pub mod mixing;
 pub mod progress;
@@ -29,6 +30,7 @@ pub use chinchilla::backtest::Backtest;
 pub use chinchilla::bootstrap::Interval;
 pub use chinchilla::law::{Law, TargetPoint};
 pub use chinchilla::rollout::Rollout;
+pub use laws::Laws;
 pub use verdict::Verdict;
 
 use serde::{Deserialize, Serialize};
@@ -75,6 +77,11 @@ pub struct FitOptions {
     /// The data's known entropy floor in nats/token (built-in domains; the caller knows the
     /// data, fit/ does not). The verdict judges E and the target's loss against it.
     pub entropy_floor: Option<f64>,
+    /// The data_mixing law's per-domain data, which `Obs` lacks: `None` when the caller has
+    /// none (the law, if asked for, is skipped), `Some(Err(why))` when it could not be read.
+    /// Data, not a setting: never in a file.
+    #[serde(skip)]
+    pub mixing: Option<Result<mixing::MixingData, String>>,
 }
 
 impl Default for FitOptions {
@@ -87,6 +94,7 @@ impl Default for FitOptions {
             backtest: true,
             laws: Vec::new(),
             entropy_floor: None,
+            mixing: None,
         }
     }
 }
@@ -119,8 +127,9 @@ pub struct FitReport {
     pub bootstrap_ok: usize,
     pub backtest: Option<Backtest>,
     pub warnings: Vec<String>,
-    /// Auxiliary laws by name (see `steps::LAW_NAMES`).
-    pub laws: BTreeMap<String, serde_json::Value>,
+    /// Auxiliary laws, a field per name (see `steps::LAW_NAMES`).
+    #[serde(default)]
+    pub laws: Laws,
     /// The compute-optimal frontier L_opt(C) on a log grid from the smallest run's compute to
     /// past the target, with its 95% bootstrap band (empty without bootstrap).
     #[serde(default)]
@@ -242,18 +251,24 @@ pub fn best_per_size<'a, T>(
 /// parameter ratio), as the `density` entry of `FitReport::laws`: per point N, D, loss, N_hat
 /// and rho = N_hat / N, plus the median rho. Points the reference cannot reach (loss below its
 /// infinite-N limit at that D) are listed with a reason instead of a number.
-pub fn density_table(reference: &Law, obs: &[Obs]) -> serde_json::Value {
-    let mut rows = Vec::new();
+pub fn density_table(reference: &Law, obs: &[Obs]) -> density::DensityTable {
+    let mut points = Vec::new();
     let mut rhos = Vec::new();
     for o in obs.iter().filter(|o| o.is_final) {
-        match density::density(reference, o.params, o.tokens, o.loss) {
+        points.push(match density::density(reference, o.params, o.tokens, o.loss) {
             Ok(d) => {
                 rhos.push(d.density);
-                rows.push(serde_json::json!({"run": o.run, "params": d.params, "tokens": d.tokens, "loss": d.loss, "n_effective": d.n_effective, "density": d.density}));
+                density::DensityRow::Placed { run: o.run.clone(), density: d }
             }
-            Err(e) => rows.push(serde_json::json!({"run": o.run, "params": o.params, "tokens": o.tokens, "loss": o.loss, "error": e.to_string()})),
-        }
+            Err(e) => density::DensityRow::Unreachable {
+                run: o.run.clone(),
+                params: o.params,
+                tokens: o.tokens,
+                loss: o.loss,
+                error: e.to_string(),
+            },
+        });
     }
-    let median = regress::median(&rhos).unwrap_or(f64::NAN);
-    serde_json::json!({"reference": reference, "median_density": median, "n_points": rhos.len(), "points": rows})
+    let median_density = regress::median(&rhos).unwrap_or(f64::NAN);
+    density::DensityTable { reference: *reference, median_density, n_points: rhos.len(), points }
 }

@@ -136,7 +136,7 @@ pub fn synthetic_obs(points: &[(f64, f64)], law: &Law, noise: f64, rng: &mut Spl
             run: format!("sim{i}"),
             params: n,
             tokens: d,
-            flops: 6.0 * n * d,
+            flops: crate::flops::chinchilla_flops(n, d),
             loss: law.predict(n, d) * (noise * rng.normal()).exp(),
             lr: None,
             batch: None,
@@ -217,6 +217,7 @@ pub fn exact_options(target_flops: f64, bootstrap: usize, seed: u64) -> FitOptio
         backtest: false,
         laws: Vec::new(),
         entropy_floor: None,
+        mixing: None,
     }
 }
 
@@ -328,7 +329,7 @@ pub fn grid_diagnosis(points: &[(f64, f64)]) -> Vec<String> {
             tpp.len()
         ));
     }
-    let mut cs: Vec<(f64, f64)> = points.iter().map(|p| (6.0 * p.0 * p.1, p.0)).collect();
+    let mut cs: Vec<(f64, f64)> = points.iter().map(|p| (crate::flops::chinchilla_flops(p.0, p.1), p.0)).collect();
     cs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let iso = cs.iter().any(|&(c, _)| {
         let mut sizes: Vec<f64> = cs.iter().filter(|o| (o.0 / c - 1.0).abs() <= 0.25).map(|o| o.1).collect();
@@ -461,7 +462,7 @@ mod tests {
         let shapes = [(16usize, 1usize), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2)];
         let mut pts = Vec::new();
         for (w, dpt) in shapes {
-            let n = (dpt * (12 * w * w + 4 * w) + 2 * w + 256 * w) as f64;
+            let n = crate::flops::params(w, dpt, 256) as f64;
             for t in [5.0, 10.0, 20.0, 40.0] {
                 if (w == 80 && t >= 20.0) || (w == 64 && t >= 40.0) {
                     continue;
@@ -560,7 +561,7 @@ mod timing {
     #[test]
     #[ignore]
     fn validation_table() {
-        let n_of = |w: usize, dpt: usize| (dpt * (12 * w * w + 4 * w) + 2 * w + 256 * w) as f64;
+        let n_of = |w: usize, dpt: usize| crate::flops::params(w, dpt, 256) as f64;
         let grid = |shapes: &[(usize, usize)], tpps: &[f64]| -> Vec<(f64, f64)> {
             shapes.iter().flat_map(|&(w, d)| tpps.iter().map(move |&t| (n_of(w, d), n_of(w, d) * t))).collect()
         };
@@ -593,7 +594,7 @@ mod timing {
         let shapes = [(16usize, 1usize), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2)];
         let mut pts = Vec::new();
         for (w, dpt) in shapes {
-            let n = (dpt * (12 * w * w + 4 * w) + 2 * w + 256 * w) as f64;
+            let n = crate::flops::params(w, dpt, 256) as f64;
             for t in [5.0, 10.0, 20.0, 40.0] {
                 pts.push((n, n * t));
             }

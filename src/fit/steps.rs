@@ -11,7 +11,10 @@ use crate::fit::chinchilla::rollout::{self, residual_quantiles, ROLLOUT_RESAMPLE
 use crate::fit::chinchilla::validate::{
     check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings,
 };
-use crate::fit::{chinchilla::varpro, envelope, hyperparams, isoflop, loss_vs_compute, FitOptions, FitReport, Obs};
+use crate::fit::laws::{Laws, VarproLaw};
+use crate::fit::{
+    chinchilla::varpro, envelope, hyperparams, isoflop, loss_vs_compute, mixing, FitOptions, FitReport, Obs,
+};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
@@ -26,11 +29,11 @@ pub const LAW_NAMES: [&str; 10] = [
     "lr_vs_compute",
     "batch_vs_compute",
     "batch_vs_loss",
-    // Needs per-domain losses, so it is fitted from the results frame by the app layer's
-    // pipeline (`windtunnel run`, `collect`, `fit DIR`), not here.
+    // Needs per-domain losses, which `Obs` lacks: the caller passes them in
+    // `FitOptions::mixing` (the app layer reads them from a sweep's results frame).
     "data_mixing",
     // Needs every evaluation with its run's learning-rate schedule (`fit::curve`), so it is
-    // fitted by the app layer (`app::curve`) from the run folders, like data_mixing.
+    // fitted by the app layer (`app::curve`) from the run folders.
     "loss_curve",
 ];
 
@@ -84,15 +87,16 @@ fn check_law_names(laws: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// One auxiliary law as JSON.
-fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
-    Ok(match name {
-        "isoflop" => serde_json::to_value(isoflop::fit(obs)?)?,
-        "envelope" => serde_json::to_value(envelope::fit(obs)?)?,
-        "loss_vs_compute" => serde_json::to_value(loss_vs_compute::fit(obs)?)?,
-        "lr_vs_compute" => serde_json::to_value(hyperparams::fit_lr(obs)?)?,
-        "batch_vs_compute" => serde_json::to_value(hyperparams::fit_batch(obs)?)?,
-        "batch_vs_loss" => serde_json::to_value(hyperparams::fit_batch_vs_loss(obs)?)?,
+/// Fits one auxiliary law into its field of `laws`. `target_flops` is the report's target
+/// compute, if it has one (the data_mixing law recommends a mixture there).
+fn aux_law(name: &str, obs: &[Obs], opts: &FitOptions, target_flops: Option<f64>, laws: &mut Laws) -> Result<()> {
+    match name {
+        "isoflop" => laws.isoflop = Some(isoflop::fit(obs)?),
+        "envelope" => laws.envelope = Some(envelope::fit(obs)?),
+        "loss_vs_compute" => laws.loss_vs_compute = Some(loss_vs_compute::fit(obs)?),
+        "lr_vs_compute" => laws.lr_vs_compute = Some(hyperparams::fit_lr(obs)?),
+        "batch_vs_compute" => laws.batch_vs_compute = Some(hyperparams::fit_batch(obs)?),
+        "batch_vs_loss" => laws.batch_vs_loss = Some(hyperparams::fit_batch_vs_loss(obs)?),
         "chinchilla_varpro" => {
             // The cross-check of approach 3: for fixed (alpha, beta) the law is linear in
             // (E, A, B), so profile them out and search (alpha, beta) only.
@@ -102,10 +106,26 @@ fn aux_law(name: &str, obs: &[Obs]) -> Result<serde_json::Value> {
             let d: Vec<f64> = points.iter().map(|o| o.tokens).collect();
             let l: Vec<f64> = points.iter().map(|o| o.loss).collect();
             let v = varpro::fit(&LogData::new(&n, &d, &l));
-            serde_json::json!({"params": v.law, "objective": v.objective, "inner_solves": v.inner_solves})
+            laws.chinchilla_varpro =
+                Some(VarproLaw { inner_solves: v.inner_solves, objective: v.objective, params: v.law });
+        }
+        "data_mixing" => {
+            let data = match &opts.mixing {
+                Some(Ok(data)) => data,
+                Some(Err(why)) => bail!("{why}"),
+                None => bail!("needs every run's per-domain final losses (a sweep folder's runs.parquet)"),
+            };
+            // Without a target, the recommendation is for the sweep's largest run.
+            let target = target_flops
+                .or(opts.target_flops)
+                .unwrap_or_else(|| data.obs.iter().map(|o| o.flops).fold(0.0, f64::max));
+            let boots = opts.bootstrap.min(mixing::MAX_BOOTSTRAP);
+            laws.data_mixing =
+                Some(mixing::fit(&data.domains, &data.obs, &data.weights, target, boots, opts.seed)?);
         }
         _ => bail!("unknown law {name:?}"),
-    })
+    }
+    Ok(())
 }
 
 /// The body of `fit_all`. Bad input (non-finite numbers, an unknown law, a bad target) is an
@@ -128,15 +148,11 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
             }
         }
     };
-    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "data_mixing" | "loss_curve")) {
-        match aux_law(name, obs) {
-            Ok(v) => {
-                rep.laws.insert(name.clone(), v);
-            }
-            Err(e) => {
-                rep.warnings.push(format!("law {name} not fitted: {e}"));
-                skipped.insert(name.clone(), e.to_string());
-            }
+    let target_flops = rep.target.as_ref().map(|t| t.flops);
+    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "loss_curve")) {
+        if let Err(e) = aux_law(name, obs, opts, target_flops, &mut rep.laws) {
+            rep.warnings.push(format!("law {name} not fitted: {e:#}"));
+            skipped.insert(name.clone(), format!("{e:#}"));
         }
     }
     rep.skipped = skipped;
@@ -273,7 +289,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         bootstrap_ok,
         backtest,
         warnings,
-        laws: BTreeMap::new(),
+        laws: Laws::default(),
         frontier,
         skipped: BTreeMap::new(),
         rollout,

@@ -268,7 +268,7 @@ fn mix_str(names: &[String], mix: &[f64]) -> String {
 
 /// The data mixing law's recommendation for the target, its baselines, and the held-out check.
 fn data_mixture(d: &mut Doc, f: &Facts) {
-    let Some(m) = crate::fit::mixing::MixingFit::of(f.fit) else { return };
+    let Some(m) = &f.fit.laws.data_mixing else { return };
     d.h2("Data mixture");
     let obj = mix_str(&m.domains, &m.objective_weights);
     d.p(format!(
@@ -441,7 +441,7 @@ fn skipped_laws(d: &mut Doc, f: &Facts) {
 }
 
 fn aux_laws(d: &mut Doc, f: &Facts) {
-    for (name, law) in &f.fit.laws {
+    for (name, law) in &f.fit.laws.as_json() {
         d.h3(format!("Law `{name}`"));
         let Some(obj) = law.as_object() else { continue };
         let mut rows = Vec::new();

@@ -55,7 +55,7 @@ impl<'a> Facts<'a> {
         let max_c6 = runs.iter().map(|r| r.c6()).fold(0.0, f64::max);
         let headline = fit.target.as_ref().map(|t| headline::recommend(t, fit, sweep, &runs, opts));
         let (floors, mix_floor, mix_floor_lb) = entropy_floors(sweep);
-        let isoflop = fit.laws.get("isoflop").and_then(|v| serde_json::from_value::<IsoflopFit>(v.clone()).ok());
+        let isoflop = fit.laws.isoflop.clone();
         let mix_check = crate::store::read_json(&dir.mix_check_json()).ok();
         let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, r.tokens)).collect();
         let verdict = Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor)));

@@ -2,7 +2,7 @@
 //! launch (shape, learning rate, batch, mixture) with its predicted loss, FLOPs and GPU-hours.
 
 use super::runs::RunCurve;
-use crate::fit::{hyperparams::HyperFit, FitReport, Interval, TargetPoint};
+use crate::fit::{FitReport, Interval, TargetPoint};
 use crate::flops;
 use crate::spec::config::Sweep;
 
@@ -74,9 +74,8 @@ pub fn recommend(t: &TargetPoint, fit: &FitReport, sweep: &Sweep, runs: &[RunCur
     let seq_len = cfg.map_or(0, |c| c.seq_len);
     let best = best_largest(runs);
     let shape = best.and_then(|b| target_shape(t.n_opt, b, vocab));
-    let hyper = |name: &str| fit.laws.get(name).and_then(|v| serde_json::from_value::<HyperFit>(v.clone()).ok());
     let mup = cfg.is_some_and(|c| matches!(c.parametrization, crate::spec::config::Parametrization::Mup { .. }));
-    let (lr, lr_source) = match (hyper("lr_vs_compute"), best) {
+    let (lr, lr_source) = match (&fit.laws.lr_vs_compute, best) {
         (Some(h), _) => {
             (h.law.eval(t.flops), format!("`lr_vs_compute` law: lr = {:.3e} C^{:.3}", h.law.coef, h.law.exponent))
         }
@@ -86,7 +85,7 @@ pub fn recommend(t: &TargetPoint, fit: &FitReport, sweep: &Sweep, runs: &[RunCur
         (None, Some(b)) => (b.lr, "best lr of the sweep's largest model (no `lr_vs_compute` law fitted)".into()),
         (None, None) => (f64::NAN, "n/a".into()),
     };
-    let (batch, batch_source) = match (hyper("batch_vs_compute"), best) {
+    let (batch, batch_source) = match (&fit.laws.batch_vs_compute, best) {
         (Some(h), _) => (
             h.law.eval(t.flops).round().max(1.0) as usize,
             format!("`batch_vs_compute` law: B = {:.3e} C^{:.3}", h.law.coef, h.law.exponent),

@@ -114,8 +114,7 @@ fn fit_report(df: &DataFrame) -> FitReport {
         })
         .collect();
     let finals: Vec<Obs> = obs.iter().filter(|o| o.is_final && !o.run.starts_with("lr")).cloned().collect();
-    let mut laws = BTreeMap::new();
-    laws.insert("isoflop".to_string(), serde_json::to_value(isoflop::fit(&finals).unwrap()).unwrap());
+    let laws = crate::fit::Laws { isoflop: Some(isoflop::fit(&finals).unwrap()), ..Default::default() };
     FitReport {
         law: "chinchilla".into(),
         params: Some(law()),
@@ -168,7 +167,7 @@ fn rollout(obs: &[crate::fit::Obs]) -> crate::fit::Rollout {
                 params: o.params,
                 tokens: o.tokens,
                 flops: crate::flops::chinchilla_flops(o.params, o.tokens),
-                factor: k * 6.0 * o.params * o.tokens / c_max,
+                factor: k * crate::flops::chinchilla_flops(o.params, o.tokens) / c_max,
                 predicted: o.loss * 1.01,
                 lo: o.loss * 0.995,
                 hi: o.loss * 1.025,

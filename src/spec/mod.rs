@@ -112,7 +112,8 @@ laws = ["chinchilla", "isoflop"]
 bootstrap = 50
 "#;
 
-    /// BASE with its tables and keys reordered and spelled differently: same runs.
+    /// BASE with its tables and keys reordered and spelled differently (the sources as an
+    /// inline array of tables): same runs.
     const REORDERED: &str = r#"
 [fit]
 bootstrap = 50
@@ -135,12 +136,8 @@ batch_size = 4
 [model]
 head_dim = 16
 seq_len = 32
-[[data.source]]
-kind = "builtin:markov"
-name = "markov"
-[[data.source]]
-kind = "builtin:pcfg"
-name = "grammar"
+[data]
+source = [{ kind = "builtin:markov", name = "markov" }, { kind = "builtin:pcfg", name = "grammar" }]
 [sweep]
 seed = 1
 name = "unit"
@@ -220,12 +217,8 @@ name = "unit"
         let text = r#"
 [sweep]
 name = "v"
-[[data.source]]
-name = "a"
-kind = "builtin:markov"
-[[data.source]]
-name = "b"
-kind = "builtin:pcfg"
+[data]
+source = [{ name = "a", kind = "builtin:markov" }, { name = "b", kind = "builtin:pcfg" }]
 [model]
 parametrization = "sp"
 seq_len = 8

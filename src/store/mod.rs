@@ -114,19 +114,6 @@ pub enum RunState {
     Stopped,
 }
 
-impl RunState {
-    /// The word status.json and `windtunnel status` use.
-    pub fn name(self) -> &'static str {
-        match self {
-            RunState::Running => "running",
-            RunState::Done => "done",
-            RunState::Failed => "failed",
-            RunState::Diverged => "diverged",
-            RunState::Stopped => "stopped",
-        }
-    }
-}
-
 /// One validation point, a line of `evals.jsonl`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EvalRecord {

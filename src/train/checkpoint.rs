@@ -154,45 +154,10 @@ pub fn find(dir: &RunDir, steps: u64) -> (Option<Found>, Vec<String>) {
     (best, notes)
 }
 
-/// Writes a complete checkpoint folder at `tmp` (step.json last: it marks the folder complete).
-fn write<B: AutodiffBackend>(
-    tmp: &Path,
-    model: &Gpt<B>,
-    opt: &Optim<B>,
-    step: u64,
-    first_loss: Option<f64>,
-) -> Result<()> {
-    let _ = fs::remove_dir_all(tmp);
-    store::fake_enospc(tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::create_dir_all(tmp)?;
-    let rec = Rec::new();
-    model.clone().save_file(tmp.join("model"), &rec).context("saving model checkpoint")?;
-    rec.record(opt.decay.to_record(), tmp.join("adam_decay")).context("saving optimizer")?;
-    rec.record(opt.no_decay.to_record(), tmp.join("adam_no_decay")).context("saving optimizer")?;
-    let files = hash_files(tmp)?;
-    let seal = seal(step, first_loss, &files);
-    store::write_json_atomic(&tmp.join("step.json"), &Manifest { step, first_loss, files, seal })
-}
-
 /// The trunk of a WSD branch family keeps the state at each branch point, under
 /// `snapshots/<step>/` (written aside, then renamed: a folder there is always complete).
 pub fn snapshot_dir(dir: &RunDir, step: u64) -> PathBuf {
     dir.path.join("snapshots").join(step.to_string())
-}
-
-pub fn save_snapshot<B: AutodiffBackend>(
-    dir: &RunDir,
-    model: &Gpt<B>,
-    opt: &Optim<B>,
-    step: u64,
-    first_loss: Option<f64>,
-) -> Result<()> {
-    let tmp = dir.path.join("snapshots").join(format!("{step}.tmp"));
-    write(&tmp, model, opt, step, first_loss)?;
-    let to = snapshot_dir(dir, step);
-    let _ = fs::remove_dir_all(&to);
-    fs::rename(&tmp, &to)?;
-    Ok(())
 }
 
 /// Seeds a branch run with its trunk's snapshot as its own checkpoint (copied aside, then
@@ -212,23 +177,57 @@ pub fn seed_from(dir: &RunDir, snapshot: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// Where `save` puts a run's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The run's checkpoint, the one before it kept as `prev` (a crash mid-write loses nothing).
+    Checkpoint,
+    /// A WSD trunk's snapshot at the step (`snapshot_dir`), for its branches to start from.
+    Snapshot,
+}
+
+/// Saves the model and optimizer state at `step` into `slot`: a complete folder is written
+/// aside (step.json last: it marks the folder complete), then renamed into place.
 pub fn save<B: AutodiffBackend>(
     dir: &RunDir,
     model: &Gpt<B>,
     opt: &Optim<B>,
     step: u64,
     first_loss: Option<f64>,
+    slot: Slot,
 ) -> Result<()> {
-    let tmp = dir.path.join("checkpoint.tmp");
-    write(&tmp, model, opt, step, first_loss)?;
-    let cur = dir.checkpoint_dir();
-    let prev = prev_dir(dir);
-    let _ = fs::remove_dir_all(&prev);
-    if cur.exists() {
-        fs::rename(&cur, &prev)?;
+    let tmp = match slot {
+        Slot::Checkpoint => dir.path.join("checkpoint.tmp"),
+        Slot::Snapshot => dir.path.join("snapshots").join(format!("{step}.tmp")),
+    };
+    let tmp = tmp.as_path();
+    let _ = fs::remove_dir_all(tmp);
+    store::fake_enospc(tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::create_dir_all(tmp)?;
+    let rec = Rec::new();
+    model.clone().save_file(tmp.join("model"), &rec).context("saving model checkpoint")?;
+    rec.record(opt.decay.to_record(), tmp.join("adam_decay")).context("saving optimizer")?;
+    rec.record(opt.no_decay.to_record(), tmp.join("adam_no_decay")).context("saving optimizer")?;
+    let files = hash_files(tmp)?;
+    let seal = seal(step, first_loss, &files);
+    store::write_json_atomic(&tmp.join("step.json"), &Manifest { step, first_loss, files, seal })?;
+    match slot {
+        Slot::Checkpoint => {
+            let cur = dir.checkpoint_dir();
+            let prev = prev_dir(dir);
+            let _ = fs::remove_dir_all(&prev);
+            if cur.exists() {
+                fs::rename(&cur, &prev)?;
+            }
+            fs::rename(tmp, &cur)?;
+            let _ = fs::remove_dir_all(old_dir(dir));
+        }
+        Slot::Snapshot => {
+            let to = snapshot_dir(dir, step);
+            let _ = fs::remove_dir_all(&to);
+            fs::rename(tmp, &to)?;
+        }
     }
-    fs::rename(&tmp, &cur)?;
-    let _ = fs::remove_dir_all(old_dir(dir));
     Ok(())
 }
 

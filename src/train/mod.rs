@@ -216,7 +216,7 @@ pub fn train<B: TrainBackend>(
             };
             store::append_jsonl(&dir.evals_jsonl(), &rec)?;
             if done < run.steps {
-                checkpoint::save::<B>(dir, &model, &opt, done, start_loss)?;
+                checkpoint::save::<B>(dir, &model, &opt, done, start_loss, checkpoint::Slot::Checkpoint)?;
             }
         }
         if last_beat.elapsed().as_secs() >= 5 || done == run.steps {
@@ -226,10 +226,10 @@ pub fn train<B: TrainBackend>(
             last_beat = Instant::now();
         }
         if run.branch.as_ref().is_some_and(|b| b.snapshots.contains(&done)) {
-            checkpoint::save_snapshot::<B>(dir, &model, &opt, done, start_loss)?;
+            checkpoint::save::<B>(dir, &model, &opt, done, start_loss, checkpoint::Slot::Snapshot)?;
         }
         if stop() && done < run.steps {
-            checkpoint::save::<B>(dir, &model, &opt, done, start_loss)?;
+            checkpoint::save::<B>(dir, &model, &opt, done, start_loss, checkpoint::Slot::Checkpoint)?;
             return Ok(Outcome::Stopped(done));
         }
     }

@@ -1,7 +1,6 @@
 //! Loss-curve figures: WSD decay branches against their trunk, and the loss-curve law
 //! (fit.json `laws.loss_curve`) against every fitted run with the target's predicted curve.
 
-use crate::fit::curve::CurveLawReport;
 use crate::report::chart::{
     self, bounds, clip, color, figure, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si,
 };
@@ -62,12 +61,8 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
                    `laws.loss_curve.target.curve`, also `windtunnel predict-curve DIR --csv`)."
         .to_string();
     let mk = |r| figure("loss_curve", "Loss-curve law", caption.clone(), r);
-    let Some(v) = f.fit.laws.get("loss_curve") else {
+    let Some(law) = &f.fit.laws.loss_curve else {
         return Ok(mk(Err("no loss_curve law (add \"loss_curve\" to [fit] laws)".into())));
-    };
-    let law: CurveLawReport = match serde_json::from_value(v.clone()) {
-        Ok(l) => l,
-        Err(e) => return Ok(mk(Err(format!("fit.json laws.loss_curve unreadable: {e}")))),
     };
     let mut sizes: Vec<f64> = law.runs.iter().map(|r| r.params).collect();
     sizes.sort_by(f64::total_cmp);

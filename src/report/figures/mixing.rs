@@ -58,7 +58,7 @@ pub fn mixing_law(f: &Facts) -> Result<Figure> {
                    (dotted)."
         .to_string();
     let mk = |r| figure("mixing_law", "Data mixing law", caption.clone(), r);
-    let Some(m) = crate::fit::mixing::MixingFit::of(f.fit) else {
+    let Some(m) = &f.fit.laws.data_mixing else {
         return Ok(mk(Err("no data_mixing law in fit.json (`[fit] laws = [..., \"data_mixing\"]`)".into())));
     };
     if m.domains.len() != 2 {
