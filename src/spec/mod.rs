@@ -15,9 +15,12 @@ mod grid;
 mod raw;
 mod resolve;
 
-pub use config::{DecayShape, DomainConfig, FitSpec, Parametrization, RunConfig, Schedule, Sweep, Target};
+pub use config::{
+    BacktestMode, Builtin, DecayShape, DomainConfig, FitSpec, Parametrization, RunConfig, Schedule, SourceKind, Sweep,
+    Target,
+};
 pub use diag::SpecError;
-pub use resolve::{LAWS, SOURCE_KINDS, VOCAB};
+pub use resolve::{LAWS, VOCAB};
 
 use std::path::Path;
 
@@ -183,7 +186,7 @@ name = "unit"
         assert_eq!(r.schedule, Schedule::Wsd { warmup: 0.1, decay: 0.2, decay_shape: shape });
         assert_eq!(
             r.domains[1],
-            DomainConfig { name: "grammar".into(), kind: "builtin:pcfg".into(), source: None, fingerprint: None }
+            DomainConfig { name: "grammar".into(), kind: SourceKind::Builtin(Builtin::Pcfg), source: None, fingerprint: None }
         );
     }
 
