@@ -16,7 +16,7 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         bootstrap: sweep.fit.bootstrap,
         seed: sweep.runs.first().map_or(0, |r| r.seed),
         backtest: sweep.fit.backtest == BacktestMode::Largest,
-        laws: sweep.fit.laws.iter().filter(|l| l.as_str() != "chinchilla").cloned().collect(),
+        laws: sweep.fit.laws.iter().copied().filter(|&l| l != fit::LawName::Chinchilla).collect(),
         // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
         // presents a prediction below it as a result.
         entropy_floor: report::facts::entropy_floors(sweep).1,

@@ -3,6 +3,7 @@
 //! value before building one. Its canonical JSON is hashed into the run id, so changing any
 //! field here changes every run id (that is intended: a different config is a different run).
 
+use crate::fit::LawName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -238,7 +239,7 @@ pub struct Target {
 /// Which fits to run after training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSpec {
-    pub laws: Vec<String>,
+    pub laws: Vec<LawName>,
     /// "largest" (hold out the largest-compute run(s)) or "none".
     pub backtest: BacktestMode,
     pub bootstrap: usize,
@@ -284,7 +285,7 @@ impl std::fmt::Display for BacktestMode {
 impl Default for FitSpec {
     fn default() -> Self {
         FitSpec {
-            laws: vec!["chinchilla".into()],
+            laws: vec![LawName::Chinchilla],
             backtest: BacktestMode::Largest,
             bootstrap: 1000,
             density_ref: None,

@@ -20,7 +20,7 @@ pub use config::{
     Target,
 };
 pub use diag::SpecError;
-pub use resolve::{LAWS, VOCAB};
+pub use resolve::VOCAB;
 
 use std::path::Path;
 
@@ -471,4 +471,5 @@ params = 1e7
         assert!(text.contains("23 | width = [16, 0, 48]\n"), "{text}");
         assert!(text.ends_with("   |              ^"), "{text}");
     }
+
 }

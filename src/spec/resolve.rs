@@ -7,13 +7,12 @@ use super::config::*;
 use super::diag::{Ctx, Res};
 use super::grid::{self, Amount, Point};
 use super::raw::*;
+use crate::fit::LawName;
 use std::collections::HashMap;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 /// The byte-level tokenizer's vocabulary.
 pub const VOCAB: usize = 256;
-/// The fit engine owns the list of laws; the sweep file accepts exactly those.
-pub const LAWS: &[&str] = &crate::fit::steps::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
 /// Longest path of a data source or tokenizer (Linux's PATH_MAX): a longer one cannot be
@@ -518,7 +517,8 @@ fn fit_section(raw: Option<RawFit>, sources: &[&str], ctx: &Ctx) -> Res<FitSpec>
         spec.laws.clear();
         for (i, law) in laws.get_ref().iter().enumerate() {
             let field = format!("fit.laws[{i}]");
-            let name = ctx.choice(law, &field, LAWS)?.to_string();
+            // The fit engine owns the list of laws; the sweep file accepts exactly those.
+            let name = ctx.pick(law, &field, &LawName::ALL, LawName::as_str)?;
             if spec.laws.contains(&name) {
                 return Err(ctx.err(law.span(), &field, &format!("\"{name}\" is listed twice")));
             }
