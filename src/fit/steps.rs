@@ -199,8 +199,7 @@ fn aux_law(name: LawName, obs: &[Obs], opts: &FitOptions, target_flops: Option<f
                 .or(opts.target_flops)
                 .unwrap_or_else(|| data.obs.iter().map(|o| o.flops).fold(0.0, f64::max));
             let boots = opts.bootstrap.min(mixing::MAX_BOOTSTRAP);
-            laws.data_mixing =
-                Some(mixing::fit(&data.domains, &data.obs, &data.weights, target, boots, opts.seed)?);
+            laws.data_mixing = Some(mixing::fit(&data.domains, &data.obs, &data.weights, target, boots, opts.seed)?);
         }
         // The main law (fitted first, by `chinchilla_part`) and the curve law (by the app layer).
         LawName::Chinchilla | LawName::LossCurve => bail!("law {name} is not an auxiliary law"),
