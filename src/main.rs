@@ -89,7 +89,7 @@ enum Cmd {
         bootstrap: Option<usize>,
         /// Laws to fit, comma separated (default: the sweep's, or chinchilla).
         #[arg(long, value_delimiter = ',')]
-        laws: Option<Vec<String>>,
+        laws: Option<Vec<fit::LawName>>,
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -535,7 +535,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 let opts = fit::FitOptions {
                     bootstrap: 1000,
                     backtest: true,
-                    laws: vec!["chinchilla".into()],
+                    laws: vec![fit::LawName::Chinchilla],
                     ..Default::default()
                 };
                 (frame::to_obs(&df, &path.display().to_string())?, opts, PathBuf::from("fit.json"))

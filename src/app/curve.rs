@@ -257,7 +257,7 @@ pub fn mpl_protocol(dir: &Path) -> Result<String> {
 /// `fit DIR --laws ...,loss_curve`: the curve law of a results folder's finished runs.
 pub fn add_curve_law_dir(
     dir: &Path,
-    laws: &[String],
+    laws: &[crate::fit::LawName],
     bootstrap: usize,
     seed: u64,
     report: &mut FitReport,

@@ -2,7 +2,7 @@
 //! data-mixing law's inputs and `mix-predict`. Each step reads the previous step's files only.
 
 use crate::fit::{self, FitOptions, FitReport};
-use crate::spec::config::Sweep;
+use crate::spec::config::{BacktestMode, Sweep};
 use crate::store::{self, frame, SweepDir};
 use crate::{report, runner, UserError};
 use anyhow::{Context, Result};
@@ -15,8 +15,8 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         target_params: sweep.target.params,
         bootstrap: sweep.fit.bootstrap,
         seed: sweep.runs.first().map_or(0, |r| r.seed),
-        backtest: sweep.fit.backtest != "none",
-        laws: sweep.fit.laws.iter().filter(|l| l.as_str() != "chinchilla").cloned().collect(),
+        backtest: sweep.fit.backtest == BacktestMode::Largest,
+        laws: sweep.fit.laws.iter().copied().filter(|&l| l != fit::LawName::Chinchilla).collect(),
         // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
         // presents a prediction below it as a result.
         entropy_floor: report::facts::entropy_floors(sweep).1,

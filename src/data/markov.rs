@@ -133,7 +133,7 @@ mod tests {
         assert!((h1 - floor).abs() < 0.02, "order-1 entropy {h1} vs sampled -log p {floor}");
         assert!(h2 <= h1 + 1e-9, "conditioning on more cannot raise the entropy: H1 {h1}, H2 {h2}");
         assert!(h0 - h1 > 0.3, "the context must matter: H0 {h0}, H1 {h1}");
-        let published = crate::data::entropy_floor("builtin:markov").expect("markov has a floor");
+        let published = crate::data::entropy_floor(crate::spec::config::Builtin::Markov);
         assert!((published - floor).abs() < 0.01, "data::entropy_floor {published} vs sampled {floor}");
     }
 }

@@ -19,7 +19,7 @@ pub mod stream;
 pub mod tokenizer;
 
 use crate::rng::{self, Rng};
-use crate::spec::config::RunConfig;
+use crate::spec::config::{Builtin, RunConfig};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -33,12 +33,11 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn from_kind(kind: &str) -> Result<Source> {
-        Ok(match kind {
-            "builtin:markov" => Source::Markov(markov::Markov::new()),
-            "builtin:pcfg" => Source::Pcfg(pcfg::Pcfg::new()),
-            other => bail!("unknown data source kind `{other}` (expected builtin:markov or builtin:pcfg)"),
-        })
+    pub fn new(b: Builtin) -> Source {
+        match b {
+            Builtin::Markov => Source::Markov(markov::Markov::new()),
+            Builtin::Pcfg => Source::Pcfg(pcfg::Pcfg::new()),
+        }
     }
 
     /// Appends `len` bytes; returns (-log p of the generated symbols, symbols it covers).
@@ -53,8 +52,8 @@ impl Source {
 /// The generator's entropy rate in nats per byte, measured on a fixed long sample: the mean
 /// -log p of what the generator emitted (exact for the Markov source, an upper bound for the
 /// grammar). No model can beat it on average, so it is the floor under the fitted E.
-pub fn entropy_floor(kind: &str) -> Option<f64> {
-    let src = Source::from_kind(kind).ok()?;
+pub fn entropy_floor(b: Builtin) -> f64 {
+    let src = Source::new(b);
     let mut rng = Rng::new(0xf100);
     let (mut nll, mut n) = (0.0, 0usize);
     let mut buf = Vec::new();
@@ -64,7 +63,7 @@ pub fn entropy_floor(kind: &str) -> Option<f64> {
         nll += a;
         n += b;
     }
-    Some(nll / n as f64)
+    nll / n as f64
 }
 
 /// A domain as the sampler sees it.
@@ -95,7 +94,10 @@ impl Mixture {
         for d in &cfg.domains {
             names.push(d.name.clone());
             let dom = match (&d.source, &d.fingerprint) {
-                (None, _) => Domain::Builtin(Source::from_kind(&d.kind)?),
+                (None, _) => match d.kind.builtin() {
+                    Some(b) => Domain::Builtin(Source::new(b)),
+                    None => bail!("domain {}: a {} source without its files", d.name, d.kind),
+                },
                 (Some(src), Some(fp)) => {
                     let m = prepare::open_manifest(cache, fp).with_context(|| format!("domain {}", d.name))?;
                     Domain::Files(stream::Stream::open(&d.name, &m, src, cfg.seq_len + 1)?)
@@ -195,21 +197,21 @@ mod tests {
 
     #[test]
     fn generators_are_deterministic_and_in_range() {
-        for kind in ["builtin:markov", "builtin:pcfg"] {
-            let s = Source::from_kind(kind).unwrap();
+        for kind in [Builtin::Markov, Builtin::Pcfg] {
+            let s = Source::new(kind);
             let (mut a, mut b) = (Vec::new(), Vec::new());
             s.generate(&mut Rng::new(3), 500, &mut a);
             s.generate(&mut Rng::new(3), 500, &mut b);
             assert_eq!(a, b);
             assert_eq!(a.len(), 500);
-            assert!(a.iter().all(|&c| (32..=208).contains(&c)), "{kind}");
+            assert!(a.iter().all(|&c| (32..=208).contains(&c)), "{kind:?}");
         }
     }
 
     #[test]
     fn entropy_floors_are_sane() {
-        let m = entropy_floor("builtin:markov").unwrap();
-        let p = entropy_floor("builtin:pcfg").unwrap();
+        let m = entropy_floor(Builtin::Markov);
+        let p = entropy_floor(Builtin::Pcfg);
         // Rows mix a Zipf unigram over 160 symbols with a sparse 16-way table: well below
         // ln 160 = 5.08 nats, above ln 16 = 2.77 minus what the sparse weights save.
         assert!(m > 1.5 && m < 4.0, "markov floor {m}");

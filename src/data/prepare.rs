@@ -12,7 +12,7 @@
 use super::files::{self, Utf8Policy};
 use super::shard;
 use super::tokenizer::Tokenizer;
-use crate::spec::config::{DomainConfig, FileSource, Sweep};
+use crate::spec::config::{DomainConfig, FileSource, SourceKind, Sweep};
 use crate::{store, UserError};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ const TEXT_BLOCK: usize = 1 << 20;
 /// What a prepared domain is made of; `<cache>/<fingerprint>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
-    pub kind: String,
+    pub kind: SourceKind,
     /// The shards holding the tokens, in order (cache shards for text/jsonl, the source's
     /// own files for shards), as absolute paths.
     pub shards: Vec<PathBuf>,
@@ -58,7 +58,7 @@ impl Manifest {
 #[derive(Clone, Debug)]
 pub struct DomainReport {
     pub name: String,
-    pub kind: String,
+    pub kind: SourceKind,
     pub files: usize,
     pub tokens: u64,
     pub bytes_per_token: Option<f64>,
@@ -136,7 +136,7 @@ pub fn prepare(sweep: &mut Sweep, cache: &Path) -> Result<Vec<DomainReport>> {
         let m = if cached {
             open_manifest(cache, fp).map_err(|e| located(sweep, i, e))?
         } else {
-            if tokenizer.is_none() && d.kind != "shards" {
+            if tokenizer.is_none() && d.kind != SourceKind::Shards {
                 tokenizer = Some(Tokenizer::load(&sweep.data.tokenizer).map_err(|e| UserError(format!("{e:#}")))?);
             }
             let m = build(d, src, tokenizer.as_ref(), cache, fp).map_err(|e| located(sweep, i, e))?;
@@ -145,15 +145,15 @@ pub fn prepare(sweep: &mut Sweep, cache: &Path) -> Result<Vec<DomainReport>> {
         };
         check(sweep, d, &m).map_err(|e| located(sweep, i, e))?;
         let secs = started.elapsed().as_secs_f64();
-        let how = match (cached, d.kind.as_str()) {
+        let how = match (cached, d.kind) {
             (true, _) => "cached".to_string(),
-            (false, "shards") => format!("checked in {secs:.1} s"),
+            (false, SourceKind::Shards) => format!("checked in {secs:.1} s"),
             _ => format!("tokenized in {secs:.1} s ({:.2} M tokens/s)", m.tokens as f64 / secs.max(1e-9) / 1e6),
         };
         let bpt = m.bytes_per_token(src);
         out.push(DomainReport {
             name: d.name.clone(),
-            kind: d.kind.clone(),
+            kind: d.kind,
             files: m.files,
             tokens: m.tokens,
             bytes_per_token: bpt,
@@ -166,7 +166,7 @@ pub fn prepare(sweep: &mut Sweep, cache: &Path) -> Result<Vec<DomainReport>> {
 fn check(sweep: &Sweep, d: &DomainConfig, m: &Manifest) -> Result<()> {
     let vocab = sweep.runs.iter().map(|r| r.vocab).min().unwrap_or(256);
     if m.max_token as usize >= vocab {
-        let hint = if d.kind == "shards" {
+        let hint = if d.kind == SourceKind::Shards {
             format!("set [data] vocab = {} (or more), or use the tokenizer that made the shards", m.max_token + 1)
         } else {
             "the tokenizer produced an id beyond its own vocabulary".into()
@@ -221,7 +221,8 @@ pub fn open_manifest(cache: &Path, fingerprint: &str) -> Result<Manifest> {
 fn fingerprint(d: &DomainConfig, src: &FileSource, tok_fp: &str, memo: &mut Memo) -> Result<String> {
     let files = files::expand(&src.path)?;
     let mut h = blake3::Hasher::new();
-    let spec = serde_json::to_vec(&(&d.kind, src, if d.kind == "shards" { "" } else { tok_fp }))?;
+    // d.kind serialises as its sweep-file word, the string this hash was first taken over.
+    let spec = serde_json::to_vec(&(&d.kind, src, if d.kind == SourceKind::Shards { "" } else { tok_fp }))?;
     h.update(&spec);
     for f in &files {
         h.update(memo.hash(f)?.as_bytes());
@@ -232,7 +233,7 @@ fn fingerprint(d: &DomainConfig, src: &FileSource, tok_fp: &str, memo: &mut Memo
 /// Builds the manifest of one domain (tokenizing into cache shards for text/jsonl).
 fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Path, fp: &str) -> Result<Manifest> {
     let files = files::expand(&src.path)?;
-    if d.kind == "shards" {
+    if d.kind == SourceKind::Shards {
         let mut shards = Vec::new();
         let (mut tokens, mut max) = (0u64, 0u32);
         for f in &files {
@@ -245,7 +246,7 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
             anyhow::bail!("the {} shard(s) of `{}` hold no tokens", files.len(), src.path);
         }
         return Ok(Manifest {
-            kind: d.kind.clone(),
+            kind: d.kind,
             shards,
             tokens,
             max_token: max,
@@ -270,7 +271,7 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
             }
             Ok(())
         };
-        if d.kind == "jsonl" {
+        if d.kind == SourceKind::Jsonl {
             let field = src.field.as_deref().unwrap_or("text");
             files::jsonl_docs(f, field, policy, &mut |s| add(s, true))?;
         } else {
@@ -284,7 +285,7 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
         anyhow::bail!("no text in the {} file(s) of `{}` (empty source)", files.len(), src.path);
     }
     Ok(Manifest {
-        kind: d.kind.clone(),
+        kind: d.kind,
         shards,
         tokens,
         max_token: max,

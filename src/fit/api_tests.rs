@@ -4,7 +4,7 @@
 
 use crate::fit::chinchilla::law::Law;
 use crate::fit::chinchilla::reference::chinchilla_obs;
-use crate::fit::{fit_all, FitOptions, FitReport, Obs};
+use crate::fit::{fit_all, FitOptions, FitReport, LawName, Obs};
 
 fn obs(run: &str, n: f64, d: f64, l: f64) -> Obs {
     Obs::final_6nd(run, n, d, l)
@@ -91,8 +91,7 @@ fn bad_requests_are_errors() {
     assert!(fit_all(&pts, &both).is_err());
     let neg = FitOptions { target_flops: Some(-1.0), ..quick() };
     assert!(fit_all(&pts, &neg).is_err());
-    let unknown = FitOptions { laws: vec!["isoflops".into()], ..quick() };
-    let e = fit_all(&pts, &unknown).unwrap_err().to_string();
+    let e = "isoflops".parse::<LawName>().unwrap_err();
     assert!(
         e.contains("chinchilla, chinchilla_varpro, isoflop, envelope, loss_vs_compute, lr_vs_compute, batch_vs_compute, batch_vs_loss"),
         "{e}"
@@ -112,7 +111,7 @@ fn an_unfittable_chinchilla_is_skipped_not_fatal() {
     let few: Vec<Obs> = pts.iter().take(4).cloned().collect();
     let mut none_final = pts.clone();
     none_final.iter_mut().for_each(|o| o.is_final = false);
-    let opts = FitOptions { laws: vec!["loss_vs_compute".into()], target_flops: Some(1e21), ..FitOptions::default() };
+    let opts = FitOptions { laws: vec![LawName::LossVsCompute], target_flops: Some(1e21), ..FitOptions::default() };
     for (data, why) in [(&one_n, "distinct model sizes"), (&few, "at least 5"), (&none_final, "is_final")] {
         let rep = fit_all(data, &opts).unwrap();
         let reason = rep.chinchilla_skipped().unwrap_or_else(|| panic!("not skipped: {rep:?}"));
@@ -141,7 +140,7 @@ fn auxiliary_laws_land_in_the_report() {
         o.batch = Some(256.0);
     }
     let opts = FitOptions {
-        laws: vec!["chinchilla".into(), "envelope".into(), "loss_vs_compute".into(), "isoflop".into()],
+        laws: vec![LawName::Chinchilla, LawName::Envelope, LawName::LossVsCompute, LawName::Isoflop],
         ..quick()
     };
     let rep = fit_all(&pts, &opts).unwrap();
@@ -157,7 +156,7 @@ fn auxiliary_laws_land_in_the_report() {
 #[test]
 fn varpro_cross_check_agrees_with_the_grid_fit() {
     let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
-    let opts = FitOptions { laws: vec!["chinchilla_varpro".into()], ..quick() };
+    let opts = FitOptions { laws: vec![LawName::ChinchillaVarpro], ..quick() };
     let rep = fit_all(&grid_points(&law), &opts).unwrap();
     let v = rep.laws.chinchilla_varpro.unwrap().params;
     for (a, b) in
@@ -198,7 +197,7 @@ fn a_learning_rate_sweep_is_fitted_on_each_sizes_best_run() {
 #[test]
 fn data_mixing_without_its_per_domain_data_is_skipped() {
     let law = Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 };
-    let opts = FitOptions { laws: vec!["data_mixing".into()], ..quick() };
+    let opts = FitOptions { laws: vec![LawName::DataMixing], ..quick() };
     let rep = fit_all(&grid_points(&law), &opts).unwrap();
     assert!(rep.laws.data_mixing.is_none() && rep.params.is_some());
     assert!(rep.skipped["data_mixing"].contains("per-domain"), "{:?}", rep.skipped);

@@ -31,6 +31,7 @@ pub use chinchilla::bootstrap::Interval;
 pub use chinchilla::law::{Law, TargetPoint};
 pub use chinchilla::rollout::Rollout;
 pub use laws::Laws;
+pub use steps::LawName;
 pub use verdict::Verdict;
 
 use serde::{Deserialize, Serialize};
@@ -72,8 +73,8 @@ pub struct FitOptions {
     pub bootstrap: usize,
     pub seed: u64,
     pub backtest: bool,
-    /// Auxiliary laws: any of `steps::LAW_NAMES` ("chinchilla" is implied).
-    pub laws: Vec<String>,
+    /// Auxiliary laws ("chinchilla" is implied).
+    pub laws: Vec<LawName>,
     /// The data's known entropy floor in nats/token (built-in domains; the caller knows the
     /// data, fit/ does not). The verdict judges E and the target's loss against it.
     pub entropy_floor: Option<f64>,

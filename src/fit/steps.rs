@@ -16,26 +16,114 @@ use crate::fit::{
     chinchilla::varpro, envelope, hyperparams, isoflop, loss_vs_compute, mixing, FitOptions, FitReport, Obs,
 };
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Names accepted in `FitOptions::laws`. "chinchilla" is always fitted (it
-/// is the report's main law), so naming it is accepted and changes nothing.
-pub const LAW_NAMES: [&str; 10] = [
-    "chinchilla",
-    "chinchilla_varpro",
-    "isoflop",
-    "envelope",
-    "loss_vs_compute",
-    "lr_vs_compute",
-    "batch_vs_compute",
-    "batch_vs_loss",
-    // Needs per-domain losses, which `Obs` lacks: the caller passes them in
-    // `FitOptions::mixing` (the app layer reads them from a sweep's results frame).
-    "data_mixing",
-    // Needs every evaluation with its run's learning-rate schedule (`fit::curve`), so it is
-    // fitted by the app layer (`app::curve`) from the run folders.
-    "loss_curve",
-];
+/// A law `FitOptions::laws` (and a sweep's `[fit] laws`) can name. "chinchilla" is always
+/// fitted (it is the report's main law), so naming it is accepted and changes nothing.
+/// Serialised, displayed and parsed as its name (`as_str`), the text it replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum LawName {
+    Chinchilla,
+    ChinchillaVarpro,
+    Isoflop,
+    Envelope,
+    LossVsCompute,
+    LrVsCompute,
+    BatchVsCompute,
+    BatchVsLoss,
+    /// Needs per-domain losses, which `Obs` lacks: the caller passes them in
+    /// `FitOptions::mixing` (the app layer reads them from a sweep's results frame).
+    DataMixing,
+    /// Needs every evaluation with its run's learning-rate schedule (`fit::curve`), so it is
+    /// fitted by the app layer (`app::curve`) from the run folders.
+    LossCurve,
+}
+
+impl LawName {
+    /// Every law, in the order error messages list them.
+    pub const ALL: [LawName; 10] = [
+        LawName::Chinchilla,
+        LawName::ChinchillaVarpro,
+        LawName::Isoflop,
+        LawName::Envelope,
+        LawName::LossVsCompute,
+        LawName::LrVsCompute,
+        LawName::BatchVsCompute,
+        LawName::BatchVsLoss,
+        LawName::DataMixing,
+        LawName::LossCurve,
+    ];
+
+    /// The law's name in a sweep file, on the command line and as fit.json's key.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LawName::Chinchilla => "chinchilla",
+            LawName::ChinchillaVarpro => "chinchilla_varpro",
+            LawName::Isoflop => "isoflop",
+            LawName::Envelope => "envelope",
+            LawName::LossVsCompute => "loss_vs_compute",
+            LawName::LrVsCompute => "lr_vs_compute",
+            LawName::BatchVsCompute => "batch_vs_compute",
+            LawName::BatchVsLoss => "batch_vs_loss",
+            LawName::DataMixing => "data_mixing",
+            LawName::LossCurve => "loss_curve",
+        }
+    }
+}
+
+/// The names of `LawName::ALL`, in its order.
+pub const LAW_NAMES: [&str; 10] = {
+    let mut names = [""; 10];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = LawName::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+impl std::fmt::Display for LawName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LawName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LawName, String> {
+        LawName::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("unknown law {s:?}; valid laws are: {}", LAW_NAMES.join(", ")))
+    }
+}
+
+impl TryFrom<String> for LawName {
+    type Error = String;
+    fn try_from(s: String) -> Result<LawName, String> {
+        s.parse()
+    }
+}
+
+impl From<LawName> for String {
+    fn from(l: LawName) -> String {
+        l.as_str().to_string()
+    }
+}
+
+impl PartialEq<str> for LawName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for LawName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// A fitted Chinchilla law with what produced it.
 #[derive(Clone, Debug)]
@@ -78,26 +166,17 @@ fn target_spec(opts: &FitOptions) -> Result<Option<TargetSpec>> {
     }
 }
 
-fn check_law_names(laws: &[String]) -> Result<()> {
-    for name in laws {
-        if !LAW_NAMES.contains(&name.as_str()) {
-            bail!("unknown law {name:?}; valid laws are: {}", LAW_NAMES.join(", "));
-        }
-    }
-    Ok(())
-}
-
 /// Fits one auxiliary law into its field of `laws`. `target_flops` is the report's target
 /// compute, if it has one (the data_mixing law recommends a mixture there).
-fn aux_law(name: &str, obs: &[Obs], opts: &FitOptions, target_flops: Option<f64>, laws: &mut Laws) -> Result<()> {
+fn aux_law(name: LawName, obs: &[Obs], opts: &FitOptions, target_flops: Option<f64>, laws: &mut Laws) -> Result<()> {
     match name {
-        "isoflop" => laws.isoflop = Some(isoflop::fit(obs)?),
-        "envelope" => laws.envelope = Some(envelope::fit(obs)?),
-        "loss_vs_compute" => laws.loss_vs_compute = Some(loss_vs_compute::fit(obs)?),
-        "lr_vs_compute" => laws.lr_vs_compute = Some(hyperparams::fit_lr(obs)?),
-        "batch_vs_compute" => laws.batch_vs_compute = Some(hyperparams::fit_batch(obs)?),
-        "batch_vs_loss" => laws.batch_vs_loss = Some(hyperparams::fit_batch_vs_loss(obs)?),
-        "chinchilla_varpro" => {
+        LawName::Isoflop => laws.isoflop = Some(isoflop::fit(obs)?),
+        LawName::Envelope => laws.envelope = Some(envelope::fit(obs)?),
+        LawName::LossVsCompute => laws.loss_vs_compute = Some(loss_vs_compute::fit(obs)?),
+        LawName::LrVsCompute => laws.lr_vs_compute = Some(hyperparams::fit_lr(obs)?),
+        LawName::BatchVsCompute => laws.batch_vs_compute = Some(hyperparams::fit_batch(obs)?),
+        LawName::BatchVsLoss => laws.batch_vs_loss = Some(hyperparams::fit_batch_vs_loss(obs)?),
+        LawName::ChinchillaVarpro => {
             // The cross-check of approach 3: for fixed (alpha, beta) the law is linear in
             // (E, A, B), so profile them out and search (alpha, beta) only.
             let points = final_per_run(&obs.iter().filter(|o| o.is_final).cloned().collect::<Vec<_>>());
@@ -109,7 +188,7 @@ fn aux_law(name: &str, obs: &[Obs], opts: &FitOptions, target_flops: Option<f64>
             laws.chinchilla_varpro =
                 Some(VarproLaw { inner_solves: v.inner_solves, objective: v.objective, params: v.law });
         }
-        "data_mixing" => {
+        LawName::DataMixing => {
             let data = match &opts.mixing {
                 Some(Ok(data)) => data,
                 Some(Err(why)) => bail!("{why}"),
@@ -120,10 +199,10 @@ fn aux_law(name: &str, obs: &[Obs], opts: &FitOptions, target_flops: Option<f64>
                 .or(opts.target_flops)
                 .unwrap_or_else(|| data.obs.iter().map(|o| o.flops).fold(0.0, f64::max));
             let boots = opts.bootstrap.min(mixing::MAX_BOOTSTRAP);
-            laws.data_mixing =
-                Some(mixing::fit(&data.domains, &data.obs, &data.weights, target, boots, opts.seed)?);
+            laws.data_mixing = Some(mixing::fit(&data.domains, &data.obs, &data.weights, target, boots, opts.seed)?);
         }
-        _ => bail!("unknown law {name:?}"),
+        // The main law (fitted first, by `chinchilla_part`) and the curve law (by the app layer).
+        LawName::Chinchilla | LawName::LossCurve => bail!("law {name} is not an auxiliary law"),
     }
     Ok(())
 }
@@ -133,7 +212,6 @@ fn aux_law(name: &str, obs: &[Obs], opts: &FitOptions, target_flops: Option<f64>
 /// its reason in `FitReport::skipped`, and the other laws are still fitted.
 pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
     check_obs(obs)?;
-    check_law_names(&opts.laws)?;
     let spec = target_spec(opts)?;
     let mut skipped = BTreeMap::new();
     let mut rep = match chinchilla_part(obs, opts, spec) {
@@ -149,10 +227,10 @@ pub fn run(obs: &[Obs], opts: &FitOptions) -> Result<FitReport> {
         }
     };
     let target_flops = rep.target.as_ref().map(|t| t.flops);
-    for name in opts.laws.iter().filter(|n| !matches!(n.as_str(), "chinchilla" | "loss_curve")) {
+    for &name in opts.laws.iter().filter(|n| !matches!(n, LawName::Chinchilla | LawName::LossCurve)) {
         if let Err(e) = aux_law(name, obs, opts, target_flops, &mut rep.laws) {
             rep.warnings.push(format!("law {name} not fitted: {e:#}"));
-            skipped.insert(name.clone(), format!("{e:#}"));
+            skipped.insert(name.to_string(), format!("{e:#}"));
         }
     }
     rep.skipped = skipped;

@@ -6,7 +6,7 @@ use super::headline::{self, Headline, ReportOptions};
 use super::runs::{run_curves, RunCurve};
 use crate::data;
 use crate::fit::{isoflop::IsoflopFit, FitReport};
-use crate::spec::config::Sweep;
+use crate::spec::config::{Builtin, Sweep};
 use crate::store::SweepDir;
 use anyhow::Result;
 use polars::prelude::*;
@@ -156,7 +156,7 @@ pub(crate) fn entropy_floors(sweep: &Sweep) -> (Vec<(String, f64)>, Option<f64>,
     let floors: Vec<(String, f64, bool)> = first
         .domains
         .iter()
-        .filter_map(|d| data::entropy_floor(&d.kind).map(|f| (d.name.clone(), f, d.kind == "builtin:markov")))
+        .filter_map(|d| d.kind.builtin().map(|b| (d.name.clone(), data::entropy_floor(b), b == Builtin::Markov)))
         .collect();
     let one_mix = sweep.runs.iter().all(|r| r.mix == first.mix);
     let ok = one_mix && floors.len() == first.domains.len() && !floors.is_empty();

@@ -3,6 +3,7 @@
 //! value before building one. Its canonical JSON is hashed into the run id, so changing any
 //! field here changes every run id (that is intended: a different config is a different run).
 
+use crate::fit::LawName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -53,8 +54,8 @@ pub struct Branch {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DomainConfig {
     pub name: String,
-    /// "builtin:markov", "builtin:pcfg", "text", "jsonl" or "shards".
-    pub kind: String,
+    /// "builtin:markov", "builtin:pcfg", "text", "jsonl" or "shards" (serialised as that text).
+    pub kind: SourceKind,
     /// Files of a text/jsonl/shards domain, as written in the sweep file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<FileSource>,
@@ -62,6 +63,85 @@ pub struct DomainConfig {
     /// filled in by `data::prepare::stamp` before run ids are taken: changed data is a new run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+}
+
+/// A generated (built-in) data source: offline, with a known entropy floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    Markov,
+    Pcfg,
+}
+
+/// What a domain's data is: a built-in generator or files of one format. Serialised as the
+/// sweep file's word (`"builtin:markov"`, `"jsonl"`, ...), so run ids and data-cache
+/// fingerprints are those of the string it replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum SourceKind {
+    Builtin(Builtin),
+    /// UTF-8 files, one document each.
+    Text,
+    /// One JSON object per line, the text in a string field.
+    Jsonl,
+    /// llm.c token shards.
+    Shards,
+}
+
+impl SourceKind {
+    /// Every kind, in the order the sweep file's error messages list them.
+    pub const ALL: [SourceKind; 5] = [
+        SourceKind::Builtin(Builtin::Markov),
+        SourceKind::Builtin(Builtin::Pcfg),
+        SourceKind::Text,
+        SourceKind::Jsonl,
+        SourceKind::Shards,
+    ];
+
+    /// The word the sweep file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Builtin(Builtin::Markov) => "builtin:markov",
+            SourceKind::Builtin(Builtin::Pcfg) => "builtin:pcfg",
+            SourceKind::Text => "text",
+            SourceKind::Jsonl => "jsonl",
+            SourceKind::Shards => "shards",
+        }
+    }
+
+    /// The kind the sweep file's word names, if any.
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The generator of a built-in kind; None for file-backed ones.
+    pub fn builtin(self) -> Option<Builtin> {
+        match self {
+            SourceKind::Builtin(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<SourceKind> for String {
+    fn from(k: SourceKind) -> String {
+        k.as_str().to_string()
+    }
+}
+
+impl TryFrom<String> for SourceKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<SourceKind, String> {
+        SourceKind::parse(&s).ok_or_else(|| {
+            let all: Vec<String> = SourceKind::ALL.iter().map(|k| format!("\"{k}\"")).collect();
+            format!("unknown data source kind \"{s}\"; expected one of {}", all.join(", "))
+        })
+    }
 }
 
 /// Where a file-backed domain's tokens come from.
@@ -159,9 +239,9 @@ pub struct Target {
 /// Which fits to run after training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSpec {
-    pub laws: Vec<String>,
+    pub laws: Vec<LawName>,
     /// "largest" (hold out the largest-compute run(s)) or "none".
-    pub backtest: String,
+    pub backtest: BacktestMode,
     pub bootstrap: usize,
     /// A reference fit.json (path as written, relative to the working directory): each run's
     /// density (effective-parameter ratio) against that law lands in fit.json's `laws.density`.
@@ -173,11 +253,40 @@ pub struct FitSpec {
     pub objective: Option<BTreeMap<String, f64>>,
 }
 
+/// `[fit] backtest`: serialised as the sweep file's word, `"largest"` or `"none"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BacktestMode {
+    /// Hold out the largest-compute run(s), fit the rest and score the prediction.
+    #[serde(rename = "largest")]
+    Largest,
+    /// No backtest.
+    #[serde(rename = "none")]
+    Off,
+}
+
+impl BacktestMode {
+    pub const ALL: [BacktestMode; 2] = [BacktestMode::Largest, BacktestMode::Off];
+
+    /// The word the sweep file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BacktestMode::Largest => "largest",
+            BacktestMode::Off => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for BacktestMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Default for FitSpec {
     fn default() -> Self {
         FitSpec {
-            laws: vec!["chinchilla".into()],
-            backtest: "largest".into(),
+            laws: vec![LawName::Chinchilla],
+            backtest: BacktestMode::Largest,
             bootstrap: 1000,
             density_ref: None,
             objective: None,

@@ -257,6 +257,14 @@ impl Ctx<'_> {
         let msg = format!("unknown value \"{}\"; expected one of {}", clip(x, 80), list.join(", "));
         Err(self.err(v.span(), field, &msg))
     }
+
+    /// One of the values `all`, named by `name` (a closed set, parsed): `choice`'s check and
+    /// message, and the value instead of its name.
+    pub fn pick<T: Copy>(&self, v: &S<String>, field: &str, all: &[T], name: impl Fn(T) -> &'static str) -> Res<T> {
+        let names: Vec<&str> = all.iter().map(|&t| name(t)).collect();
+        let x = self.choice(v, field, &names)?;
+        Ok(all[names.iter().position(|n| *n == x).expect("choice returns one of the names")])
+    }
 }
 
 fn describe((lo, hi): (Bound<f64>, Bound<f64>)) -> String {

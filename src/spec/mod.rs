@@ -15,9 +15,12 @@ mod grid;
 mod raw;
 mod resolve;
 
-pub use config::{DecayShape, DomainConfig, FitSpec, Parametrization, RunConfig, Schedule, Sweep, Target};
+pub use config::{
+    BacktestMode, Builtin, DecayShape, DomainConfig, FitSpec, Parametrization, RunConfig, Schedule, SourceKind, Sweep,
+    Target,
+};
 pub use diag::SpecError;
-pub use resolve::{LAWS, SOURCE_KINDS, VOCAB};
+pub use resolve::VOCAB;
 
 use std::path::Path;
 
@@ -183,7 +186,12 @@ name = "unit"
         assert_eq!(r.schedule, Schedule::Wsd { warmup: 0.1, decay: 0.2, decay_shape: shape });
         assert_eq!(
             r.domains[1],
-            DomainConfig { name: "grammar".into(), kind: "builtin:pcfg".into(), source: None, fingerprint: None }
+            DomainConfig {
+                name: "grammar".into(),
+                kind: SourceKind::Builtin(Builtin::Pcfg),
+                source: None,
+                fingerprint: None
+            }
         );
     }
 
@@ -467,5 +475,34 @@ params = 1e7
         assert!(text.starts_with("error: sweeps/bad.toml:23:14: field `grid.width[1]`: "));
         assert!(text.contains("23 | width = [16, 0, 48]\n"), "{text}");
         assert!(text.ends_with("   |              ^"), "{text}");
+    }
+
+    /// The parsed choices serialise (and so hash into run ids, data-cache fingerprints and
+    /// fit.json) as the words of the sweep file, and read back from them.
+    #[test]
+    fn parsed_choices_serialise_as_their_words() {
+        use crate::fit::LawName;
+        for k in SourceKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<SourceKind>(&json).unwrap(), k);
+            assert_eq!(k.to_string(), k.as_str());
+        }
+        let words: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(words, ["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards"]);
+        assert!(serde_json::from_str::<SourceKind>("\"hf:wiki\"").is_err());
+        for (b, w) in [(BacktestMode::Largest, "\"largest\""), (BacktestMode::Off, "\"none\"")] {
+            assert_eq!(serde_json::to_string(&b).unwrap(), w);
+            assert_eq!(serde_json::from_str::<BacktestMode>(w).unwrap(), b);
+        }
+        for l in LawName::ALL {
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(json, format!("\"{l}\""));
+            assert_eq!(serde_json::from_str::<LawName>(&json).unwrap(), l);
+        }
+        assert_eq!(crate::fit::steps::LAW_NAMES.map(|n| n.parse::<LawName>().unwrap()), LawName::ALL);
+        let spec = FitSpec { laws: vec![LawName::Chinchilla, LawName::LossCurve], ..FitSpec::default() };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.starts_with(r#"{"laws":["chinchilla","loss_curve"],"backtest":"largest","#), "{json}");
     }
 }

@@ -7,14 +7,12 @@ use super::config::*;
 use super::diag::{Ctx, Res};
 use super::grid::{self, Amount, Point};
 use super::raw::*;
+use crate::fit::LawName;
 use std::collections::HashMap;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 /// The byte-level tokenizer's vocabulary.
 pub const VOCAB: usize = 256;
-pub const SOURCE_KINDS: &[&str] = &["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards"];
-/// The fit engine owns the list of laws; the sweep file accepts exactly those.
-pub const LAWS: &[&str] = &crate::fit::steps::LAW_NAMES;
 /// Bounds that keep parameter and token arithmetic far from u64 overflow.
 const MAX_SEQ: i64 = 1 << 20;
 /// Longest path of a data source or tokenizer (Linux's PATH_MAX): a longer one cannot be
@@ -223,10 +221,10 @@ fn data_section(raw: Option<RawData>, ctx: &Ctx) -> Res<(Vec<DomainConfig>, Data
             let msg = format!("duplicate source name \"{n}\"");
             return Err(ctx.err(name.span(), &field, &msg));
         }
-        let kind_s = ctx.choice(kind, &format!("{at}.kind"), SOURCE_KINDS)?.to_string();
+        let kind_s = ctx.pick(kind, &format!("{at}.kind"), &SourceKind::ALL, SourceKind::as_str)?;
         let e = ctx.err(name.span(), &field, "");
         source_at.push(format!("{}:{}:{} ({at}, source \"{n}\")", e.path, e.line, e.col));
-        let source = file_source(&s, &kind_s, &at, &tokenizer, ctx)?;
+        let source = file_source(&s, kind_s, &at, &tokenizer, ctx)?;
         out.push(DomainConfig { name: n.clone(), kind: kind_s, source, fingerprint: None });
     }
     Ok((out, DataSpec { tokenizer, vocab, source_at }))
@@ -251,12 +249,12 @@ fn tokenizer(t: &S<toml::Value>, ctx: &Ctx) -> Res<TokenizerSpec> {
 
 /// The file settings of a text/jsonl/shards source (None for built-in ones); keys that do not
 /// apply to the kind are errors rather than silently ignored.
-fn file_source(s: &RawSource, kind: &str, at: &str, tok: &TokenizerSpec, ctx: &Ctx) -> Res<Option<FileSource>> {
+fn file_source(s: &RawSource, kind: SourceKind, at: &str, tok: &TokenizerSpec, ctx: &Ctx) -> Res<Option<FileSource>> {
     let reject = |v: Option<std::ops::Range<usize>>, key: &str, why: &str| match v {
         Some(span) => Err(ctx.err(span, &format!("{at}.{key}"), &format!("`{key}` {why}"))),
         None => Ok(()),
     };
-    if kind.starts_with("builtin:") {
+    if kind.builtin().is_some() {
         for (key, span) in [
             ("path", s.path.as_ref().map(|v| v.span())),
             ("field", s.field.as_ref().map(|v| v.span())),
@@ -283,10 +281,10 @@ fn file_source(s: &RawSource, kind: &str, at: &str, tok: &TokenizerSpec, ctx: &C
         let msg = format!("a path has at most {MAX_PATH} bytes (PATH_MAX), got {}", path.get_ref().len());
         return Err(ctx.err(path.span(), &format!("{at}.path"), &msg));
     }
-    if kind != "jsonl" {
+    if kind != SourceKind::Jsonl {
         reject(s.field.as_ref().map(|v| v.span()), "field", "applies to kind = \"jsonl\" only")?;
     }
-    if kind == "shards" {
+    if kind == SourceKind::Shards {
         reject(
             s.invalid_utf8.as_ref().map(|v| v.span()),
             "invalid_utf8",
@@ -301,7 +299,7 @@ fn file_source(s: &RawSource, kind: &str, at: &str, tok: &TokenizerSpec, ctx: &C
             return Err(ctx.err(f.span(), &format!("{at}.field"), "expected a field name, got \"\""))
         }
         Some(f) => Some(f.get_ref().clone()),
-        None => (kind == "jsonl").then(|| "text".to_string()),
+        None => (kind == SourceKind::Jsonl).then(|| "text".to_string()),
     };
     let invalid_utf8 = match &s.invalid_utf8 {
         Some(v) => ctx.choice(v, &format!("{at}.invalid_utf8"), &["replace", "skip", "error"])?.to_string(),
@@ -519,7 +517,8 @@ fn fit_section(raw: Option<RawFit>, sources: &[&str], ctx: &Ctx) -> Res<FitSpec>
         spec.laws.clear();
         for (i, law) in laws.get_ref().iter().enumerate() {
             let field = format!("fit.laws[{i}]");
-            let name = ctx.choice(law, &field, LAWS)?.to_string();
+            // The fit engine owns the list of laws; the sweep file accepts exactly those.
+            let name = ctx.pick(law, &field, &LawName::ALL, LawName::as_str)?;
             if spec.laws.contains(&name) {
                 return Err(ctx.err(law.span(), &field, &format!("\"{name}\" is listed twice")));
             }
@@ -527,7 +526,7 @@ fn fit_section(raw: Option<RawFit>, sources: &[&str], ctx: &Ctx) -> Res<FitSpec>
         }
     }
     if let Some(b) = &f.backtest {
-        spec.backtest = ctx.choice(b, "fit.backtest", &["largest", "none"])?.to_string();
+        spec.backtest = ctx.pick(b, "fit.backtest", &BacktestMode::ALL, BacktestMode::as_str)?;
     }
     spec.bootstrap = opt_int(&f.bootstrap, "fit.bootstrap", 1000, 0, 1 << 24, ctx)? as usize;
     if let Some(p) = &f.density_ref {

@@ -10,7 +10,7 @@ use crate::data::prepare::Manifest;
 use crate::data::shard;
 use crate::data::stream::Stream;
 use crate::rng::Rng;
-use crate::spec::config::FileSource;
+use crate::spec::config::{FileSource, SourceKind};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -84,7 +84,7 @@ pub fn measure(path: &Path, tokens: u64, windows: usize) -> Result<(String, u64)
     let max = shard::max_token(&info)?;
     let scan_s = t.elapsed().as_secs_f64();
     let m = Manifest {
-        kind: "shards".into(),
+        kind: SourceKind::Shards,
         shards: vec![path.to_path_buf()],
         tokens,
         max_token: max,
