@@ -118,7 +118,9 @@ impl Precision {
     }
 }
 
-fn median(mut v: Vec<f64>, q: f64) -> f64 {
+/// The nearest-rank `q` quantile (NaN when empty). Not `bootstrap::percentile`, which
+/// interpolates: a spread reported here is one simulated sweep's actual spread.
+fn nearest_rank(mut v: Vec<f64>, q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -259,7 +261,7 @@ pub fn summarise(fits: Vec<(FitReport, Law)>, sims: usize, bootstrap: usize) -> 
                 r.intervals.get(q).map_or(f64::INFINITY, |iv| if iv.lo > 0.0 { iv.hi / iv.lo } else { f64::INFINITY })
             })
             .collect();
-        spreads.push((q.to_string(), median(v.clone(), 0.5), median(v, 0.8)));
+        spreads.push((q.to_string(), nearest_rank(v.clone(), 0.5), nearest_rank(v, 0.8)));
     }
     let undetermined = fits.iter().filter(|(r, _)| r.verdict.as_ref().is_some_and(|v| !v.determined)).count() as f64
         / fits.len().max(1) as f64;
@@ -271,7 +273,7 @@ pub fn summarise(fits: Vec<(FitReport, Law)>, sims: usize, bootstrap: usize) -> 
             .iter()
             .map(|(r, l)| r.intervals.get(q).map_or(f64::INFINITY, |iv| iv.width() / truth(l).abs()))
             .collect();
-        param_widths.push((q.to_string(), median(v, 0.5)));
+        param_widths.push((q.to_string(), nearest_rank(v, 0.5)));
     }
     Precision { sims, fitted: fits.len(), bootstrap, spreads, undetermined, param_widths }
 }
