@@ -165,8 +165,8 @@ pub fn check_runs(runs: &[CurveRun]) -> Result<()> {
         }
     }
     let points: usize = runs.iter().map(|r| r.steps.len()).sum();
-    if points < 12 {
-        bail!("loss_curve: {points} evaluations in all; the law has up to 11 parameters");
+    if points < 15 {
+        bail!("loss_curve: {points} evaluations in all; the law has up to 14 parameters");
     }
     Ok(())
 }
@@ -351,6 +351,9 @@ pub fn known_law(n_ref: f64) -> CurveLaw {
         c: 2.0,
         beta: 0.6,
         gamma: 0.6,
+        d: 0.5,
+        d_exp: 0.3,
+        tau: 0.4,
     }
 }
 

@@ -71,10 +71,17 @@ fn recovers_a_known_law_from_synthetic_curves() {
         ("C", l.c, t.c, 0.1),
         ("beta", l.beta, t.beta, 0.1),
         ("gamma", l.gamma, t.gamma, 0.1),
+        ("D", l.d * (t.n_ref / l.n_ref).powf(-l.d_exp), t.d, 0.1),
+        ("tau", l.tau, t.tau, 0.1),
     ] {
         assert!((got / want - 1.0).abs() < tol, "{name}: fitted {got}, true {want}");
     }
-    for (name, got, want) in [("p_exp", l.p_exp, t.p_exp), ("a_exp", l.a_exp, t.a_exp), ("b_exp", l.b_exp, t.b_exp)] {
+    for (name, got, want) in [
+        ("p_exp", l.p_exp, t.p_exp),
+        ("a_exp", l.a_exp, t.a_exp),
+        ("b_exp", l.b_exp, t.b_exp),
+        ("d_exp", l.d_exp, t.d_exp),
+    ] {
         assert!((got - want).abs() < 0.03, "{name}: fitted {got}, true {want}");
     }
     assert!(f.warnings.is_empty(), "{:?}", f.warnings);
