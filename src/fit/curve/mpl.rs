@@ -233,8 +233,8 @@ fn log_residual(pred: f64, y: f64) -> (f64, f64) {
     }
 }
 
-/// The fitted data: prepared runs, their observed losses and per-run weights (1 each, or
-/// bootstrap counts).
+/// The fitted data: prepared runs and their observed losses (the per-run weights, `run_weights`
+/// or bootstrap counts of them, come with each evaluation).
 pub struct Data<'a> {
     pub runs: &'a [Prepared],
     pub loss: &'a [Vec<f64>],
