@@ -166,8 +166,8 @@ pub fn check_runs(runs: &[CurveRun]) -> Result<()> {
         }
     }
     let points: usize = runs.iter().map(|r| r.steps.len()).sum();
-    if points < 15 {
-        bail!("loss_curve: {points} evaluations in all; the law has up to 14 parameters");
+    if points < 16 {
+        bail!("loss_curve: {points} evaluations in all; the law has up to 15 parameters");
     }
     Ok(())
 }
@@ -367,6 +367,7 @@ pub fn known_law(n_ref: f64) -> CurveLaw {
         d: 0.5,
         d_exp: 0.3,
         tau: 0.4,
+        tau_exp: 0.1,
     }
 }
 

@@ -39,6 +39,7 @@ pub fn published(size: &str) -> Option<CurveLaw> {
         d: 0.0,
         d_exp: 0.0,
         tau: 1.0,
+        tau_exp: 0.0,
     })
 }
 
