@@ -371,7 +371,13 @@ pub fn holdout_table(
     let _ = write!(out, "\nby phase:");
     for (name, e) in ["first 10% of steps", "stable", "decay"].iter().zip(&phases) {
         let e = curve::Errors::pool(e);
-        let _ = write!(out, " {name} {} points, mean {:.3}%, worst {:.3}%;", e.points, 100.0 * e.mean_rel, 100.0 * e.max_rel);
+        let _ = write!(
+            out,
+            " {name} {} points, mean {:.3}%, worst {:.3}%;",
+            e.points,
+            100.0 * e.mean_rel,
+            100.0 * e.max_rel
+        );
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&law).expect("serialisable"));

@@ -11,7 +11,9 @@
 //! (the paper's curves start thousands of steps later, where it has died out), and it is what
 //! the power-law term otherwise bends to fit, at the cost of the rest of the curve. It decays
 //! with the summed learning rate, its amplitude and its scale power laws of N (on this
-//! project's sweeps larger models shed it a little sooner: k = 0.06 to 0.12). Across sizes the irreducible part, the power-law amplitude and the annealing
+//! project's sweeps larger models shed it a little sooner: k = 0.06 to 0.12).
+//!
+//! Across sizes the irreducible part, the power-law amplitude and the annealing
 //! amplitude scale as power laws of N (as Chinchilla's A/N^alpha does), while the shapes
 //! (alpha, C, beta, gamma) are shared: the paper's fits at 25M to 400M vary those little
 //! (its repository: beta 0.58-0.60, gamma 0.64-0.66), and sharing them is what lets a
@@ -154,8 +156,21 @@ impl CurveLaw {
 
     pub fn is_finite(&self) -> bool {
         [
-            self.e, self.p, self.p_exp, self.a, self.a_exp, self.alpha, self.b, self.b_exp, self.c, self.beta,
-            self.gamma, self.d, self.d_exp, self.tau, self.tau_exp,
+            self.e,
+            self.p,
+            self.p_exp,
+            self.a,
+            self.a_exp,
+            self.alpha,
+            self.b,
+            self.b_exp,
+            self.c,
+            self.beta,
+            self.gamma,
+            self.d,
+            self.d_exp,
+            self.tau,
+            self.tau_exp,
         ]
         .iter()
         .all(|v| v.is_finite())

@@ -5,7 +5,10 @@
 //! (argmin) on the Huber objective from the best few screened points, in parallel; the best
 //! end point wins. Bootstrap refits start from the optimum.
 
-use super::mpl::{Data, Layout, A_EXP, B_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_E, LN_GAMMA, LN_P, LN_TAU, NP, P_EXP};
+use super::mpl::{
+    Data, Layout, A_EXP, B_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_E, LN_GAMMA, LN_P, LN_TAU, NP,
+    P_EXP,
+};
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
