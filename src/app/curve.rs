@@ -349,6 +349,36 @@ pub fn holdout_table(
         100.0 * all.mean_rel,
         100.0 * all.max_rel
     );
+    // The same errors by phase of the predicted runs' schedules: the first tenth of a run's
+    // steps (the end of warmup and the early fall), the rest at peak learning rate, the decay.
+    let mut phases: [Vec<curve::Errors>; 3] = Default::default();
+    for (r, _) in &rows {
+        let pred = curve::predict(&law, r.params, &r.lr, &r.steps);
+        let peak = r.lr.iter().cloned().fold(0.0, f64::max);
+        let total = r.lr.len() as f64;
+        for (i, &s) in r.steps.iter().enumerate() {
+            let k = if r.lr[s as usize - 1] < peak {
+                2
+            } else if (s as f64) < 0.1 * total {
+                0
+            } else {
+                1
+            };
+            phases[k].push(curve::Errors::of(&pred[i..=i], &r.loss[i..=i]));
+        }
+    }
+    let _ = write!(out, "\nby phase:");
+    for (name, e) in ["first 10% of steps", "stable", "decay"].iter().zip(&phases) {
+        let e = curve::Errors::pool(e);
+        let _ = write!(
+            out,
+            " {name} {} points, mean {:.3}%, worst {:.3}%;",
+            e.points,
+            100.0 * e.mean_rel,
+            100.0 * e.max_rel
+        );
+    }
+    let _ = writeln!(out);
     let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&law).expect("serialisable"));
     Ok(out)
 }

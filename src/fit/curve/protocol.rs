@@ -36,6 +36,10 @@ pub fn published(size: &str) -> Option<CurveLaw> {
         c: v[4],
         beta: v[5],
         gamma: v[6],
+        d: 0.0,
+        d_exp: 0.0,
+        tau: 1.0,
+        tau_exp: 0.0,
     })
 }
 

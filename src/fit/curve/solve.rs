@@ -1,10 +1,14 @@
 //! The search for the curve law's parameters: a screening pass over a grid of the nonlinear
-//! shapes (alpha, C, beta, gamma and the size exponents) in which the amplitudes (E, P, A, B),
+//! shapes (alpha, C, beta, gamma, the early-time scale tau and the size exponents) in which the
+//! amplitudes (E, P, A, B, D),
 //! linear given the shapes, are solved by least squares on relative error; then L-BFGS
 //! (argmin) on the Huber objective from the best few screened points, in parallel; the best
 //! end point wins. Bootstrap refits start from the optimum.
 
-use super::mpl::{Data, Layout, NP};
+use super::mpl::{
+    Data, Layout, A_EXP, B_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_E, LN_GAMMA, LN_P, LN_TAU, NP,
+    P_EXP,
+};
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
@@ -12,7 +16,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// Screened points refined by L-BFGS.
-pub const STARTS: usize = 8;
+pub const STARTS: usize = 4;
 
 /// The objective is a mean Huber loss of log residuals around HUBER_DELTA = 1e-3, so of order
 /// 1e-7; argmin's tolerances are absolute, so it is scaled to order 1.
@@ -98,15 +102,27 @@ pub fn minimize(data: &Data, w: &[f64], t0: &[f64; NP], max_iters: u64) -> ([f64
     (t, data.value(&t, w), iters)
 }
 
-/// Solves the small weighted least-squares problem min sum ((x . c - y) / y)^2 by normal
-/// equations over the columns in `cols`; None if singular.
-fn linear_amplitudes(feat: &[Vec<[f64; 4]>], loss: &[Vec<f64>], w: &[f64], cols: &[usize]) -> Option<[f64; 4]> {
+/// Columns of the screening's least-squares solve: the amplitudes E, P, A, B and D.
+const COLS: usize = 5;
+
+/// Solves the small weighted least-squares problem min sum ((x . f - y) / y)^2 by normal
+/// equations over the columns in `cols` of the features `f(j, i)` of point i of run j; None if
+/// singular.
+fn linear_amplitudes(
+    f: impl Fn(usize, usize) -> [f64; COLS],
+    loss: &[Vec<f64>],
+    w: &[f64],
+    cols: &[usize],
+) -> Option<[f64; COLS]> {
     let m = cols.len();
     let mut ata = vec![vec![0.0; m]; m];
     let mut atb = vec![0.0; m];
-    for (j, run) in feat.iter().enumerate() {
-        for (i, f) in run.iter().enumerate() {
-            let y = loss[j][i];
+    for (j, run) in loss.iter().enumerate() {
+        if w[j] == 0.0 {
+            continue;
+        }
+        for (i, &y) in run.iter().enumerate() {
+            let f = f(j, i);
             let wt = w[j] / (y * y);
             for a in 0..m {
                 atb[a] += wt * f[cols[a]] * y;
@@ -116,7 +132,7 @@ fn linear_amplitudes(feat: &[Vec<[f64; 4]>], loss: &[Vec<f64>], w: &[f64], cols:
             }
         }
     }
-    // Gaussian elimination with partial pivoting (m <= 4); a tiny ridge keeps a column that is
+    // Gaussian elimination with partial pivoting (m <= 5); a tiny ridge keeps a column that is
     // all zeros (no decay in the data: B unidentified) from making the system singular.
     for a in 0..m {
         ata[a][a] += 1e-12 * (1.0 + ata[a][a]);
@@ -141,15 +157,24 @@ fn linear_amplitudes(feat: &[Vec<[f64; 4]>], loss: &[Vec<f64>], w: &[f64], cols:
         let s: f64 = (c + 1..m).map(|k| ata[c][k] * x[k]).sum();
         x[c] = (atb[c] - s) / ata[c][c];
     }
-    let mut out = [0.0; 4];
+    let mut out = [0.0; COLS];
     for (a, &c) in cols.iter().enumerate() {
         out[c] = x[a];
     }
     Some(out)
 }
 
+/// The `q` quantile of the summed learning rate over every fitted point.
+fn s1_quantile(data: &Data, q: f64) -> f64 {
+    let mut s: Vec<f64> = data.runs.iter().flat_map(|r| r.ln_s1.iter().map(|l| l.exp())).collect();
+    s.sort_by(f64::total_cmp);
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}
+
 /// The grid of nonlinear shapes, each completed with its least-squares amplitudes, sorted by
-/// objective (best first).
+/// objective (best first). The annealing sum, the costly part, is computed once per shape of
+/// the power-law and annealing terms; the early-time term's shapes (tau, d) are screened
+/// within it, from the scale of the summed learning rate at the first tenth of the points.
 pub fn screen(data: &Data, w: &[f64]) -> Vec<([f64; NP], f64)> {
     let across = data.layout == Layout::AcrossSizes;
     let min_y = data.loss.iter().flatten().cloned().fold(f64::INFINITY, f64::min);
@@ -162,32 +187,77 @@ pub fn screen(data: &Data, w: &[f64]) -> Vec<([f64; NP], f64)> {
                         if across { &[(0.2, 0.0), (0.2, 0.4), (0.6, 0.0), (0.6, 0.4)] } else { &[(0.0, 0.0)] };
                     for &(pe, ae) in exps {
                         let mut t = [0.0; NP];
-                        t[5] = f64::ln(alpha);
-                        t[8] = f64::ln(c);
-                        t[9] = f64::ln(beta);
-                        t[10] = f64::ln(gamma);
-                        t[2] = pe;
-                        t[4] = ae;
-                        t[7] = ae;
+                        t[LN_ALPHA] = f64::ln(alpha);
+                        t[LN_C] = f64::ln(c);
+                        t[LN_BETA] = f64::ln(beta);
+                        t[LN_GAMMA] = f64::ln(gamma);
+                        t[P_EXP] = pe;
+                        t[A_EXP] = ae;
+                        t[B_EXP] = ae;
                         grid.push(t);
                     }
                 }
             }
         }
     }
-    let cols: &[usize] = if across { &[0, 1, 2, 3] } else { &[0, 2, 3] };
+    // Early-time shapes: (d, tau) pairs; per size the law has no such term.
+    let early: Vec<(f64, f64, Vec<Vec<f64>>)> = if across {
+        let s = s1_quantile(data, 0.1);
+        let mut v = Vec::new();
+        for d in [0.0, 0.5] {
+            for k in [0.25, 1.0, 4.0] {
+                v.push((d, k * s, data.early_feature(d, k * s)));
+            }
+        }
+        v
+    } else {
+        vec![(0.0, 1.0, data.early_feature(0.0, 1.0))]
+    };
+    let cols: &[usize] = if across { &[0, 1, 2, 3, 4] } else { &[0, 2, 3] };
     let mut out: Vec<([f64; NP], f64)> = grid
         .into_par_iter()
-        .filter_map(|mut t| {
+        .flat_map_iter(|t| {
             let feat = data.features(&t);
-            let x = linear_amplitudes(&feat, data.loss, w, cols)?;
-            // Amplitudes must be positive; a negative least-squares value becomes a small one.
-            t[0] = x[0].max(0.05 * min_y).ln();
-            t[1] = if across { x[1].max(1e-3 * min_y).ln() } else { 0.0 };
-            t[3] = x[2].max(1e-3 * min_y).ln();
-            t[6] = x[3].max(1e-3).ln();
-            let f = data.value(&t, w);
-            f.is_finite().then_some((t, f))
+            early
+                .iter()
+                .filter_map(|(d_exp, tau, ef)| {
+                    let row = |j: usize, i: usize| {
+                        let f = feat[j][i];
+                        [f[0], f[1], f[2], f[3], ef[j][i]]
+                    };
+                    let x = linear_amplitudes(row, data.loss, w, cols)?;
+                    // Amplitudes must be positive; a negative least-squares value becomes a small one.
+                    let amp = [
+                        x[0].max(0.05 * min_y),
+                        if across { x[1].max(1e-3 * min_y) } else { 0.0 },
+                        x[2].max(1e-3 * min_y),
+                        x[3].max(1e-3),
+                        if across { x[4].max(1e-3 * min_y) } else { 0.0 },
+                    ];
+                    let pred: Vec<Vec<f64>> = feat
+                        .iter()
+                        .enumerate()
+                        .map(|(j, run)| {
+                            (0..run.len())
+                                .map(|i| {
+                                    let r = row(j, i);
+                                    (0..COLS).map(|k| amp[k] * r[k]).sum()
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let f = data.objective_of(&pred, w);
+                    let mut t = t;
+                    t[LN_E] = amp[0].ln();
+                    t[LN_P] = if across { amp[1].ln() } else { 0.0 };
+                    t[LN_A] = amp[2].ln();
+                    t[LN_B] = amp[3].ln();
+                    t[LN_D] = if across { amp[4].ln() } else { 0.0 };
+                    t[D_EXP] = *d_exp;
+                    t[LN_TAU] = tau.ln();
+                    f.is_finite().then_some((t, f))
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     out.sort_by(|a, b| a.1.total_cmp(&b.1));
