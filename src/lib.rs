@@ -9,6 +9,18 @@
 //! Leaves usable by anyone: `flops` owns all parameter and FLOP accounting, `rng` is the one
 //! random number generator, `kernels` holds the fused training ops, `backend` the backends.
 
+/// `Display` for a parsed choice as the word its sweep file or command line uses (`method`
+/// returns it): the enums of spec, fit and app print exactly what they parse.
+macro_rules! display_as_word {
+    ($t:ty, $method:ident) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.$method())
+            }
+        }
+    };
+}
+
 pub mod app;
 pub mod backend;
 pub mod data;

@@ -57,11 +57,7 @@ impl DisplayState {
     }
 }
 
-impl std::fmt::Display for DisplayState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_word!(DisplayState, as_str);
 
 /// The states of the sweep's own runs, in the order of the summary line.
 pub const STATES: [DisplayState; 7] = [

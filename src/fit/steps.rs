@@ -84,11 +84,7 @@ pub const LAW_NAMES: [&str; 10] = {
     names
 };
 
-impl std::fmt::Display for LawName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_word!(LawName, as_str);
 
 impl std::str::FromStr for LawName {
     type Err = String;

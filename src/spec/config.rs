@@ -122,11 +122,7 @@ impl SourceKind {
     }
 }
 
-impl std::fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_word!(SourceKind, as_str);
 
 impl From<SourceKind> for String {
     fn from(k: SourceKind) -> String {
@@ -276,11 +272,7 @@ impl BacktestMode {
     }
 }
 
-impl std::fmt::Display for BacktestMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_word!(BacktestMode, as_str);
 
 impl Default for FitSpec {
     fn default() -> Self {
@@ -312,11 +304,7 @@ impl Backend {
     }
 }
 
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+display_as_word!(Backend, name);
 
 /// A parsed and validated sweep: its runs in grid order, the target and the fits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
