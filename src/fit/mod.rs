@@ -21,6 +21,7 @@ pub mod progress;
 pub mod regress;
 pub mod simulate;
 pub mod steps;
+pub mod table;
 pub mod verdict;
 
 #[cfg(test)]

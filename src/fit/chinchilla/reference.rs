@@ -1,5 +1,5 @@
 //! Loading the Chinchilla reference points (Epoch AI's digitisation of
-//! Hoffmann et al.'s Figure 4) as `Obs`, by hand-parsing the CSV, and locating
+//! Hoffmann et al.'s Figure 4) as `Obs`, through `fit::table`, and locating
 //! that file for tests. The file itself lives in ../shared (beside the
 //! repository) and is never copied into it; tests that need it fail, saying
 //! where it was looked for, when it is absent (a skipped regression test would
@@ -8,7 +8,7 @@
 #[cfg(test)]
 use crate::fit::chinchilla::objective::LogData;
 use crate::fit::Obs;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 const REL: &str = "shared/reference-data/chinchilla/svg_extracted_data.csv";
@@ -33,37 +33,24 @@ pub fn chinchilla_csv() -> PathBuf {
 /// Parse the CSV into one final observation per row, with D = C / (6N) as
 /// Epoch derive it. Columns are found by header name.
 pub fn load_chinchilla_csv(path: &Path) -> Result<Vec<Obs>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> =
-        lines.next().ok_or_else(|| anyhow!("{}: empty file", path.display()))?.split(',').map(|s| s.trim()).collect();
-    let col = |name: &str| {
-        header.iter().position(|h| *h == name).ok_or_else(|| anyhow!("{}: no column {name:?}", path.display()))
-    };
-    let (ci_n, ci_c, ci_l) = (col("Model Size")?, col("Training FLOP")?, col("loss")?);
-    let mut out = Vec::new();
-    for (row, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let num = |i: usize| -> Result<f64> {
-            let s = f.get(i).ok_or_else(|| anyhow!("row {}: too few fields", row + 1))?;
-            s.trim().parse::<f64>().with_context(|| format!("row {}: bad number {s:?}", row + 1))
-        };
-        let (n, c, l) = (num(ci_n)?, num(ci_c)?, num(ci_l)?);
-        out.push(Obs {
-            run: format!("chinchilla-{row}"),
-            params: n,
-            tokens: crate::flops::chinchilla_tokens(c, n),
-            flops: c,
-            loss: l,
-            lr: None,
-            batch: None,
-            is_final: true,
-        });
-    }
-    if out.is_empty() {
-        bail!("{}: no data rows", path.display());
-    }
-    Ok(out)
+    let rows = crate::fit::table::read_numbers(path, &["Model Size", "Training FLOP", "loss"], false)?;
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(row, r)| {
+            let (n, c, l) = (r[0], r[1], r[2]);
+            Obs {
+                run: format!("chinchilla-{row}"),
+                params: n,
+                tokens: crate::flops::chinchilla_tokens(c, n),
+                flops: c,
+                loss: l,
+                lr: None,
+                batch: None,
+                is_final: true,
+            }
+        })
+        .collect())
 }
 
 /// Epoch's outlier rule: drop the `k` highest-loss points.

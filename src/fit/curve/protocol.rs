@@ -6,7 +6,7 @@
 //! predictor itself) and the paper's reported range.
 
 use super::{fit, CurveFit, CurveLaw, CurveRun, Errors, Layout};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -43,32 +43,10 @@ pub fn published(size: &str) -> Option<CurveLaw> {
     })
 }
 
-/// Reads a CSV of numbers with the given leading header columns; errors name file, line,
-/// column and field.
+/// Reads a CSV of numbers whose header starts with `want`; errors name file, line, column
+/// and field.
 fn read_csv(path: &Path, want: &[&str]) -> Result<Vec<Vec<f64>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines().enumerate();
-    let (_, head) = lines.next().ok_or_else(|| anyhow!("{}: empty file", path.display()))?;
-    let cols: Vec<&str> = head.split(',').map(str::trim).collect();
-    if cols.len() < want.len() || cols[..want.len()] != *want {
-        bail!("{}:1: header {:?}, expected it to start with {:?}", path.display(), cols, want);
-    }
-    let mut rows = Vec::new();
-    for (i, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split(',').collect();
-        let mut row = Vec::with_capacity(want.len());
-        for (c, name) in want.iter().enumerate() {
-            let s = f
-                .get(c)
-                .ok_or_else(|| anyhow!("{}:{}: missing field {name:?} (column {})", path.display(), i + 1, c + 1))?;
-            let v: f64 = s.trim().parse().map_err(|_| {
-                anyhow!("{}:{}:{}: field {name:?}: expected a number, got {s:?}", path.display(), i + 1, c + 1)
-            })?;
-            row.push(v);
-        }
-        rows.push(row);
-    }
-    Ok(rows)
+    crate::fit::table::read_numbers(path, want, true)
 }
 
 /// One published curve as a `CurveRun`: the schedule's learning rate at every step and the
