@@ -50,19 +50,17 @@ mod tests {
 
     #[test]
     fn numbers_by_name_or_leading_and_located_errors() {
-        let dir = std::env::temp_dir().join(format!("wt-table-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("t.csv");
+        let p = std::env::temp_dir().join(format!("wt-table-{}-t.csv", std::process::id()));
         std::fs::write(&p, "step,lr,loss\n0,0.1,3.5\n1,0.2,3.25\n").unwrap();
         assert_eq!(read_numbers(&p, &["loss", "step"], false).unwrap(), vec![vec![3.5, 0.0], vec![3.25, 1.0]]);
         assert_eq!(read_numbers(&p, &["step", "lr"], true).unwrap().len(), 2);
         let e = read_numbers(&p, &["lr"], true).unwrap_err().to_string();
-        assert!(e.contains("t.csv:1: header"), "{e}");
+        assert!(e.contains("-t.csv:1: header"), "{e}");
         let e = read_numbers(&p, &["tokens"], false).unwrap_err().to_string();
         assert!(e.contains("no column \"tokens\""), "{e}");
         std::fs::write(&p, "step,lr,loss\n0,0.1,3.5\n1,x,3.25\n").unwrap();
         let e = read_numbers(&p, &["step", "lr"], true).unwrap_err().to_string();
-        assert!(e.contains("t.csv:3:2: field \"lr\": expected a number, got \"x\""), "{e}");
-        std::fs::remove_dir_all(&dir).ok();
+        assert!(e.contains("-t.csv:3:2: field \"lr\": expected a number, got \"x\""), "{e}");
+        std::fs::remove_file(&p).ok();
     }
 }
