@@ -170,26 +170,8 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, inner)))
 }
 
-/// What to do with bytes that are not UTF-8.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Utf8Policy {
-    /// Each invalid sequence becomes U+FFFD (like Python's errors="replace").
-    Replace,
-    /// Invalid sequences are dropped.
-    Skip,
-    /// The file is rejected, naming the byte offset.
-    Error,
-}
-
-impl Utf8Policy {
-    pub fn parse(s: &str) -> Utf8Policy {
-        match s {
-            "skip" => Utf8Policy::Skip,
-            "error" => Utf8Policy::Error,
-            _ => Utf8Policy::Replace,
-        }
-    }
-}
+/// What to do with bytes that are not UTF-8: the sweep's parsed choice.
+pub use crate::spec::config::Utf8Policy;
 
 /// `bytes` as text under `policy`; `at` says where they come from (for the error) and
 /// `offset` is their position in the (decompressed) file.

@@ -9,7 +9,7 @@
 //! tokenizer are tokenized once per machine, by whichever sweep needs them first. Content
 //! hashes are memoised by (path, size, mtime) so re-fingerprinting a large corpus is free.
 
-use super::files::{self, Utf8Policy};
+use super::files;
 use super::shard;
 use super::tokenizer::Tokenizer;
 use crate::spec::config::{DomainConfig, FileSource, SourceKind, Sweep};
@@ -257,7 +257,7 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
     }
     let tok = tok.expect("text sources get a tokenizer");
     std::fs::create_dir_all(cache).with_context(|| format!("creating the data cache {}", cache.display()))?;
-    let policy = Utf8Policy::parse(&src.invalid_utf8);
+    let policy = src.invalid_utf8;
     let mut w = CacheWriter::new(cache, fp, tok.vocab() > 65536);
     // Pieces are tokenized in parallel batches of about BATCH_BYTES (rayon; prepare runs before
     // any worker starts, so every core is free) and written in order.

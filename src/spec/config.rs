@@ -149,8 +149,8 @@ pub struct FileSource {
     /// jsonl: the string field holding each record's text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// text/jsonl: what invalid UTF-8 becomes: "replace" (U+FFFD), "skip" (dropped) or "error".
-    pub invalid_utf8: String,
+    /// text/jsonl: what invalid UTF-8 becomes.
+    pub invalid_utf8: Utf8Policy,
     /// Share of the domain's 8192-token chunks held out for validation (at least one chunk).
     pub val_fraction: f64,
     /// shards: UTF-8 bytes per token of the corpus, for bits/byte (unknown otherwise).
@@ -248,6 +248,34 @@ pub struct FitSpec {
     #[serde(default)]
     pub objective: Option<BTreeMap<String, f64>>,
 }
+
+/// What a text/jsonl source's bytes that are not UTF-8 become (`invalid_utf8`), serialised as
+/// the sweep file's word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Utf8Policy {
+    /// Each invalid sequence becomes U+FFFD (like Python's errors="replace").
+    Replace,
+    /// Invalid sequences are dropped.
+    Skip,
+    /// The file is rejected, naming the byte offset.
+    Error,
+}
+
+impl Utf8Policy {
+    pub const ALL: [Utf8Policy; 3] = [Utf8Policy::Replace, Utf8Policy::Skip, Utf8Policy::Error];
+
+    /// The word the sweep file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Utf8Policy::Replace => "replace",
+            Utf8Policy::Skip => "skip",
+            Utf8Policy::Error => "error",
+        }
+    }
+}
+
+display_as_word!(Utf8Policy, as_str);
 
 /// `[fit] backtest`: serialised as the sweep file's word, `"largest"` or `"none"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

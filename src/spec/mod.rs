@@ -17,7 +17,7 @@ mod resolve;
 
 pub use config::{
     BacktestMode, Builtin, DecayShape, DomainConfig, FitSpec, Parametrization, RunConfig, Schedule, SourceKind, Sweep,
-    Target,
+    Target, Utf8Policy,
 };
 pub use diag::SpecError;
 pub use resolve::VOCAB;
@@ -494,6 +494,13 @@ params = 1e7
         for (b, w) in [(BacktestMode::Largest, "\"largest\""), (BacktestMode::Off, "\"none\"")] {
             assert_eq!(serde_json::to_string(&b).unwrap(), w);
             assert_eq!(serde_json::from_str::<BacktestMode>(w).unwrap(), b);
+        }
+        for (u, w) in
+            [(Utf8Policy::Replace, "\"replace\""), (Utf8Policy::Skip, "\"skip\""), (Utf8Policy::Error, "\"error\"")]
+        {
+            assert_eq!(serde_json::to_string(&u).unwrap(), w);
+            assert_eq!(serde_json::from_str::<Utf8Policy>(w).unwrap(), u);
+            assert_eq!(format!("\"{u}\""), w);
         }
         for l in LawName::ALL {
             let json = serde_json::to_string(&l).unwrap();

@@ -302,8 +302,8 @@ fn file_source(s: &RawSource, kind: SourceKind, at: &str, tok: &TokenizerSpec, c
         None => (kind == SourceKind::Jsonl).then(|| "text".to_string()),
     };
     let invalid_utf8 = match &s.invalid_utf8 {
-        Some(v) => ctx.choice(v, &format!("{at}.invalid_utf8"), &["replace", "skip", "error"])?.to_string(),
-        None => "replace".to_string(),
+        Some(v) => ctx.pick(v, &format!("{at}.invalid_utf8"), &Utf8Policy::ALL, Utf8Policy::as_str)?,
+        None => Utf8Policy::Replace,
     };
     let val_fraction =
         opt_float(&s.val_fraction, &format!("{at}.val_fraction"), 0.02, (Excluded(0.0), Included(0.5)), ctx)?;

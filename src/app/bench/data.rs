@@ -95,7 +95,7 @@ pub fn measure(path: &Path, tokens: u64, windows: usize) -> Result<(String, u64)
     let src = FileSource {
         path: path.display().to_string(),
         field: None,
-        invalid_utf8: "replace".into(),
+        invalid_utf8: crate::spec::config::Utf8Policy::Replace,
         val_fraction: 0.02,
         bytes_per_token: None,
     };
