@@ -251,8 +251,11 @@ fn greedy(
 /// one unit per size in turn (smallest size first, each size's cheapest remaining unit), until
 /// the next one would overspend the proposal's FLOPs.
 fn uniform(units: &[Unit], flops_cap: f64, same_shape_once: bool) -> Vec<usize> {
-    let mut shapes: Vec<(usize, usize)> = units.iter().map(|u| u.shape).collect();
-    shapes.sort_by_key(|&(w, d)| crate::flops::params(w, d, 256));
+    // Smallest first by the N the law sees (a unit's points carry it, with the sweep's vocab).
+    let mut by_n: Vec<(f64, (usize, usize))> =
+        units.iter().map(|u| (u.points.first().map_or(0.0, |p| p.0), u.shape)).collect();
+    by_n.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut shapes: Vec<(usize, usize)> = by_n.into_iter().map(|x| x.1).collect();
     shapes.dedup();
     let mut chosen: Vec<usize> = Vec::new();
     let mut flops = 0.0;
