@@ -189,6 +189,9 @@ pub fn shapes_from_flags(widths: &[usize], depths: &[usize]) -> Result<Vec<(usiz
 pub struct Candidate {
     pub shapes: Vec<(usize, usize)>,
     pub tpp: Vec<f64>,
+    /// Cells of the shapes x tpp rectangle left out (width, depth, tokens per parameter): a
+    /// compute cap that gives the larger sizes only the shorter runs.
+    pub exclude: Vec<(usize, usize, f64)>,
     pub toml: String,
     pub flops: f64,
     pub wall_s: f64,
@@ -199,13 +202,16 @@ pub struct Candidate {
 }
 
 /// The sweep text of a grid: the recipe's tables with `[grid]`'s sizes and tokens replaced
-/// (its lr, mix, batch axes kept), WSD decay branches switched on when the schedule is WSD,
-/// the target set and the sweep renamed. Comments are added by the caller (toml drops them).
+/// (its lr, mix, batch axes kept), WSD decay branches switched on when the schedule is WSD and
+/// `branches` (the tpp range fits in one family; otherwise every run trains alone), the target
+/// set and the sweep renamed. Comments are added by the caller (toml drops them).
 pub fn grid_toml(
     recipe: &toml::Table,
     name: &str,
     shapes: &[(usize, usize)],
     tpp: &[f64],
+    exclude: &[(usize, usize, f64)],
+    branches: bool,
     target: f64,
     warmup: Option<f64>,
 ) -> Result<String> {
@@ -227,7 +233,7 @@ pub fn grid_toml(
         .is_some_and(|k| k == "wsd");
     if wsd {
         if let Some(tr) = t.get_mut("train").and_then(|v| v.as_table_mut()) {
-            tr.insert("wsd_branches".into(), true.into());
+            tr.insert("wsd_branches".into(), branches.into());
         }
     }
     let grid = t.entry("grid").or_insert_with(|| toml::Value::Table(Default::default()));
@@ -239,6 +245,19 @@ pub fn grid_toml(
     g.insert("depth".into(), shapes.iter().map(|s| s.1 as i64).collect::<Vec<_>>().into());
     g.insert("zip".into(), vec![vec!["width", "depth"]].into());
     g.insert("tokens_per_param".into(), tpp.to_vec().into());
+    if !exclude.is_empty() {
+        let cells: Vec<toml::Value> = exclude
+            .iter()
+            .map(|&(w, d, t)| {
+                let mut c = toml::Table::new();
+                c.insert("width".into(), (w as i64).into());
+                c.insert("depth".into(), (d as i64).into());
+                c.insert("tokens_per_param".into(), t.into());
+                c.into()
+            })
+            .collect();
+        g.insert("exclude".into(), cells.into());
+    }
     if !g.contains_key("lr") {
         g.insert("lr".into(), vec![1e-2].into());
     }
@@ -282,6 +301,33 @@ pub(crate) fn windows<T: Clone>(sorted: &[T], ok: impl Fn(&[T]) -> bool) -> Vec<
     out
 }
 
+/// The cells to leave out of a shapes x tpp rectangle: none (the whole rectangle), and for
+/// rectangles of 4+ shapes and 4+ values, compute caps that give the larger sizes only the
+/// shorter runs. Cap k is the compute of the k-th smallest shape at the longest run, so every
+/// shape up to it keeps the whole range and each larger shape keeps its runs under the cap
+/// (at least its shortest). A sweep's cost is dominated by its largest models' longest runs;
+/// the cap spends it instead on more sizes and on long runs of small models, which pin the
+/// N exponent and the data term at once (the designed quickstart has this shape).
+pub(crate) fn capped_cells(shapes: &[(usize, usize)], tpp: &[f64], vocab: usize) -> Vec<Vec<(usize, usize, f64)>> {
+    let mut out = vec![Vec::new()];
+    if shapes.len() < 4 || tpp.len() < 4 {
+        return out;
+    }
+    let n = |s: &(usize, usize)| crate::flops::params(s.0, s.1, vocab) as f64;
+    let t_max = tpp[tpp.len() - 1];
+    for k in 0..shapes.len() - 2 {
+        let cap = n(&shapes[k]).powi(2) * t_max * (1.0 + 1e-9);
+        let cut: Vec<(usize, usize, f64)> = shapes[k + 1..]
+            .iter()
+            .flat_map(|s| tpp[1..].iter().filter(move |&&t| n(s).powi(2) * t > cap).map(move |&t| (s.0, s.1, t)))
+            .collect();
+        if !cut.is_empty() && !out.contains(&cut) {
+            out.push(cut);
+        }
+    }
+    out
+}
+
 /// Search: every window of sizes x every window of tokens per parameter (within the WSD
 /// branch limit) is built as a sweep file, parsed and costed as `plan` costs it; those within
 /// the budget are ranked by the linearised spread of the objective, and the best `finalists`
@@ -311,11 +357,14 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     tpp.sort_by(f64::total_cmp);
     tpp.dedup();
     let shape_sets = windows(&shapes, |_| true);
-    let tpp_sets = windows(&tpp, |w| w[w.len() - 1] / w[0] <= max_ratio * 0.999);
+    // A tpp range within the WSD branch limit trains as one family per size (its shorter runs
+    // are decay branches off the longest one's trunk, about 1.1x one run); a wider range
+    // trains every run alone, at full cost.
+    let tpp_sets = windows(&tpp, |_| true);
+    let fits_family = |ts: &[f64]| ts[ts.len() - 1] / ts[0] <= max_ratio * 0.999;
     if shape_sets.is_empty() || tpp_sets.is_empty() {
         bail!(UserError(format!(
-            "design needs at least 3 shapes and 3 tokens-per-parameter values (within a {max_ratio:.0}x range, the \
-             WSD branch limit of the recipe's schedule); got {} and {}",
+            "design needs at least 3 shapes and 3 tokens-per-parameter values; got {} and {}",
             shapes.len(),
             tpp.len()
         )));
@@ -323,27 +372,31 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     let mut cands = Vec::new();
     for ss in &shape_sets {
         for ts in &tpp_sets {
-            let toml = grid_toml(&recipe, &args.name, ss, ts, args.target_flops, args.warmup)?;
-            // A candidate the spec rejects (e.g. a width not divisible by head_dim) is skipped.
-            let Ok(sw) = crate::spec::parse(&toml, "candidate") else { continue };
-            let (flops, wall_s) = sweep_cost(&sw, args.jobs);
-            let within =
-                args.budget_flops.is_none_or(|b| flops <= b) && args.budget_hours.is_none_or(|h| wall_s <= h * 3600.0);
-            if !within {
-                continue;
+            for exclude in capped_cells(ss, ts, r0.vocab) {
+                let toml =
+                    grid_toml(&recipe, &args.name, ss, ts, &exclude, fits_family(ts), args.target_flops, args.warmup)?;
+                // A candidate the spec rejects (e.g. a width not divisible by head_dim) is skipped.
+                let Ok(sw) = crate::spec::parse(&toml, "candidate") else { continue };
+                let (flops, wall_s) = sweep_cost(&sw, args.jobs);
+                let within = args.budget_flops.is_none_or(|b| flops <= b)
+                    && args.budget_hours.is_none_or(|h| wall_s <= h * 3600.0);
+                if !within {
+                    continue;
+                }
+                let points = sweep_points(&sw);
+                let fisher = simulate::fisher_spreads(&points, args.target_flops, prior);
+                cands.push(Candidate {
+                    shapes: ss.clone(),
+                    tpp: ts.clone(),
+                    exclude,
+                    toml,
+                    flops,
+                    wall_s,
+                    points,
+                    fisher,
+                    sim: None,
+                });
             }
-            let points = sweep_points(&sw);
-            let fisher = simulate::fisher_spreads(&points, args.target_flops, prior);
-            cands.push(Candidate {
-                shapes: ss.clone(),
-                tpp: ts.clone(),
-                toml,
-                flops,
-                wall_s,
-                points,
-                fisher,
-                sim: None,
-            });
         }
     }
     if cands.is_empty() {
@@ -396,13 +449,14 @@ pub fn header(
 ) -> String {
     let p = c.sim.as_ref().expect("the chosen candidate is simulated");
     let mut s = format!(
-        "# Designed by `windtunnel design` from the recipe of {from}: {} sizes x {} tokens-per-parameter values,\n\
+        "# Designed by `windtunnel design` from the recipe of {from}: {} sizes x {} tokens-per-parameter values{},\n\
          # chosen among the grids within the budget ({}) for the narrowest expected {} interval at C = {:.3e} FLOPs.\n\
          # Cost (plan's model, WSD branches counted from their branch point): {:.3e} training FLOPs, about {} wall-clock\n\
          # with --jobs {}.\n\
          # Expected precision ({} simulated sweeps, prior: {}):\n",
         c.shapes.len(),
         c.tpp.len(),
+        capped_note(c),
         match (args.budget_flops, args.budget_hours) {
             (Some(f), Some(h)) => format!("{f:.3e} FLOPs and {h} h"),
             (Some(f), None) => format!("{f:.3e} FLOPs"),
@@ -441,6 +495,14 @@ pub fn header(
           # shown N_opt intervals ~20-40x wider than simulated. Use these figures to compare grids.\n";
     s += "# `windtunnel plan THIS_FILE --precision` re-checks the precision; `windtunnel run THIS_FILE` trains it.\n\n";
     s
+}
+
+/// ", larger sizes capped: 6 of 35 cells left out" for a capped candidate, "" otherwise.
+fn capped_note(c: &Candidate) -> String {
+    if c.exclude.is_empty() {
+        return String::new();
+    }
+    format!(", larger sizes capped: {} of {} cells left out", c.exclude.len(), c.shapes.len() * c.tpp.len())
 }
 
 /// `design`: search, write the chosen grid to `out`, and return the printout.
@@ -489,9 +551,10 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
     for c in cands.iter().filter(|c| c.sim.is_some()) {
         let p = c.sim.as_ref().unwrap();
         s += &format!(
-            "| {} | {:?} | {:.3e} | {} | {:.2}x | {:.2}x | {:.4}x |\n",
+            "| {} | {:?}{} | {:.3e} | {} | {:.2}x | {:.2}x | {:.4}x |\n",
             c.shapes.iter().map(|(w, d)| format!("{w}x{d}")).collect::<Vec<_>>().join(" "),
             c.tpp,
+            capped_note(c),
             c.flops,
             plan::hms(c.wall_s),
             c.fisher.1,
@@ -520,6 +583,44 @@ mod tests {
         let w = windows(&[1, 2, 3, 4, 5, 6, 7], |_| true);
         assert!(w.contains(&vec![1, 4, 7]) && w.contains(&vec![1, 3, 5, 7]), "{w:?}");
         assert!(w.iter().all(|s| s.len() >= 3 && s.windows(2).all(|p| p[0] < p[1])), "{w:?}");
+    }
+
+    #[test]
+    fn capped_cells_give_the_larger_sizes_only_the_shorter_runs() {
+        let shapes = [(16, 1), (32, 1), (32, 2), (48, 2), (64, 2)];
+        let tpp = [2.5, 5.0, 10.0, 20.0, 40.0];
+        let n = |s: (usize, usize)| crate::flops::params(s.0, s.1, 256) as f64;
+        let sets = capped_cells(&shapes, &tpp, 256);
+        assert!(sets[0].is_empty(), "the whole rectangle comes first");
+        assert!(sets.len() >= 3, "{sets:?}");
+        for (k, cut) in sets.iter().enumerate().skip(1) {
+            // Every shape keeps its shortest run; a cut cell costs more than every kept cell
+            // of a smaller shape's longest run allows, and cuts never reach the smallest shape.
+            assert!(cut.iter().all(|&(w, d, t)| t > tpp[0] && (w, d) != shapes[0]), "{k}: {cut:?}");
+            let cap = cut.iter().map(|&(w, d, t)| n((w, d)).powi(2) * t).fold(f64::INFINITY, f64::min);
+            for s in shapes {
+                for t in tpp {
+                    let cut_here = cut.contains(&(s.0, s.1, t));
+                    assert_eq!(cut_here, t > tpp[0] && n(s).powi(2) * t >= cap, "{k}: {s:?} {t}: {cut:?}");
+                }
+            }
+        }
+        assert_eq!(capped_cells(&shapes[..3], &tpp, 256), vec![Vec::new()], "3 shapes: no caps");
+    }
+
+    #[test]
+    fn a_capped_grid_without_branches_parses_to_its_cells() {
+        let recipe: toml::Table = DEFAULT_RECIPE.parse().unwrap();
+        let shapes = [(16, 1), (32, 1), (48, 2)];
+        let tpp = [2.5, 40.0, 160.0];
+        let text = grid_toml(&recipe, "g", &shapes, &tpp, &[(48, 2, 160.0), (48, 2, 40.0)], false, 1e15, None).unwrap();
+        let sw = crate::spec::parse(&text, "g").unwrap();
+        assert_eq!(sw.runs.len(), 7, "{text}");
+        assert!(sw.runs.iter().all(|r| r.branch.as_ref().is_none_or(|b| b.from.is_none())), "{text}");
+        assert!(!sw
+            .runs
+            .iter()
+            .any(|r| r.width == 48 && r.tokens as f64 > 3.0 * crate::flops::params(48, 2, 256) as f64));
     }
 
     #[test]
@@ -558,7 +659,13 @@ mod tests {
         let sw = crate::spec::parse(&text, "designed").unwrap();
         let (flops, _) = sweep_cost(&sw, 2);
         assert!(flops <= 5e12, "over budget: {flops:.3e}\n{printed}");
-        assert!(sw.runs.iter().any(|r| r.branch.as_ref().is_some_and(|b| b.from.is_some())), "no WSD branches");
+        // WSD branches exactly when the grid's tokens-per-parameter range fits one family
+        // ((1 - decay) / warmup = 16 for the quickstart's schedule).
+        let branched = sw.runs.iter().any(|r| r.branch.as_ref().is_some_and(|b| b.from.is_some()));
+        let tpp: Vec<f64> =
+            sw.runs.iter().map(|r| r.tokens as f64 / crate::flops::params(r.width, r.depth, r.vocab) as f64).collect();
+        let range = tpp.iter().cloned().fold(0.0, f64::max) / tpp.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert_eq!(branched, range < 16.0 * 0.999, "branches {branched} with a {range:.1}x range\n{text}");
         assert_eq!(sw.name, "designed-test");
         assert_eq!(sw.target.flops, Some(1e15));
         assert!(

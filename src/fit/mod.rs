@@ -151,6 +151,10 @@ pub struct FitReport {
     /// the five fitted parameters (`rollout::residual_quantiles`): a run's own noise.
     #[serde(default)]
     pub residual_quantiles: Vec<f64>,
+    /// The residual noise split into a run's own and a per-size offset
+    /// (`rollout::noise_split`); what `plan --precision --prior fit.json` simulates.
+    #[serde(default)]
+    pub noise_split: Option<chinchilla::rollout::NoiseSplit>,
     /// The Kaplan form fitted to the same final points and how far it lands from this law at
     /// the target and on the rollout split: model-form uncertainty, which no bootstrap of one
     /// form shows.

@@ -369,6 +369,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         rollout,
         bootstrap_laws,
         residual_quantiles: residual_quantiles(&fit.data, &fit.law),
+        noise_split: rollout::noise_split(&fit.data, &fit.law),
         form_check,
         verdict: None,
     };

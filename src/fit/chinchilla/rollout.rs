@@ -168,6 +168,44 @@ pub fn residual_quantiles(data: &LogData, law: &Law) -> Vec<f64> {
     (0..=100).map(|q| inflate * percentile(&r, q as f64 / 100.0)).collect()
 }
 
+/// The fit's residual noise split in two: a run's own noise and an offset shared by every run
+/// of one model size (what makes a few sizes pin the N exponent loosely; the simulator of
+/// `plan --precision` draws both).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseSplit {
+    /// Standard deviation of ln(loss) of runs of one size around their size's mean residual.
+    pub run: f64,
+    /// Standard deviation of the per-size mean residual beyond what `run` explains.
+    pub size: f64,
+    pub sizes: usize,
+}
+
+/// Method of moments on the log residuals grouped by model size: the pooled within-size
+/// variance (its n - k degrees of freedom), and the variance of the k size means less their
+/// share of it, over k - 2 degrees of freedom (the law's A and alpha follow the size means, so
+/// in-sample means are too close to the law). `None` with fewer than 3 sizes or no size with
+/// two runs.
+pub fn noise_split(data: &LogData, law: &Law) -> Option<NoiseSplit> {
+    let mut groups: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    for i in 0..data.len() {
+        let r = data.log_l[i] - law.predict(data.log_n[i].exp(), data.log_d[i].exp()).ln();
+        if r.is_finite() {
+            groups.entry(data.log_n[i].to_bits()).or_default().push(r);
+        }
+    }
+    let k = groups.len();
+    let n: usize = groups.values().map(|g| g.len()).sum();
+    if k < 3 || n <= k {
+        return None;
+    }
+    let means: Vec<(f64, usize)> = groups.values().map(|g| (g.iter().sum::<f64>() / g.len() as f64, g.len())).collect();
+    let ssw: f64 = groups.values().zip(&means).map(|(g, (m, _))| g.iter().map(|r| (r - m).powi(2)).sum::<f64>()).sum();
+    let sw2 = ssw / (n - k) as f64;
+    let between = means.iter().map(|(m, _)| m * m).sum::<f64>() / (k - 2).max(1) as f64;
+    let share = means.iter().map(|(_, c)| sw2 / *c as f64).sum::<f64>() / k as f64;
+    Some(NoiseSplit { run: sw2.sqrt(), size: (between - share).max(0.0).sqrt(), sizes: k })
+}
+
 /// The 95% prediction interval of the final loss at (n, d): percentiles of each bootstrap
 /// law's prediction times e^r, r a residual quantile (law b paired with quantile (37 b + 11)
 /// mod m, a fixed spread-out pairing, so the result is a pure function of its inputs).
@@ -306,6 +344,29 @@ mod tests {
     use crate::fit::steps::fit_chinchilla;
     use crate::fit::{fit_all, FitOptions};
     use crate::rng::Rng;
+
+    #[test]
+    fn noise_split_separates_size_offsets_from_run_noise() {
+        let law = Law { e: 1.7, a: 60.0, b: 40.0, alpha: 0.5, beta: 0.35 };
+        let pts: Vec<(f64, f64)> = (0..16)
+            .flat_map(|i| {
+                let n = 1e4 * 1.3f64.powi(i);
+                [2.0, 5.0, 10.0, 20.0, 40.0, 80.0].map(|t| (n, n * t))
+            })
+            .collect();
+        let obs = crate::fit::simulate::synthetic_obs(&pts, &law, 0.004, 0.015, &mut Rng::new(3));
+        let n: Vec<f64> = obs.iter().map(|o| o.params).collect();
+        let d: Vec<f64> = obs.iter().map(|o| o.tokens).collect();
+        let l: Vec<f64> = obs.iter().map(|o| o.loss).collect();
+        let s = noise_split(&LogData::new(&n, &d, &l), &law).unwrap();
+        assert_eq!(s.sizes, 16);
+        assert!((s.run / 0.004 - 1.0).abs() < 0.25, "{s:?}");
+        assert!((s.size / 0.015 - 1.0).abs() < 0.5, "{s:?}");
+        let none = crate::fit::simulate::synthetic_obs(&pts, &law, 0.004, 0.0, &mut Rng::new(3));
+        let l: Vec<f64> = none.iter().map(|o| o.loss).collect();
+        let s = noise_split(&LogData::new(&n, &d, &l), &law).unwrap();
+        assert!(s.size < 0.002, "{s:?}");
+    }
 
     fn law() -> Law {
         Law { e: 1.8, a: 480.0, b: 2100.0, alpha: 0.35, beta: 0.37 }
