@@ -488,8 +488,8 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         );
     }
     s += &format!(
-        "\nexpected 95% spreads at the target ({sims} simulated sweeps each, prior: the refit's bootstrap laws; a \
-         lower bound on real data, for comparing):\n\n\
+        "\nexpected 95% spreads at the target ({sims} simulated sweeps each, prior: the refit's bootstrap laws and \
+         its residual noise; for comparing the options):\n\n\
          | | new runs | FLOPs | est. wall | N_opt spread | loss spread |\n|---|---|---|---|---|---|\n\
          | finished runs only | 0 | 0 | 0s | {:.2}x | {:.4}x |\n\
          | + proposal | {} | {pf:.3e} | {} | {:.2}x | {:.4}x |\n\

@@ -28,8 +28,8 @@ pub const DEFAULT_NOISE: f64 = 0.017;
 /// and 0.0 (the size means sit close to the law; the misfit runs along D, not N).
 pub const DEFAULT_SIZE_NOISE: f64 = 0.002;
 
-/// The default prior: this project's own fit of that 21-run grid of the quickstart's recipe,
-/// as 8 of its bootstrap refits. Of the
+/// The default prior: this project's own fit of sweeps/handgrid.toml (21 runs of the
+/// quickstart's recipe), as 8 of its bootstrap refits. Of the
 /// 998 converged refits, those with both exponents in [0.15, 1] and E > 1 (848; the rest sit at
 /// the edges of the fit's grid, where the law means nothing) were sorted by beta/(alpha+beta)
 /// and the 8 at evenly spaced ranks of the central half taken. Published laws (Chinchilla,
@@ -72,7 +72,7 @@ impl Prior {
             noise: DEFAULT_NOISE,
             size_noise: DEFAULT_SIZE_NOISE,
             source: format!(
-                "built-in: 8 bootstrap laws of the quickstart's fit, run noise {DEFAULT_NOISE} and per-size offset \
+                "built-in: 8 bootstrap laws of a fit of sweeps/handgrid.toml, run noise {DEFAULT_NOISE} and per-size offset \
                  {DEFAULT_SIZE_NOISE} in ln(loss) (measured on trained sweeps of the built-in data)"
             ),
         }
