@@ -7,8 +7,9 @@
 # sweeps/handgrid.toml.
 # Builds nothing itself: uses $WINDTUNNEL_BIN, else target/release/windtunnel.
 #
-# Usage: analysis/design_check.sh [SWEEP] [WORKDIR]
-#        (defaults: sweeps/handgrid.toml, a new temporary folder)
+# Usage: [PRIOR=fit.json] analysis/design_check.sh [SWEEP] [WORKDIR]
+#        (defaults: sweeps/handgrid.toml, a new temporary folder; PRIOR: a pilot sweep's
+#        fit.json as the simulator's prior, passed to plan and design as --prior)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -19,15 +20,17 @@ wt="${WINDTUNNEL_BIN:-$root/target/release/windtunnel}"
 sweep_name() { sed -n '/^\[sweep\]/,/^\[/s/^name *= *"\(.*\)".*/\1/p' "$1" | head -1; }
 target=$(sed -n '/^\[target\]/,/^\[/s/^flops *= *\([0-9.eE+-]*\).*/\1/p' "$sweep" | head -1)
 [ -n "$target" ] || { echo "$sweep has no [target] flops" >&2; exit 1; }
+prior=()
+[ -n "${PRIOR:-}" ] && prior=(--prior "$PRIOR")
 mkdir -p "$work"
 echo "work folder: $work"
 
 # The baseline's training FLOPs, as plan counts them (the design budget).
 budget=$("$wt" plan "$sweep" --results "$work/none" | sed -n 's/.*pending: \([0-9.eE+-]*\) training FLOPs.*/\1/p')
 echo "baseline $sweep: $budget training FLOPs, target $target FLOPs"
-"$wt" design --budget-flops "$budget" --target-flops "$target" --from "$sweep" --out "$work/designed.toml" \
+"$wt" design "${prior[@]}" --budget-flops "$budget" --target-flops "$target" --from "$sweep" --out "$work/designed.toml" \
   | tee "$work/design.log" | sed -n '/^| sizes/,/^wrote/p'
-sim() { "$wt" plan "$1" --precision --results "$work/none" | sed -n 's/^| N_opt (parameters) | \([0-9.]*\)x.*/\1/p'; }
+sim() { "$wt" plan "$1" --precision "${prior[@]}" --results "$work/none" | sed -n 's/^| N_opt (parameters) | \([0-9.]*\)x.*/\1/p'; }
 echo
 echo "| grid | runs | training FLOPs | simulated N_opt spread (plan --precision) | trained N_opt interval | trained spread |"
 echo "|---|---|---|---|---|---|"

@@ -410,6 +410,12 @@ enum Cmd {
         /// shorter warmup allows a wider range of tokens per parameter.
         #[arg(long)]
         warmup: Option<f64>,
+        /// The fewest training tokens a designed run may have (default: the --from recipe's
+        /// shortest run; 0 for no minimum). Very short runs sit in another regime than long
+        /// ones (on real text, runs of tens of thousands of tokens are still learning byte
+        /// statistics), which one law's form does not join.
+        #[arg(long)]
+        min_tokens: Option<f64>,
         /// The designed sweep's name (its results folder).
         #[arg(long, default_value = "designed")]
         name: String,
@@ -754,10 +760,16 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             finalists,
             name,
             warmup,
+            min_tokens,
         } => {
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
             if let Some(dir) = continue_dir {
-                let unused = [(prior.is_some(), "--prior"), (from.is_some(), "--from"), (warmup.is_some(), "--warmup")];
+                let unused = [
+                    (prior.is_some(), "--prior"),
+                    (from.is_some(), "--from"),
+                    (warmup.is_some(), "--warmup"),
+                    (min_tokens.is_some(), "--min-tokens"),
+                ];
                 if let Some((_, flag)) = unused.iter().find(|u| u.0) {
                     return Err(windtunnel::UserError(format!(
                         "{flag} does not apply with --continue (the prior is the sweep's own refit, the recipe and \
@@ -802,6 +814,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 finalists,
                 name,
                 warmup,
+                min_tokens,
             };
             let prior = windtunnel::app::design::load_prior(prior.as_deref())?;
             let out = out.unwrap_or_else(|| PathBuf::from("sweeps/designed.toml"));

@@ -161,6 +161,8 @@ pub struct DesignArgs {
     /// Override of the recipe's WSD warmup fraction: a shorter warmup lets one family's decay
     /// branches span a wider range of tokens per parameter, up to (1 - decay) / warmup.
     pub warmup: Option<f64>,
+    /// The fewest training tokens of a designed run (`None`: the recipe's shortest run).
+    pub min_tokens: Option<f64>,
 }
 
 /// The default candidate shapes: the quickstart's six plus four larger ones (widths are
@@ -191,6 +193,8 @@ pub struct Candidate {
     /// Cells of the shapes x tpp rectangle left out (width, depth, tokens per parameter): a
     /// compute cap that gives the larger sizes only the shorter runs.
     pub exclude: Vec<(usize, usize, f64)>,
+    /// The fewest tokens a run may have (cells below it are among `exclude`).
+    pub min_tokens: f64,
     pub toml: String,
     pub flops: f64,
     pub wall_s: f64,
@@ -383,6 +387,36 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
             tpp_sets.iter().flat_map(move |ts| capped_cells(ss, ts, r0.vocab).into_iter().map(move |ex| (ss, ts, ex)))
         })
         .collect();
+    // Cells shorter than the minimum are left out too; a grid in which some shape keeps no
+    // cell is dropped (its smaller shape sets are candidates of their own).
+    let min_tokens = match args.min_tokens {
+        Some(m) if !(m.is_finite() && m >= 0.0) => {
+            bail!(UserError(format!("--min-tokens {m} must be a number >= 0")))
+        }
+        Some(m) => m,
+        None => base.runs.iter().map(|r| r.tokens as f64).fold(f64::INFINITY, f64::min),
+    };
+    // A cell's tokens as the spec makes them: whole steps of batch x seq_len tokens.
+    let per_step = (r0.batch_size * r0.seq_len) as f64;
+    let cell_tokens =
+        |s: &(usize, usize), t: f64| (crate::flops::params(s.0, s.1, r0.vocab) as f64 * t / per_step).ceil() * per_step;
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .filter_map(|(ss, ts, mut ex)| {
+            for s in ss.iter() {
+                for &t in ts.iter() {
+                    if cell_tokens(s, t) < min_tokens * 0.999 && !ex.contains(&(s.0, s.1, t)) {
+                        ex.push((s.0, s.1, t));
+                    }
+                }
+            }
+            let keeps_all = ss.iter().all(|s| ts.iter().any(|&t| !ex.contains(&(s.0, s.1, t))));
+            keeps_all.then_some((ss, ts, ex))
+        })
+        .collect();
+    // Thinned windows can repeat another window's set: each grid once.
+    let mut seen = std::collections::HashSet::new();
+    let jobs: Vec<_> = jobs.into_iter().filter(|(ss, ts, ex)| seen.insert(format!("{ss:?}{ts:?}{ex:?}"))).collect();
     let built: Vec<Result<Option<Candidate>>> = simulate::par_map(&jobs, |(ss, ts, exclude)| {
         let toml = grid_toml(&recipe, &args.name, ss, ts, exclude, fits_family(ts), args.target_flops, args.warmup)?;
         // A candidate the spec rejects (e.g. a width not divisible by head_dim) is skipped.
@@ -399,6 +433,7 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
             shapes: ss.to_vec(),
             tpp: ts.to_vec(),
             exclude: exclude.clone(),
+            min_tokens,
             toml,
             flops,
             wall_s,
@@ -499,6 +534,15 @@ pub fn header(
             bp.spread("n_opt"),
             bp.spread("loss")
         );
+        if let Some(w) = baseline_wins(p, bp, args.objective, name) {
+            s += &format!("# NOTE: {w}\n");
+        }
+    }
+    if c.min_tokens > 0.0 {
+        s += &format!(
+            "# Every run trains at least {:.0} tokens (--min-tokens; by default the recipe's shortest run).\n",
+            c.min_tokens
+        );
     }
     if let Some(w) = args.warmup {
         s += &format!("# The recipe's WSD warmup was set to {w} (--warmup) so decay branches can span the tokens per parameter above.\n");
@@ -515,6 +559,25 @@ fn capped_note(c: &Candidate) -> String {
         return String::new();
     }
     format!(", larger sizes capped: {} of {} cells left out", c.exclude.len(), c.shapes.len() * c.tpp.len())
+}
+
+/// When the recipe's own grid simulates at least as narrow as the chosen candidate (by the
+/// objective), what to tell the user: keep the recipe's grid. `None` when the candidate wins.
+pub fn baseline_wins(best: &Precision, base: &Precision, objective: Objective, name: &str) -> Option<String> {
+    let (bl, bn, cl, cn) = (base.spread("loss"), base.spread("n_opt"), best.spread("loss"), best.spread("n_opt"));
+    let wins = match objective {
+        Objective::Loss => bl <= cl,
+        Objective::NOpt => bn <= cn,
+        Objective::Both => cl.ln() / bl.ln() + cn.ln() / bn.ln() >= 2.0,
+    };
+    wins.then(|| {
+        format!(
+            "{name}'s own grid simulates at least as narrow (N_opt {bn:.2}x, loss {bl:.4}x) as the best grid found \
+             within the budget (N_opt {cn:.2}x, loss {cl:.4}x): keep it; the grid written is the best alternative \
+             this search found (its space: windows of the allowed sizes x tokens per parameter, compute caps, runs of \
+             at least --min-tokens)"
+        )
+    })
 }
 
 /// `design`: search, write the chosen grid to `out`, and return the printout.
@@ -583,6 +646,11 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
         out.display(),
         t0.elapsed().as_secs_f64()
     );
+    if let Some(w) =
+        baseline_wins(best.sim.as_ref().expect("the chosen candidate is simulated"), bp, args.objective, &from_name)
+    {
+        s += &format!("NOTE: {w}\n");
+    }
     Ok(s)
 }
 
@@ -636,6 +704,25 @@ mod tests {
     }
 
     #[test]
+    fn a_baseline_that_simulates_narrower_is_recommended_instead() {
+        let prec = |loss: f64, n: f64| Precision {
+            sims: 4,
+            fitted: 4,
+            bootstrap: 30,
+            spreads: vec![("loss".into(), loss, loss), ("n_opt".into(), n, n)],
+            undetermined: 1.0,
+            param_widths: Vec::new(),
+        };
+        let (good, base) = (prec(1.2, 10.0), prec(1.3, 40.0));
+        assert!(baseline_wins(&good, &base, Objective::NOpt, "r.toml").is_none());
+        assert!(baseline_wins(&good, &base, Objective::Both, "r.toml").is_none());
+        let w = baseline_wins(&base, &good, Objective::NOpt, "r.toml").unwrap();
+        assert!(w.starts_with("r.toml's own grid simulates at least as narrow") && w.contains("keep it"), "{w}");
+        assert!(baseline_wins(&prec(1.1, 60.0), &base, Objective::Loss, "r").is_none());
+        assert!(baseline_wins(&prec(1.1, 60.0), &base, Objective::NOpt, "r").is_some());
+    }
+
+    #[test]
     fn shapes_flags_pair_broadcast_or_error() {
         assert_eq!(shapes_from_flags(&[16, 32], &[1, 2]).unwrap(), vec![(16, 1), (32, 2)]);
         assert_eq!(shapes_from_flags(&[16, 32], &[2]).unwrap(), vec![(16, 2), (32, 2)]);
@@ -664,6 +751,7 @@ mod tests {
             finalists: 1,
             name: "designed-test".into(),
             warmup: None,
+            min_tokens: None,
         };
         let printed = design(None, &args, &Prior::quickstart(), &out).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
@@ -685,6 +773,15 @@ mod tests {
             "{text}"
         );
         assert!(printed.contains("baseline"), "{printed}");
+        // --min-tokens: no candidate trains a run shorter; by default the recipe's shortest.
+        let short = DesignArgs { min_tokens: Some(60_000.0), ..args.clone() };
+        for c in search(DEFAULT_RECIPE, &short, &Prior::quickstart()).unwrap() {
+            let sw = crate::spec::parse(&c.toml, "candidate").unwrap();
+            assert!(sw.runs.iter().all(|r| r.tokens >= 59_940), "{}", c.toml);
+        }
+        let base = crate::spec::parse(DEFAULT_RECIPE, "quickstart").unwrap();
+        let shortest = base.runs.iter().map(|r| r.tokens).min().unwrap();
+        assert!(sw.runs.iter().all(|r| r.tokens >= shortest), "{text}");
         let bad = DesignArgs { budget_flops: Some(1e6), ..args };
         let e = design(None, &bad, &Prior::quickstart(), &out).unwrap_err().to_string();
         assert!(e.contains("fits in the budget"), "{e}");
