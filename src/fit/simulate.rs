@@ -53,10 +53,11 @@ pub struct Prior {
     pub laws: Vec<Law>,
     /// Standard deviation of ln(loss) around the law, per run.
     pub noise: f64,
-    /// Standard deviation of an offset of ln(loss) shared by every run of one model size: real
-    /// models of one shape sit together above or below any smooth law of N (depth, width and
-    /// embedding share differ from size to size), so a few sizes pin the N exponent much
-    /// less than independent per-run noise would suggest. See `DEFAULT_SIZE_NOISE`.
+    /// Standard deviation of an offset of ln(loss) shared by every run of one model size: the
+    /// runs of one shape can sit together above or below any smooth law of N (depth, width and
+    /// embedding share differ from size to size), and then a few sizes pin the N exponent less
+    /// than independent per-run noise would suggest. Measured small on the built-in data
+    /// (`DEFAULT_SIZE_NOISE`); a pilot fit (`from_fit`) measures its own.
     #[serde(default)]
     pub size_noise: f64,
     /// Where the laws and the noise came from, for the printout.
@@ -385,9 +386,10 @@ pub fn spread_of_sd(sd: f64) -> f64 {
 }
 
 /// The linearised approximation: for each prior law, the Gauss-Newton covariance of the log-law
-/// parameters theta = (ln A, ln B, ln E, alpha, beta) of a least-squares fit of ln(loss) with
-/// noise `prior.noise`, regularised by a weak Gaussian prior (sd 3 on the logs, 0.5 on the
-/// exponents; the real fit's start grid and bounds play that role), pushed through the
+/// parameters theta = (ln A, ln B, ln E, alpha, beta) of a generalised least-squares fit of
+/// ln(loss) with run noise `prior.noise` and a per-size offset `prior.size_noise`, regularised
+/// by a weak Gaussian prior (sd 3 on the logs, 0.5 on the exponents; the real fit's start grid
+/// and bounds play that role), pushed through the
 /// gradient of ln(quantity) at the target. Returns the spread hi/lo of (loss, N_opt) averaged
 /// in log over the prior's laws. Only a ranking device: a nonlinear fit's bootstrap interval
 /// can be far from it when the data barely constrain the law.
