@@ -448,11 +448,10 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
         cands.extend(c?);
     }
     if cands.is_empty() {
-        bail!(UserError(
-            "no candidate grid (3+ sizes x 3+ tokens-per-parameter values) fits in the budget; raise it or allow \
-             smaller widths / fewer tokens per parameter"
-                .into()
-        ));
+        bail!(UserError(format!(
+            "no candidate grid (3+ sizes x 3+ tokens-per-parameter values, runs of at least {min_tokens:.0} tokens) \
+             fits in the budget; raise it, lower --min-tokens, or allow smaller widths / fewer tokens per parameter"
+        )));
     }
     let (bl, bn) = cands.iter().fold((f64::INFINITY, f64::INFINITY), |a, c| (a.0.min(c.fisher.0), a.1.min(c.fisher.1)));
     let score = |l: f64, n: f64| match args.objective {
