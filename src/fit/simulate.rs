@@ -62,6 +62,9 @@ pub struct Prior {
     pub size_noise: f64,
     /// Where the laws and the noise came from, for the printout.
     pub source: String,
+    /// The built-in prior (measured on the built-in domains), not a fit of the user's data.
+    #[serde(default)]
+    pub builtin: bool,
 }
 
 impl Prior {
@@ -76,6 +79,7 @@ impl Prior {
                 "built-in: 8 bootstrap laws of a fit of sweeps/handgrid.toml, run noise {DEFAULT_NOISE} and per-size offset \
                  {DEFAULT_SIZE_NOISE} in ln(loss) (measured on trained sweeps of the built-in data)"
             ),
+            builtin: true,
         }
     }
 
@@ -115,7 +119,7 @@ impl Prior {
             laws.len(),
             fit.bootstrap_laws.len()
         );
-        Ok(Prior { laws, noise, size_noise, source })
+        Ok(Prior { laws, noise, size_noise, source, builtin: false })
     }
 }
 
