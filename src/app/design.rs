@@ -219,8 +219,8 @@ pub fn shapes_from_flags(widths: &[usize], depths: &[usize]) -> Result<Vec<(usiz
 pub struct Candidate {
     pub shapes: Vec<(usize, usize)>,
     pub tpp: Vec<f64>,
-    /// Cells of the shapes x tpp rectangle left out (width, depth, tokens per parameter): a
-    /// compute cap that gives the larger sizes only the shorter runs.
+    /// Cells of the shapes x tpp rectangle left out (width, depth, tokens per parameter): those
+    /// above a compute cap (the larger sizes' longest runs) and those under `min_tokens`.
     pub exclude: Vec<(usize, usize, f64)>,
     /// The fewest tokens a run may have (cells below it are among `exclude`).
     pub min_tokens: f64,
@@ -336,9 +336,8 @@ pub(crate) fn windows<T: Clone>(sorted: &[T], ok: impl Fn(&[T]) -> bool) -> Vec<
 /// The cells to leave out of a shapes x tpp rectangle: none (the whole rectangle), and for
 /// rectangles of 4+ shapes and 4+ values, compute caps that give the larger sizes only the
 /// shorter runs (at most 6 per rectangle). Cap k is the compute of the k-th smallest shape at
-/// the longest run, so every
-/// shape up to it keeps the whole range and each larger shape keeps its runs under the cap
-/// (at least its shortest). A sweep's cost is dominated by its largest models' longest runs;
+/// the longest run, so every shape up to it keeps the whole range and each larger shape keeps
+/// its runs under the cap (at least its shortest). A sweep's cost is dominated by its largest models' longest runs;
 /// the cap spends it instead on more sizes and on long runs of small models, which pin the
 /// N exponent and the data term at once (the designed quickstart has this shape).
 pub(crate) fn capped_cells(shapes: &[(usize, usize)], tpp: &[f64], vocab: usize) -> Vec<Vec<(usize, usize, f64)>> {
@@ -367,9 +366,10 @@ pub(crate) fn capped_cells(shapes: &[(usize, usize)], tpp: &[f64], vocab: usize)
     out
 }
 
-/// Search: every window of sizes x every window of tokens per parameter (within the WSD
-/// branch limit) is built as a sweep file, parsed and costed as `plan` costs it; those within
-/// the budget are ranked by the linearised spread of the objective, and the best `finalists`
+/// Search: every window of sizes x every window of tokens per parameter, whole or compute-capped
+/// (`capped_cells`), less the runs shorter than the minimum, is built as a sweep file (WSD
+/// branch families where the tpp range allows), parsed and costed as `plan` costs it; those
+/// within the budget are ranked by the linearised spread of the objective, and the best `finalists`
 /// are simulated in full. Returns the candidates, best first (simulated ones first).
 pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec<Candidate>> {
     let recipe: toml::Table =
@@ -408,16 +408,6 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
             tpp.len()
         )));
     }
-    // Every candidate is built as a sweep file, parsed and costed as `plan` would; with many
-    // allowed shapes that is tens of thousands of files, so they are built on all cores.
-    let jobs: Vec<(&Vec<(usize, usize)>, &Vec<f64>, Vec<(usize, usize, f64)>)> = shape_sets
-        .iter()
-        .flat_map(|ss| {
-            tpp_sets.iter().flat_map(move |ts| capped_cells(ss, ts, r0.vocab).into_iter().map(move |ex| (ss, ts, ex)))
-        })
-        .collect();
-    // Cells shorter than the minimum are left out too; a grid in which some shape keeps no
-    // cell is dropped (its smaller shape sets are candidates of their own).
     let min_tokens = match args.min_tokens {
         Some(m) if !(m.is_finite() && m >= 0.0) => {
             bail!(UserError(format!("--min-tokens {m} must be a number >= 0")))
@@ -429,23 +419,30 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     let per_step = (r0.batch_size * r0.seq_len) as f64;
     let cell_tokens =
         |s: &(usize, usize), t: f64| (crate::flops::params(s.0, s.1, r0.vocab) as f64 * t / per_step).ceil() * per_step;
-    let jobs: Vec<_> = jobs
-        .into_iter()
-        .filter_map(|(ss, ts, mut ex)| {
-            for s in ss.iter() {
-                for &t in ts.iter() {
-                    if cell_tokens(s, t) < min_tokens * 0.999 && !ex.contains(&(s.0, s.1, t)) {
-                        ex.push((s.0, s.1, t));
+    // The grids: each rectangle, whole and capped, less its cells under the minimum; a grid in
+    // which some shape keeps no cell is dropped (its smaller shape sets are candidates of their
+    // own), and thinned windows that repeat another window's set count once.
+    let mut seen = std::collections::HashSet::new();
+    let mut jobs: Vec<(&Vec<(usize, usize)>, &Vec<f64>, Vec<(usize, usize, f64)>)> = Vec::new();
+    for ss in &shape_sets {
+        for ts in &tpp_sets {
+            for mut ex in capped_cells(ss, ts, r0.vocab) {
+                for s in ss {
+                    for &t in ts {
+                        if cell_tokens(s, t) < min_tokens * 0.999 && !ex.contains(&(s.0, s.1, t)) {
+                            ex.push((s.0, s.1, t));
+                        }
                     }
                 }
+                let keeps_all = ss.iter().all(|s| ts.iter().any(|&t| !ex.contains(&(s.0, s.1, t))));
+                if keeps_all && seen.insert(format!("{ss:?}{ts:?}{ex:?}")) {
+                    jobs.push((ss, ts, ex));
+                }
             }
-            let keeps_all = ss.iter().all(|s| ts.iter().any(|&t| !ex.contains(&(s.0, s.1, t))));
-            keeps_all.then_some((ss, ts, ex))
-        })
-        .collect();
-    // Thinned windows can repeat another window's set: each grid once.
-    let mut seen = std::collections::HashSet::new();
-    let jobs: Vec<_> = jobs.into_iter().filter(|(ss, ts, ex)| seen.insert(format!("{ss:?}{ts:?}{ex:?}"))).collect();
+        }
+    }
+    // Every candidate is built as a sweep file, parsed and costed as `plan` would; with many
+    // allowed shapes that is tens of thousands of files, so they are built on all cores.
     let built: Vec<Result<Option<Candidate>>> = simulate::par_map(&jobs, |(ss, ts, exclude)| {
         let toml = grid_toml(&recipe, &args.name, ss, ts, exclude, fits_family(ts), args.target_flops, args.warmup)?;
         // A candidate the spec rejects (e.g. a width not divisible by head_dim) is skipped.
@@ -581,12 +578,13 @@ pub fn header(
     s
 }
 
-/// ", larger sizes capped: 6 of 35 cells left out" for a capped candidate, "" otherwise.
+/// ", 6 of 35 cells left out (compute cap, --min-tokens)" for a candidate with cells left out,
+/// "" otherwise.
 fn capped_note(c: &Candidate) -> String {
     if c.exclude.is_empty() {
         return String::new();
     }
-    format!(", larger sizes capped: {} of {} cells left out", c.exclude.len(), c.shapes.len() * c.tpp.len())
+    format!(", {} of {} cells left out (compute cap, --min-tokens)", c.exclude.len(), c.shapes.len() * c.tpp.len())
 }
 
 /// When the recipe's own grid simulates at least as narrow as the chosen candidate (by the
