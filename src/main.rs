@@ -411,7 +411,7 @@ enum Cmd {
         #[arg(long)]
         warmup: Option<f64>,
         /// The fewest training tokens a designed run may have (default: the --from recipe's
-        /// shortest run; 0 for no minimum). Very short runs sit in another regime than long
+        /// shortest run, and no fewer than its `[fit] min_steps` steps; 0 for no minimum). Very short runs sit in another regime than long
         /// ones (on real text, runs of tens of thousands of tokens are still learning byte
         /// statistics), which one law's form does not join.
         #[arg(long)]
@@ -527,15 +527,13 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(if rep.failed.is_empty() { 0 } else { 1 })
         }
         Cmd::Fit { path, out, target_flops, target_params, bootstrap, laws, seed, density_ref } => {
-            let (obs, mut opts, default_out) = if path.is_dir() {
+            let (obs, mut opts, default_out, left_out) = if path.is_dir() {
                 let sw = app_sweep::sweep_of_dir(&path)?;
                 let sd = SweepDir::at(&path);
                 let df = frame::read_frame(&sd.runs_parquet())?;
-                (
-                    frame::to_obs(&df, &sd.runs_parquet().display().to_string())?,
-                    app_fit::fit_options_with_frame(&sw, &df),
-                    sd.fit_json(),
-                )
+                let origin = sd.runs_parquet().display().to_string();
+                let (obs, left_out) = app_fit::obs_of_frame(&df, &origin, sw.fit.min_steps)?;
+                (obs, app_fit::fit_options_with_frame(&sw, &df), sd.fit_json(), left_out)
             } else {
                 let df = frame::read_frame(&path)?;
                 let opts = fit::FitOptions {
@@ -544,7 +542,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                     laws: vec![fit::LawName::Chinchilla],
                     ..Default::default()
                 };
-                (frame::to_obs(&df, &path.display().to_string())?, opts, PathBuf::from("fit.json"))
+                (frame::to_obs(&df, &path.display().to_string())?, opts, PathBuf::from("fit.json"), Vec::new())
             };
             if target_flops.is_some() || target_params.is_some() {
                 opts.target_flops = target_flops;
@@ -559,6 +557,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             opts.seed = seed;
             // The input is the user's data: a fit it cannot support is bad input (exit 2).
             let mut rep = fit::fit_all(&obs, &opts).map_err(|e| UserError(format!("{}: {e:#}", path.display())))?;
+            rep.left_out = left_out;
             if let Some(r) = density_ref {
                 let reference: fit::FitReport =
                     store::read_json(&r).map_err(|e| UserError(format!("--density-ref: {e:#}")))?;

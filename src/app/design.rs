@@ -34,8 +34,13 @@ pub fn load_prior(path: Option<&Path>) -> Result<Prior> {
 /// The distinct final (N, D) points the chinchilla fit will see: one per run, and runs that
 /// share (N, D) (a learning-rate axis, seeds) count once, as `fit_all` keeps each size's best.
 pub fn sweep_points(sweep: &Sweep) -> Vec<(f64, f64)> {
-    let mut pts: Vec<(f64, f64)> =
-        sweep.runs.iter().map(|r| (crate::flops::params(r.width, r.depth, r.vocab) as f64, r.tokens as f64)).collect();
+    // The runs the fit will read: those of fewer than `[fit] min_steps` steps are left out of it.
+    let mut pts: Vec<(f64, f64)> = sweep
+        .runs
+        .iter()
+        .filter(|r| r.steps >= sweep.fit.min_steps)
+        .map(|r| (crate::flops::params(r.width, r.depth, r.vocab) as f64, r.tokens as f64))
+        .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     pts.dedup();
     pts
@@ -408,15 +413,22 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
             tpp.len()
         )));
     }
+    // A cell's tokens as the spec makes them: whole steps of batch x seq_len tokens.
+    let per_step = (r0.batch_size * r0.seq_len) as f64;
+    // By default no run is shorter than the recipe's shortest, nor than the fit's `min_steps`
+    // (a shorter run would be trained and then left out of the final-point law).
     let min_tokens = match args.min_tokens {
         Some(m) if !(m.is_finite() && m >= 0.0) => {
             bail!(UserError(format!("--min-tokens {m} must be a number >= 0")))
         }
         Some(m) => m,
-        None => base.runs.iter().map(|r| r.tokens as f64).fold(f64::INFINITY, f64::min),
+        None => base
+            .runs
+            .iter()
+            .map(|r| r.tokens as f64)
+            .fold(f64::INFINITY, f64::min)
+            .max(base.fit.min_steps as f64 * per_step),
     };
-    // A cell's tokens as the spec makes them: whole steps of batch x seq_len tokens.
-    let per_step = (r0.batch_size * r0.seq_len) as f64;
     let cell_tokens =
         |s: &(usize, usize), t: f64| (crate::flops::params(s.0, s.1, r0.vocab) as f64 * t / per_step).ceil() * per_step;
     // The grids: each rectangle, whole and capped, less its cells under the minimum; a grid in
@@ -565,7 +577,8 @@ pub fn header(
     }
     if c.min_tokens > 0.0 {
         s += &format!(
-            "# Every run trains at least {:.0} tokens (--min-tokens; by default the recipe's shortest run).\n",
+            "# Every run trains at least {:.0} tokens (--min-tokens; by default the recipe's shortest run and \
+             at least [fit] min_steps steps).\n",
             c.min_tokens
         );
     }

@@ -29,6 +29,39 @@ pub fn fit_options_with_frame(sweep: &Sweep, df: &DataFrame) -> FitOptions {
     FitOptions { mixing: Some(mixing_data(sweep, df).map_err(|e| format!("{e:#}"))), ..fit_options(sweep) }
 }
 
+/// A results frame's observations without the runs that trained fewer than `min_steps`
+/// optimizer steps (every row of them, so no law sees their transient), and those runs.
+/// A frame without `run_id`, `step` or `is_final` columns (a user's CSV) keeps every row.
+pub fn obs_of_frame(df: &DataFrame, origin: &str, min_steps: u64) -> Result<(Vec<fit::Obs>, Vec<fit::LeftOut>)> {
+    let obs = frame::to_obs(df, origin)?;
+    let short = short_runs(df, min_steps)?;
+    let obs = obs.into_iter().filter(|o| !short.iter().any(|s| s.run == o.run)).collect();
+    Ok((obs, short))
+}
+
+fn short_runs(df: &DataFrame, min_steps: u64) -> Result<Vec<fit::LeftOut>> {
+    let (Ok(id), Ok(step), Ok(fin)) = (df.column("run_id"), df.column("step"), df.column("is_final")) else {
+        return Ok(Vec::new());
+    };
+    let id = id.cast(&polars::prelude::DataType::String)?;
+    let step = step.cast(&polars::prelude::DataType::Float64)?;
+    let mut out: Vec<fit::LeftOut> = id
+        .str()?
+        .iter()
+        .zip(step.f64()?.iter())
+        .zip(fin.bool()?.iter())
+        .filter_map(|((r, s), f)| match (r, s, f) {
+            (Some(r), Some(s), Some(true)) if s < min_steps as f64 => {
+                Some(fit::LeftOut { run: r.to_string(), steps: s as u64, min_steps })
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.run.cmp(&b.run));
+    out.dedup_by(|a, b| a.run == b.run);
+    Ok(out)
+}
+
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
 pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     let runner::Finished { done, diverged, damaged } = runner::finished_runs(sweep, dir);
@@ -36,8 +69,9 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
         return Err(UserError(format!("no finished runs in {}", dir.runs_dir().display())).into());
     }
     let df = frame::write_parquet(dir, &done)?;
-    let obs = frame::to_obs(&df, &dir.runs_parquet().display().to_string())?;
+    let (obs, left_out) = obs_of_frame(&df, &dir.runs_parquet().display().to_string(), sweep.fit.min_steps)?;
     let mut report = fit::fit_all(&obs, &fit_options_with_frame(sweep, &df)).context("fitting the scaling law")?;
+    report.left_out = left_out;
     for (id, why) in &damaged {
         report
             .warnings
@@ -204,5 +238,35 @@ mod tests {
         let md = std::fs::read_to_string(&w.md).unwrap();
         assert!(md.contains("Laws not fitted") && md.contains(&why), "{md}");
         let _ = std::fs::remove_dir_all(&root);
+    }
+    /// Every row of a run whose final step is under `min_steps` leaves the observations (its
+    /// mid-run WSD points too), and the run is named with its step count; a frame without a
+    /// `step` column (a user's CSV) keeps every row.
+    #[test]
+    fn runs_under_min_steps_leave_the_final_point_laws() {
+        let ids = ["a", "a", "b", "b", "c"];
+        let df = DataFrame::new(
+            5,
+            vec![
+                Column::new("run_id".into(), ids.to_vec()),
+                Column::new("step".into(), vec![40i64, 80, 100, 400, 99]),
+                Column::new("is_final".into(), vec![false, true, false, true, true]),
+                Column::new("params".into(), vec![1e4f64; 5]),
+                Column::new("tokens".into(), vec![4e4f64, 8e4, 1e5, 4e5, 9.9e4]),
+                Column::new("loss".into(), vec![3.0f64, 2.9, 2.9, 2.5, 2.8]),
+            ],
+        )
+        .unwrap();
+        let (obs, left) = obs_of_frame(&df, "t", 100).unwrap();
+        let kept: Vec<&str> = obs.iter().map(|o| o.run.as_str()).collect();
+        assert_eq!(kept, vec!["b", "b"]);
+        let named: Vec<(&str, u64)> = left.iter().map(|l| (l.run.as_str(), l.steps)).collect();
+        assert_eq!(named, vec![("a", 80), ("c", 99)]);
+        assert!(left.iter().all(|l| l.min_steps == 100));
+        let (all, none) = obs_of_frame(&df, "t", 0).unwrap();
+        assert_eq!((all.len(), none.len()), (5, 0));
+        let csv = df.drop("step").unwrap();
+        let (all, none) = obs_of_frame(&csv, "t", 100).unwrap();
+        assert_eq!((all.len(), none.len()), (5, 0));
     }
 }

@@ -101,6 +101,14 @@ impl Default for FitOptions {
     }
 }
 
+/// A run left out of the final-point laws, with its step count and the minimum it missed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeftOut {
+    pub run: String,
+    pub steps: u64,
+    pub min_steps: u64,
+}
+
 /// The result of `fit_all`; serialised as fit.json. `Default` is the empty report (no law).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FitReport {
@@ -140,6 +148,10 @@ pub struct FitReport {
     /// least 5 final points, got 4"). A law that cannot be fitted never stops the others.
     #[serde(default)]
     pub skipped: BTreeMap<String, String>,
+    /// Runs the caller left out of the final-point laws because they trained too few steps
+    /// (`[fit] min_steps`): their final loss is still the initial transient.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
     /// The rollout backtest: error and interval coverage against extrapolation factor (see
     /// `rollout`); what `loss_interval_at` widens by.
     #[serde(default)]

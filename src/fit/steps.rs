@@ -366,6 +366,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         laws: Laws::default(),
         frontier,
         skipped: BTreeMap::new(),
+        left_out: Vec::new(),
         rollout,
         bootstrap_laws,
         residual_quantiles: residual_quantiles(&fit.data, &fit.law),

@@ -505,4 +505,14 @@ fn runs(d: &mut Doc, f: &Facts) {
     if !f.excluded.is_empty() {
         d.p(format!("Excluded (diverged): {}.", f.excluded.join(", ")));
     }
+    if let Some(first) = f.fit.left_out.first() {
+        let ids: Vec<String> = f.fit.left_out.iter().map(|l| format!("`{}` ({} steps)", l.run, l.steps)).collect();
+        d.p(format!(
+            "Left out of the final-point laws (fewer than {} optimizer steps, `[fit] min_steps`: their final loss \
+             is still the initial transient, so their residuals above are out of sample): {}. Their curves still \
+             count in the loss-curve law.",
+            first.min_steps,
+            ids.join(", ")
+        ));
+    }
 }

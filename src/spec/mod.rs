@@ -167,6 +167,7 @@ name = "unit"
         assert_eq!((s.runs[0].mix["markov"], s.runs[1].mix["markov"]), (0.5, 0.75));
         assert_eq!(s.target, Target { flops: Some(1e12), params: None });
         assert_eq!(s.fit.bootstrap, 50);
+        assert_eq!(s.fit.min_steps, crate::spec::config::DEFAULT_MIN_STEPS, "min_steps defaults");
     }
 
     #[test]
@@ -321,6 +322,8 @@ params = 1e7
         ("width = 48, lr", "mix = 1, lr", 29, 14, "grid.exclude[0].mix", "not a numeric axis"),
         ("zip = [[\"width\", \"depth\"]]", "zip = [[\"width\", \"batch_size\"]]", 28, 18, "grid.zip[0][1]", "not an axis"),
         ("bootstrap = 50", "bootstrap = 50\ndensity_ref = \" \"", 37, 15, "fit.density_ref", "reference fit.json"),
+        ("bootstrap = 50", "bootstrap = 50\nmin_steps = -1", 37, 13, "fit.min_steps", "at least 0"),
+        ("bootstrap = 50", "bootstrap = 50\nmin_steps = 1.5", 37, 13, "fit.min_steps", "integer"),
         ("\"isoflop\"]", "\"batch_vs_loss\", \"chinchilla_varpro\", 3]", 35, 61, "fit.laws[3]", "invalid type: integer"),
         // Names that read as options or hidden files, or too long to be a
         // directory and job name; a target below every run; a weight decay that zeroes weights.

@@ -271,6 +271,8 @@ pub struct RawFit {
     pub backtest: Option<S<String>>,
     /// Bootstrap resamples for confidence intervals, >= 0 (0 disables); default 1000.
     pub bootstrap: Option<S<i64>>,
+    /// Runs of fewer optimizer steps are left out of the final-point laws, >= 0; default 100.
+    pub min_steps: Option<S<i64>>,
     /// A reference fit.json for the density (Densing Law) table; a non-empty path.
     pub density_ref: Option<S<String>>,
     /// data_mixing law: the objective to minimise, a weighted sum of per-domain validation

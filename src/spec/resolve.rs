@@ -529,6 +529,8 @@ fn fit_section(raw: Option<RawFit>, sources: &[&str], ctx: &Ctx) -> Res<FitSpec>
         spec.backtest = ctx.pick(b, "fit.backtest", &BacktestMode::ALL, BacktestMode::as_str)?;
     }
     spec.bootstrap = opt_int(&f.bootstrap, "fit.bootstrap", 1000, 0, 1 << 24, ctx)? as usize;
+    spec.min_steps =
+        opt_int(&f.min_steps, "fit.min_steps", super::config::DEFAULT_MIN_STEPS as i64, 0, 1 << 40, ctx)? as u64;
     if let Some(p) = &f.density_ref {
         if p.get_ref().trim().is_empty() {
             return Err(ctx.err(p.span(), "fit.density_ref", "expected a path to a reference fit.json, got \"\""));
