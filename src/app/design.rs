@@ -83,12 +83,13 @@ pub fn render_precision(p: &Precision, prior: &Prior, points: &[(f64, f64)], tar
     );
     s += &format!("prior: {}\n", prior.source);
     // Measured (analysis/design_check.sh): on the built-in data with the built-in prior,
-    // simulated N_opt spreads of 40x (sweeps/handgrid.toml), 7.6x (sweeps/quickstart.toml) and
-    // 5.6x (the grid `design` writes at handgrid's budget) trained to 33x, 10x and 11x; on real
+    // simulated N_opt spreads of 534x (sweeps/handgrid.toml), 71x (sweeps/quickstart.toml) and
+    // 88x (the grid `design` writes at handgrid's budget) trained to 33x, 10x and 10.5x (the fit
+    // leaves out runs under 100 steps, the simulated noise is that of every run); on real
     // text with the sweep's own fit as prior, 31x (sweeps/realtext.toml) and 53x (a designed
     // grid) trained to 56x and 101x. Say where the number is read how far it has been off.
     s += "caveat: simulated sweeps follow the law's own form with the noise measured on trained sweeps; trained \
-          N_opt spreads have come out 0.8x to 2.0x the simulated ones on the built-in data (3 grids) and 1.8x to \
+          N_opt spreads have come out 0.06x to 0.14x the simulated ones on the built-in data (3 grids: wide on the safe side) and 1.8x to \
           1.9x on real text (2 grids, the sweep's own fit as prior), with the grids' order kept; on other data, \
           simulate with --prior fit.json of a pilot sweep\n\n";
     s += "| quantity at the target | median 95% interval spread hi/lo | 80th percentile |\n|---|---|---|\n";
@@ -586,7 +587,7 @@ pub fn header(
         s += &format!("# The recipe's WSD warmup was set to {w} (--warmup) so decay branches can span the tokens per parameter above.\n");
     }
     s += "# Caveat: simulated from the law's own form with the noise of trained sweeps; trained N_opt spreads have\n\
-          # come out 0.8x-2.0x the simulated ones on the built-in data, 1.8x-1.9x on real text.\n";
+          # come out 0.06x-0.14x the simulated ones on the built-in data, 1.8x-1.9x on real text.\n";
     s += "# `windtunnel plan THIS_FILE --precision` re-checks the precision; `windtunnel run THIS_FILE` trains it.\n\n";
     s
 }
