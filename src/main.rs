@@ -556,8 +556,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             }
             opts.seed = seed;
             // The input is the user's data: a fit it cannot support is bad input (exit 2).
-            let mut rep = fit::fit_all(&obs, &opts).map_err(|e| UserError(format!("{}: {e:#}", path.display())))?;
-            rep.left_out = left_out;
+            let mut rep = app_fit::fit_leaving_out(&obs, left_out, &opts)
+                .map_err(|e| UserError(format!("{}: {e:#}", path.display())))?;
             if let Some(r) = density_ref {
                 let reference: fit::FitReport =
                     store::read_json(&r).map_err(|e| UserError(format!("--density-ref: {e:#}")))?;

@@ -62,6 +62,22 @@ fn short_runs(df: &DataFrame, min_steps: u64) -> Result<Vec<fit::LeftOut>> {
     Ok(out)
 }
 
+/// `fit_all` on observations from which `left_out` runs were removed: the report names them,
+/// and when leaving them out is what starved the Chinchilla law, its skip reason says so (a
+/// grid of only short runs must not read as a grid of too few runs).
+pub fn fit_leaving_out(obs: &[fit::Obs], left_out: Vec<fit::LeftOut>, opts: &FitOptions) -> Result<FitReport> {
+    let mut report = fit::fit_all(obs, opts)?;
+    if let (Some(first), Some(why)) = (left_out.first(), report.skipped.get_mut("chinchilla")) {
+        why.push_str(&format!(
+            " ({} run(s) of fewer than {} optimizer steps were left out: `[fit] min_steps`, 0 keeps every run)",
+            left_out.len(),
+            first.min_steps
+        ));
+    }
+    report.left_out = left_out;
+    Ok(report)
+}
+
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
 pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     let runner::Finished { done, diverged, damaged } = runner::finished_runs(sweep, dir);
@@ -70,8 +86,8 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     }
     let df = frame::write_parquet(dir, &done)?;
     let (obs, left_out) = obs_of_frame(&df, &dir.runs_parquet().display().to_string(), sweep.fit.min_steps)?;
-    let mut report = fit::fit_all(&obs, &fit_options_with_frame(sweep, &df)).context("fitting the scaling law")?;
-    report.left_out = left_out;
+    let mut report =
+        fit_leaving_out(&obs, left_out, &fit_options_with_frame(sweep, &df)).context("fitting the scaling law")?;
     for (id, why) in &damaged {
         report
             .warnings
@@ -268,5 +284,11 @@ mod tests {
         let csv = df.drop("step").unwrap();
         let (all, none) = obs_of_frame(&csv, "t", 100).unwrap();
         assert_eq!((all.len(), none.len()), (5, 0));
+        // Leaving runs out can starve the law: its skip reason then names min_steps.
+        let opts = FitOptions { bootstrap: 0, backtest: false, ..Default::default() };
+        let rep = fit_leaving_out(&obs, left.clone(), &opts).unwrap();
+        let why = rep.chinchilla_skipped().expect("2 points cannot fit the law");
+        assert!(why.contains("2 run(s) of fewer than 100 optimizer steps") && why.contains("min_steps"), "{why}");
+        assert_eq!(rep.left_out, left);
     }
 }

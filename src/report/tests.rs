@@ -212,7 +212,8 @@ fn tmp(name: &str) -> SweepDir {
 fn html_report_is_self_contained_and_every_plot_has_data() {
     let sweep = crate::spec::load(std::path::Path::new("sweeps/tiny.toml")).unwrap();
     let df = frame(&runs(1.0));
-    let fit = fit_report(&df);
+    let mut fit = fit_report(&df);
+    fit.left_out = vec![crate::fit::LeftOut { run: "r-short".into(), steps: 42, min_steps: 100 }];
     let dir = tmp("html");
     let w = write_report(&dir, &sweep, &fit, &df, &[], &ReportOptions::default()).unwrap();
     let names: Vec<String> = w.plots.iter().map(|p| p.file_stem().unwrap().to_string_lossy().to_string()).collect();
@@ -241,6 +242,8 @@ fn html_report_is_self_contained_and_every_plot_has_data() {
         "## Runs",
         "](plots/loss_vs_compute.svg)",
         "skipped: the sweep trains a single",
+        "Left out of the final-point laws (fewer than 100 optimizer steps",
+        "`r-short` (42 steps)",
     ] {
         assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
     }

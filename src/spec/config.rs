@@ -240,7 +240,7 @@ pub struct FitSpec {
     pub backtest: BacktestMode,
     pub bootstrap: usize,
     /// Runs of fewer optimizer steps than this are left out of the final-point laws (their
-    /// final loss is still the initial transient: see `app::fit::DEFAULT_MIN_STEPS`); their
+    /// final loss is still the initial transient: see `DEFAULT_MIN_STEPS`); their
     /// curves still count in the loss-curve law, which models that transient.
     #[serde(default = "default_min_steps")]
     pub min_steps: u64,
