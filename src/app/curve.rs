@@ -277,14 +277,25 @@ pub fn add_curve_law_dir(
     Ok(())
 }
 
+/// One predicted run of a length backtest: its errors, how many of its points lie inside the
+/// law's 95% band, and its final point (prediction, band, actual).
+pub struct HoldoutRow {
+    pub run: CurveRun,
+    pub errors: curve::Errors,
+    pub inside: usize,
+    pub last: curve::CurvePoint,
+    pub last_actual: f64,
+}
+
 /// A length backtest of the curve law: fit on the runs whose tokens per parameter is one of
-/// `fit_tpp`, predict the whole curves of the runs at `predict_tpp`. Per predicted run its
-/// errors, and all of them pooled.
+/// `fit_tpp` (with `MAX_BOOTSTRAP` refits behind the band, as `run` fits it), predict the whole
+/// curves of the runs at `predict_tpp` with their 95% bands. A prediction is scored by its
+/// error and by whether the band holds the actual loss (coverage, not only error).
 pub fn holdout(
     runs: &[(CurveRun, RunConfig)],
     fit_tpp: &[f64],
     predict_tpp: &[f64],
-) -> Result<(curve::CurveLaw, curve::Errors, Vec<(CurveRun, curve::Errors)>)> {
+) -> Result<(curve::CurveFit, curve::Errors, Vec<HoldoutRow>)> {
     // tokens = ceil(tpp N / tokens per step) whole steps: within one step of tpp N.
     let is = |(r, c): &(CurveRun, RunConfig), set: &[f64]| {
         let tpp = c.tokens as f64 / r.params;
@@ -300,15 +311,20 @@ pub fn holdout(
         ))
         .into());
     }
-    let fit = curve::fit(&train, 0, 0)?;
-    let rows: Vec<(CurveRun, curve::Errors)> = test
+    let fit = curve::fit(&train, MAX_BOOTSTRAP, 0)?;
+    let rows: Vec<HoldoutRow> = test
         .into_iter()
         .map(|r| {
-            let e = curve::Errors::of(&curve::predict(&fit.law, r.params, &r.lr, &r.steps), &r.loss);
-            (r, e)
+            let band = curve::predict_curve(&fit, r.params, &r.lr, &r.steps, r.tokens_per_step);
+            let mid: Vec<f64> = band.iter().map(|p| p.loss).collect();
+            let errors = curve::Errors::of(&mid, &r.loss);
+            let inside = band.iter().zip(&r.loss).filter(|(p, &y)| p.lo <= y && y <= p.hi).count();
+            let last = *band.last().expect("runs have evaluations");
+            let last_actual = *r.loss.last().expect("runs have evaluations");
+            HoldoutRow { run: r, errors, inside, last, last_actual }
         })
         .collect();
-    Ok((fit.law, curve::Errors::pool(&rows.iter().map(|r| r.1).collect::<Vec<_>>()), rows))
+    Ok((fit, curve::Errors::pool(&rows.iter().map(|r| r.errors).collect::<Vec<_>>()), rows))
 }
 
 /// `curve-holdout DIR --fit 5,10 --predict 20`: `holdout` on a results folder, as a table.
@@ -325,34 +341,53 @@ pub fn holdout_table(
     let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
     let runs: Vec<(CurveRun, RunConfig)> =
         curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();
-    let (law, all, rows) = holdout(&runs, fit_tpp, predict_tpp)?;
+    let (fit, all, rows) = holdout(&runs, fit_tpp, predict_tpp)?;
+    let law = fit.law;
     let mut out = format!(
-        "loss_curve fitted on tokens/param {fit_tpp:?}, whole curves predicted at {predict_tpp:?}:\n\n\
-         | run | N | steps | evaluations | mean error | worst point |\n|---|---|---|---|---|---|\n"
+        "loss_curve fitted on tokens/param {fit_tpp:?}, whole curves predicted at {predict_tpp:?}; 95% band: {} \
+         bootstrap refits with the runs' residual scatter about the law (RMS {:.2}%):\n\n\
+         | run | N | steps | evaluations | mean error | worst point | inside 95% band | final loss: predicted [95%] | actual |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        fit.bootstrap.len(),
+        100.0 * fit.residual_rms
     );
-    for (r, e) in &rows {
+    for h in &rows {
+        let r = &h.run;
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {:.3}% | {:.3}% |",
+            "| {} | {:.0} | {} | {} | {:.3}% | {:.3}% | {} of {} | {:.4} [{:.4}, {:.4}] | {:.4} ({}) |",
             &r.run[..r.run.len().min(12)],
             r.params,
             r.steps.last().unwrap_or(&0),
-            e.points,
-            100.0 * e.mean_rel,
-            100.0 * e.max_rel
+            h.errors.points,
+            100.0 * h.errors.mean_rel,
+            100.0 * h.errors.max_rel,
+            h.inside,
+            h.errors.points,
+            h.last.loss,
+            h.last.lo,
+            h.last.hi,
+            h.last_actual,
+            if h.last.lo <= h.last_actual && h.last_actual <= h.last.hi { "inside" } else { "outside" }
         );
     }
+    let inside: usize = rows.iter().map(|h| h.inside).sum();
+    let finals_in = rows.iter().filter(|h| h.last.lo <= h.last_actual && h.last_actual <= h.last.hi).count();
     let _ = writeln!(
         out,
-        "| **all** | | | {} | **{:.3}%** | **{:.3}%** |",
+        "| **all** | | | {} | **{:.3}%** | **{:.3}%** | **{inside} of {} ({:.0}%)** | final losses inside: {finals_in} of {} | |",
         all.points,
         100.0 * all.mean_rel,
-        100.0 * all.max_rel
+        100.0 * all.max_rel,
+        all.points,
+        100.0 * inside as f64 / all.points.max(1) as f64,
+        rows.len()
     );
     // The same errors by phase of the predicted runs' schedules: the first tenth of a run's
     // steps (the end of warmup and the early fall), the rest at peak learning rate, the decay.
     let mut phases: [Vec<curve::Errors>; 3] = Default::default();
-    for (r, _) in &rows {
+    for h in &rows {
+        let r = &h.run;
         let pred = curve::predict(&law, r.params, &r.lr, &r.steps);
         let peak = r.lr.iter().cloned().fold(0.0, f64::max);
         let total = r.lr.len() as f64;

@@ -101,6 +101,31 @@ pub struct CurveFit {
     /// Doubts about the fit: parameters at a degenerate limit the data do not determine.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// RMS of the in-sample log residuals, each run weighted once (`run_residual_rms`): how far
+    /// a run's curve sits from the law beyond what the refits' spread knows of. Part of every
+    /// predicted band (0 in a fit.json written before the band included it).
+    #[serde(default)]
+    pub residual_rms: f64,
+}
+
+/// RMS of ln(observed / law) over every point, each run weighted once (as in the fit). A run's
+/// curve sits off any smooth law by a level of its own (its model's architecture, its seed and
+/// data order: on the development sweep -1.4% to +0.3% by size, the depth-1 model below the law
+/// at every length) plus wiggles shared by its evaluations; the bootstrap over runs measures the
+/// law's uncertainty, not this, so without it a predicted curve's band held only 58% to 79% of
+/// the points of held-out run lengths (`curve-holdout`).
+pub fn run_residual_rms(law: &CurveLaw, prepared: &[prep::Prepared], runs: &[CurveRun]) -> f64 {
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (p, r) in prepared.iter().zip(runs) {
+        let pred = law.predict(p);
+        let n = pred.len().max(1) as f64;
+        let ms: f64 = pred.iter().zip(&r.loss).map(|(q, y)| (y / q).ln().powi(2)).sum::<f64>() / n;
+        if ms.is_finite() {
+            num += ms;
+            den += 1.0;
+        }
+    }
+    (num / den.max(1.0)).sqrt()
 }
 
 /// Parameters that ran to a limit of the law's form: the fit is then one of a family of
@@ -249,6 +274,7 @@ pub fn fit(runs: &[CurveRun], bootstrap: usize, seed: u64) -> Result<CurveFit> {
         per_run,
         bootstrap: boot,
         fit_seconds: t0.elapsed().as_secs_f64(),
+        residual_rms: run_residual_rms(&law, &prepared, runs),
         warnings: degenerate(&law, runs.iter().flat_map(|r| r.loss.iter().copied()).fold(f64::INFINITY, f64::min)),
     })
 }
@@ -267,10 +293,12 @@ pub fn even_steps(total: u64, points: usize) -> Vec<u64> {
     s
 }
 
-/// A predicted curve with its 95% band: percentiles of the bootstrap refits' curves (those
-/// that stay positive), or,
-/// without refits, +-1.96 times the in-sample RMS relative error (a residual band, narrower:
-/// it ignores parameter uncertainty).
+/// A predicted curve with its 95% band: the percentiles of the bootstrap refits' curves (those
+/// that stay positive; the law's uncertainty) combined in quadrature, in log space, with 1.96
+/// times the fit's `residual_rms` (how far a run sits from the law: a run's own level and
+/// wiggles), as the final-point laws' prediction intervals combine refits and run noise.
+/// Without refits the band is the residual part alone (narrower: it ignores the law's
+/// uncertainty).
 pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tokens_per_step: f64) -> Vec<CurvePoint> {
     let p = prep::prepare(lr, steps, (params / fit.law.n_ref).ln());
     let mid = fit.law.predict(&p);
@@ -278,22 +306,29 @@ pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tok
     // amplitude B that exploded where the data leave it unconstrained), not a plausible curve.
     let boot: Vec<Vec<f64>> =
         fit.bootstrap.iter().map(|l| l.predict(&p)).filter(|c| c.iter().all(|v| v.is_finite() && *v > 0.0)).collect();
-    let rms =
-        (fit.per_run.iter().map(|e| e.errors.mean_rel.powi(2)).sum::<f64>() / fit.per_run.len().max(1) as f64).sqrt();
+    let rms = if fit.residual_rms > 0.0 {
+        fit.residual_rms
+    } else {
+        // A fit.json from before `residual_rms`: the mean relative errors are its best proxy.
+        (fit.per_run.iter().map(|e| e.errors.mean_rel.powi(2)).sum::<f64>() / fit.per_run.len().max(1) as f64).sqrt()
+    };
+    let noise = 1.96 * rms;
     steps
         .iter()
         .enumerate()
         .map(|(i, &s)| {
-            let (lo, hi) = if boot.len() >= 10 {
+            let (down, up) = if boot.len() >= 10 {
                 let mut v: Vec<f64> = boot.iter().map(|b| b[i]).filter(|x| x.is_finite()).collect();
                 v.sort_by(f64::total_cmp);
-                (
-                    crate::fit::chinchilla::bootstrap::percentile(&v, 0.025),
-                    crate::fit::chinchilla::bootstrap::percentile(&v, 0.975),
-                )
+                let lo = crate::fit::chinchilla::bootstrap::percentile(&v, 0.025);
+                let hi = crate::fit::chinchilla::bootstrap::percentile(&v, 0.975);
+                // Log half-widths of the refits' band on each side (0 where it excludes the mid).
+                ((mid[i] / lo).ln().max(0.0), (hi / mid[i]).ln().max(0.0))
             } else {
-                (mid[i] * (1.0 - 1.96 * rms), mid[i] * (1.0 + 1.96 * rms))
+                (0.0, 0.0)
             };
+            let lo = mid[i] * (-(down.hypot(noise))).exp();
+            let hi = mid[i] * up.hypot(noise).exp();
             CurvePoint { step: s, tokens: s as f64 * tokens_per_step, lr: lr[s as usize - 1], loss: mid[i], lo, hi }
         })
         .collect()

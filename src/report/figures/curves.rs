@@ -57,8 +57,9 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
     let caption = "Loss-curve law (multi-power law across model sizes, fitted to every evaluation under each run's \
                    learning-rate schedule): dots are each fitted run's evaluations, thin lines the law's curve for that \
                    run, coloured by model size N; red: the target run's predicted whole curve under the sweep's schedule \
-                   scaled to its steps, with its 95% band (bootstrap over runs; fit.json \
-                   `laws.loss_curve.target.curve`, also `windtunnel predict-curve DIR --csv`)."
+                   scaled to its steps, with its 95% band (bootstrap over runs combined with the runs' residual \
+                   scatter about the law, `laws.loss_curve.residual_rms`; fit.json `laws.loss_curve.target.curve`, \
+                   also `windtunnel predict-curve DIR --csv`)."
         .to_string();
     let mk = |r| figure("loss_curve", "Loss-curve law", caption.clone(), r);
     let Some(law) = &f.fit.laws.loss_curve else {
