@@ -328,6 +328,10 @@ enum Cmd {
         /// Only the runs of this model size N (a per-size fit).
         #[arg(long)]
         params: Option<f64>,
+        /// --fit and --predict are training tokens (a grid over tokens, e.g. WSD branches)
+        /// instead of tokens per parameter.
+        #[arg(long)]
+        tokens: bool,
     },
     /// Internal: times the loss-curve law's fit on a synthetic 100-run sweep (every evaluation).
     #[command(hide = true)]
@@ -720,8 +724,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             print!("{}", app::curve::mpl_protocol(&dir)?);
             Ok(0)
         }
-        Cmd::CurveHoldout { dir, fit, predict, skip_frac, params } => {
-            print!("{}", app::curve::holdout_table(&dir, &fit, &predict, skip_frac, params)?);
+        Cmd::CurveHoldout { dir, fit, predict, skip_frac, params, tokens } => {
+            let by = if tokens { app::curve::LengthAxis::Tokens } else { app::curve::LengthAxis::TokensPerParam };
+            print!("{}", app::curve::holdout_table(&dir, &fit, &predict, by, skip_frac, params)?);
             Ok(0)
         }
         Cmd::BenchCurve { sizes, bootstrap } => {

@@ -277,6 +277,13 @@ pub fn add_curve_law_dir(
     Ok(())
 }
 
+/// What a length backtest's run lengths are measured in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LengthAxis {
+    TokensPerParam,
+    Tokens,
+}
+
 /// One predicted run of a length backtest: its errors, how many of its points lie inside the
 /// law's 95% band, and its final point (prediction, band, actual).
 pub struct HoldoutRow {
@@ -295,11 +302,15 @@ pub fn holdout(
     runs: &[(CurveRun, RunConfig)],
     fit_tpp: &[f64],
     predict_tpp: &[f64],
+    by: LengthAxis,
 ) -> Result<(curve::CurveFit, curve::Errors, Vec<HoldoutRow>)> {
     // tokens = ceil(tpp N / tokens per step) whole steps: within one step of tpp N.
     let is = |(r, c): &(CurveRun, RunConfig), set: &[f64]| {
-        let tpp = c.tokens as f64 / r.params;
-        set.iter().any(|v| (tpp / v - 1.0).abs() < 0.15)
+        let x = match by {
+            LengthAxis::TokensPerParam => c.tokens as f64 / r.params,
+            LengthAxis::Tokens => c.tokens as f64,
+        };
+        set.iter().any(|v| (x / v - 1.0).abs() < 0.15)
     };
     let train: Vec<CurveRun> = runs.iter().filter(|x| is(x, fit_tpp)).map(|x| x.0.clone()).collect();
     let test: Vec<CurveRun> = runs.iter().filter(|x| is(x, predict_tpp)).map(|x| x.0.clone()).collect();
@@ -334,6 +345,7 @@ pub fn holdout_table(
     dir: &Path,
     fit_tpp: &[f64],
     predict_tpp: &[f64],
+    by: LengthAxis,
     skip: f64,
     params: Option<f64>,
 ) -> Result<String> {
@@ -341,10 +353,14 @@ pub fn holdout_table(
     let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
     let runs: Vec<(CurveRun, RunConfig)> =
         curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();
-    let (fit, all, rows) = holdout(&runs, fit_tpp, predict_tpp)?;
+    let (fit, all, rows) = holdout(&runs, fit_tpp, predict_tpp, by)?;
+    let unit = match by {
+        LengthAxis::TokensPerParam => "tokens/param",
+        LengthAxis::Tokens => "tokens",
+    };
     let law = fit.law;
     let mut out = format!(
-        "loss_curve fitted on tokens/param {fit_tpp:?}, whole curves predicted at {predict_tpp:?}; 95% band: {} \
+        "loss_curve fitted on {unit} {fit_tpp:?}, whole curves predicted at {predict_tpp:?}; 95% band: {} \
          bootstrap refits with the runs' residual scatter about the law (RMS {:.2}%):\n\n\
          | run | N | steps | evaluations | mean error | worst point | inside 95% band | final loss: predicted [95%] | actual |\n\
          |---|---|---|---|---|---|---|---|---|\n",

@@ -284,8 +284,34 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
     let t = fit.target.unwrap();
     fit.intervals.insert("n_opt".into(), Interval { lo: t.n_opt / 100.0, hi: t.n_opt * 100.0 });
     fit.params.as_mut().expect("the test fit has a law").e = 1.0;
+    // A loss-curve law whose target curve (at the undetermined split) ends below the floor.
+    let curves = crate::fit::curve::synthetic_sweep(2, 0);
+    let cf = crate::fit::curve::fit(&curves, 0, 0).unwrap();
+    let mut cl = crate::fit::curve::CurveLawReport::new(cf, &curves);
+    let point = |step: u64, loss: f64| crate::fit::curve::CurvePoint {
+        step,
+        tokens: step as f64 * 1024.0,
+        lr: 1e-3,
+        loss,
+        lo: loss * 0.95,
+        hi: loss * 1.05,
+    };
+    cl.target = Some(crate::fit::curve::TargetCurve {
+        params: t.n_opt,
+        steps: 4000,
+        tokens_per_step: 1024.0,
+        peak_lr: 1e-2,
+        schedule: serde_json::Value::Null,
+        curve: vec![point(1000, 2.5), point(4000, 1.0)],
+    });
+    fit.laws.loss_curve = Some(cl);
     let dir = tmp("undetermined");
     write_report(&dir, &sweep, &fit, &df, &[], &ReportOptions::default()).unwrap();
+    let lc = std::fs::read_to_string(dir.plots_dir().join("loss_curve.svg")).unwrap();
+    assert!(
+        lc.contains("NOT DETERMINED") && lc.contains("not a result") && lc.contains("entropy floor"),
+        "the curve law's target is not marked"
+    );
     let md = std::fs::read_to_string(dir.report_md()).unwrap();
     for s in [
         "## Target run: not determined by this sweep",

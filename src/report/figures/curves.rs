@@ -2,7 +2,7 @@
 //! (fit.json `laws.loss_curve`) against every fitted run with the target's predicted curve.
 
 use crate::report::chart::{
-    self, bounds, clip, color, figure, fmt_tick, legend, lin_range, log_range, log_ticks, mesh, si,
+    self, bounds, clip, color, figure, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si,
 };
 use crate::report::doc::Figure;
 use crate::report::facts::Facts;
@@ -59,7 +59,9 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
                    run, coloured by model size N; red: the target run's predicted whole curve under the sweep's schedule \
                    scaled to its steps, with its 95% band (bootstrap over runs combined with the runs' residual \
                    scatter about the law, `laws.loss_curve.residual_rms`; fit.json `laws.loss_curve.target.curve`, \
-                   also `windtunnel predict-curve DIR --csv`)."
+                   also `windtunnel predict-curve DIR --csv`). The target's N is the Chinchilla law's split: when the \
+                   sweep does not determine it the title says so, and a predicted loss below the data's known entropy \
+                   floor (grey dotted) is labelled as not a result."
         .to_string();
     let mk = |r| figure("loss_curve", "Loss-curve law", caption.clone(), r);
     let Some(law) = &f.fit.laws.loss_curve else {
@@ -79,9 +81,22 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
     let (Some((x_lo, x_hi)), Some((y_lo, y_hi))) = (bounds(xs.filter(|x| *x > 0.0)), bounds(ys)) else {
         return Ok(mk(Err("no points".into())));
     };
+    // The known floor is drawn when it is in view or the target's curve goes below it.
+    let floor = f.mix_floor.filter(|fl| *fl > 0.0 && *fl < y_hi);
+    let y_lo = floor.map_or(y_lo, |fl| y_lo.min(fl));
     let (xr, yr) = (log_range(x_lo, x_hi), lin_range(y_lo, y_hi));
+    // The target run is the Chinchilla law's compute-optimal split; when the sweep does not
+    // determine it, or the curve ends below the data's known floor, the figure says so itself
+    // (the curve is still drawn: it is what the law predicts, not a result to act on).
+    let undetermined = f.verdict.as_ref().is_some_and(|v| !v.determined);
+    let below = |l: f64| floor.is_some_and(|fl| l < fl);
+    let title = if undetermined && target.is_some() {
+        "Loss-curve law: target at an N/D split NOT DETERMINED by this sweep"
+    } else {
+        "Loss-curve law"
+    };
     let svg = chart::render(860, 540, |root| {
-        let mut ch = chart::frame(root, "Loss-curve law")
+        let mut ch = chart::frame(root, title)
             .build_cartesian_2d(xr.clone().log_scale().with_key_points(log_ticks(&xr)), yr.clone())?;
         mesh!(ch, "tokens D", "validation loss (nats/token)", &|v| fmt_tick(*v), &|v| format!("{v:.2}"));
         let mut labelled = vec![false; sizes.len()];
@@ -117,14 +132,28 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
             let last = curve.last().expect("non-empty");
             ch.draw_series(std::iter::once(Circle::new((last.tokens, last.loss), 4, red.filled())))?
                 .label(format!(
-                    "target N = {}: {:.3} [{:.3}, {:.3}] at D = {}",
+                    "target N = {}: {:.3} [{:.3}, {:.3}] at D = {}{}",
                     si(law.target.as_ref().map_or(0.0, |t| t.params)),
                     last.loss,
                     last.lo,
                     last.hi,
-                    fmt_tick(last.tokens)
+                    fmt_tick(last.tokens),
+                    if below(last.loss) { " (below the entropy floor: not a result)" } else { "" }
                 ))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+        }
+        if let Some(fl) = floor {
+            let pts: Vec<(f64, f64)> = geomspace(xr.start, xr.end, 160).into_iter().map(|x| (x, fl)).collect();
+            let grey = RGBColor(110, 110, 110);
+            let mut first = true;
+            for d in chart::dashes(&pts, 1, 1) {
+                let s = ch.draw_series(LineSeries::new(d, grey.stroke_width(1)))?;
+                if first {
+                    first = false;
+                    s.label(format!("entropy floor of the data mixture ({fl:.3})"))
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1)));
+                }
+            }
         }
         legend!(ch, SeriesLabelPosition::UpperRight);
         Ok(())
