@@ -197,6 +197,27 @@ macro_rules! legend {
 }
 pub(crate) use legend;
 
+/// The data mixture's known entropy floor `fl` as a grey dotted line across a chart whose x
+/// range is the log-scaled `xr`, labelled once in the legend.
+macro_rules! floor_line {
+    ($ch:expr, $xr:expr, $fl:expr) => {{
+        let fl: f64 = $fl;
+        let pts: Vec<(f64, f64)> =
+            $crate::report::chart::geomspace($xr.start, $xr.end, 160).into_iter().map(|x| (x, fl)).collect();
+        let grey = RGBColor(110, 110, 110);
+        let mut first = true;
+        for d in $crate::report::chart::dashes(&pts, 1, 1) {
+            let s = $ch.draw_series(LineSeries::new(d, grey.stroke_width(1)))?;
+            if first {
+                first = false;
+                s.label(format!("entropy floor of the data mixture ({fl:.3})"))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1)));
+            }
+        }
+    }};
+}
+pub(crate) use floor_line;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@ use super::sizes::{distinct_sizes, size_index};
 use crate::fit::regress::{budget_flops, budgets, quadratic};
 use crate::fit::Obs;
 use crate::report::chart::{
-    self, bounds, clip, color, figure, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh, si,
+    self, bounds, clip, color, figure, floor_line, fmt_tick, geomspace, legend, lin_range, log_range, log_ticks, mesh,
+    si,
 };
 use crate::report::doc::Figure;
 use crate::report::facts::Facts;
@@ -100,17 +101,7 @@ pub fn loss_vs_compute(f: &Facts) -> Result<Figure> {
             }
         }
         if let Some(fl) = floor {
-            let pts: Vec<(f64, f64)> = geomspace(xr.start, xr.end, 160).into_iter().map(|x| (x, fl)).collect();
-            let grey = RGBColor(110, 110, 110);
-            let mut first = true;
-            for d in chart::dashes(&pts, 1, 1) {
-                let s = ch.draw_series(LineSeries::new(d, grey.stroke_width(1)))?;
-                if first {
-                    first = false;
-                    s.label(format!("entropy floor of the data mixture ({fl:.3})"))
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1)));
-                }
-            }
+            floor_line!(ch, xr, fl);
         }
         // The 95% band of the frontier, clamped to the plot (a polygon: upper edge, then lower
         // edge backwards).
