@@ -284,40 +284,63 @@ pub enum LengthAxis {
     Tokens,
 }
 
-/// One predicted run of a length backtest: its errors, how many of its points lie inside the
-/// law's 95% band, and its final point (prediction, band, actual).
+impl LengthAxis {
+    fn unit(self) -> &'static str {
+        match self {
+            LengthAxis::TokensPerParam => "tokens per parameter",
+            LengthAxis::Tokens => "tokens",
+        }
+    }
+}
+
+/// One predicted run of a length backtest: its errors and its predicted curve with the 95% band.
 pub struct HoldoutRow {
     pub run: CurveRun,
     pub errors: curve::Errors,
-    pub inside: usize,
-    pub last: curve::CurvePoint,
-    pub last_actual: f64,
+    pub band: Vec<curve::CurvePoint>,
 }
 
-/// A length backtest of the curve law: fit on the runs whose tokens per parameter is one of
-/// `fit_tpp` (with `MAX_BOOTSTRAP` refits behind the band, as `run` fits it), predict the whole
-/// curves of the runs at `predict_tpp` with their 95% bands. A prediction is scored by its
-/// error and by whether the band holds the actual loss (coverage, not only error).
+impl HoldoutRow {
+    /// Evaluations whose actual loss lies inside the band.
+    pub fn inside(&self) -> usize {
+        self.band.iter().zip(&self.run.loss).filter(|(p, &y)| p.lo <= y && y <= p.hi).count()
+    }
+
+    /// Whether the run's final loss lies inside the band.
+    pub fn final_inside(&self) -> bool {
+        match (self.band.last(), self.run.loss.last()) {
+            (Some(p), Some(&y)) => p.lo <= y && y <= p.hi,
+            _ => false,
+        }
+    }
+}
+
+/// A length backtest of the curve law: fit on the runs whose length (`by`, from each run's
+/// training tokens) is one of `fit_len` (with `MAX_BOOTSTRAP` refits behind the band, as `run`
+/// fits it), predict the whole curves of the runs at `predict_len` with their 95% bands. A
+/// prediction is scored by its error and by whether the band holds the actual loss (coverage,
+/// not only error).
 pub fn holdout(
-    runs: &[(CurveRun, RunConfig)],
-    fit_tpp: &[f64],
-    predict_tpp: &[f64],
+    runs: &[(CurveRun, u64)],
+    fit_len: &[f64],
+    predict_len: &[f64],
     by: LengthAxis,
 ) -> Result<(curve::CurveFit, curve::Errors, Vec<HoldoutRow>)> {
     // tokens = ceil(tpp N / tokens per step) whole steps: within one step of tpp N.
-    let is = |(r, c): &(CurveRun, RunConfig), set: &[f64]| {
+    let is = |(r, tokens): &(CurveRun, u64), set: &[f64]| {
         let x = match by {
-            LengthAxis::TokensPerParam => c.tokens as f64 / r.params,
-            LengthAxis::Tokens => c.tokens as f64,
+            LengthAxis::TokensPerParam => *tokens as f64 / r.params,
+            LengthAxis::Tokens => *tokens as f64,
         };
         set.iter().any(|v| (x / v - 1.0).abs() < 0.15)
     };
-    let train: Vec<CurveRun> = runs.iter().filter(|x| is(x, fit_tpp)).map(|x| x.0.clone()).collect();
-    let test: Vec<CurveRun> = runs.iter().filter(|x| is(x, predict_tpp)).map(|x| x.0.clone()).collect();
+    let train: Vec<CurveRun> = runs.iter().filter(|x| is(x, fit_len)).map(|x| x.0.clone()).collect();
+    let test: Vec<CurveRun> = runs.iter().filter(|x| is(x, predict_len)).map(|x| x.0.clone()).collect();
     if train.is_empty() || test.is_empty() {
         return Err(UserError(format!(
-            "holdout: {} runs at tokens per parameter {fit_tpp:?} and {} at {predict_tpp:?}; need some of each",
+            "holdout: {} runs at {} {fit_len:?} and {} at {predict_len:?}; need some of each",
             train.len(),
+            by.unit(),
             test.len()
         ))
         .into());
@@ -325,14 +348,10 @@ pub fn holdout(
     let fit = curve::fit(&train, MAX_BOOTSTRAP, 0)?;
     let rows: Vec<HoldoutRow> = test
         .into_iter()
-        .map(|r| {
-            let band = curve::predict_curve(&fit, r.params, &r.lr, &r.steps, r.tokens_per_step);
+        .map(|run| {
+            let band = curve::predict_curve(&fit, run.params, &run.lr, &run.steps, run.tokens_per_step);
             let mid: Vec<f64> = band.iter().map(|p| p.loss).collect();
-            let errors = curve::Errors::of(&mid, &r.loss);
-            let inside = band.iter().zip(&r.loss).filter(|(p, &y)| p.lo <= y && y <= p.hi).count();
-            let last = *band.last().expect("runs have evaluations");
-            let last_actual = *r.loss.last().expect("runs have evaluations");
-            HoldoutRow { run: r, errors, inside, last, last_actual }
+            HoldoutRow { errors: curve::Errors::of(&mid, &run.loss), run, band }
         })
         .collect();
     Ok((fit, curve::Errors::pool(&rows.iter().map(|r| r.errors).collect::<Vec<_>>()), rows))
@@ -351,24 +370,23 @@ pub fn holdout_table(
 ) -> Result<String> {
     let sw = super::sweep::sweep_of_dir(dir)?;
     let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
-    let runs: Vec<(CurveRun, RunConfig)> =
-        curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();
+    let runs: Vec<(CurveRun, u64)> = curve_runs(&done, skip)?
+        .into_iter()
+        .filter(|(r, _)| params.is_none_or(|n| r.params == n))
+        .map(|(r, c)| (r, c.tokens))
+        .collect();
     let (fit, all, rows) = holdout(&runs, fit_tpp, predict_tpp, by)?;
-    let unit = match by {
-        LengthAxis::TokensPerParam => "tokens/param",
-        LengthAxis::Tokens => "tokens",
-    };
-    let law = fit.law;
     let mut out = format!(
-        "loss_curve fitted on {unit} {fit_tpp:?}, whole curves predicted at {predict_tpp:?}; 95% band: {} \
+        "loss_curve fitted on {} {fit_tpp:?}, whole curves predicted at {predict_tpp:?}; 95% band: {} \
          bootstrap refits with the runs' residual scatter about the law (RMS {:.2}%):\n\n\
          | run | N | steps | evaluations | mean error | worst point | inside 95% band | final loss: predicted [95%] | actual |\n\
          |---|---|---|---|---|---|---|---|---|\n",
+        by.unit(),
         fit.bootstrap.len(),
         100.0 * fit.residual_rms
     );
     for h in &rows {
-        let r = &h.run;
+        let (r, last) = (&h.run, h.band.last().expect("runs have evaluations"));
         let _ = writeln!(
             out,
             "| {} | {:.0} | {} | {} | {:.3}% | {:.3}% | {} of {} | {:.4} [{:.4}, {:.4}] | {:.4} ({}) |",
@@ -378,17 +396,17 @@ pub fn holdout_table(
             h.errors.points,
             100.0 * h.errors.mean_rel,
             100.0 * h.errors.max_rel,
-            h.inside,
+            h.inside(),
             h.errors.points,
-            h.last.loss,
-            h.last.lo,
-            h.last.hi,
-            h.last_actual,
-            if h.last.lo <= h.last_actual && h.last_actual <= h.last.hi { "inside" } else { "outside" }
+            last.loss,
+            last.lo,
+            last.hi,
+            r.loss.last().expect("runs have evaluations"),
+            if h.final_inside() { "inside" } else { "outside" }
         );
     }
-    let inside: usize = rows.iter().map(|h| h.inside).sum();
-    let finals_in = rows.iter().filter(|h| h.last.lo <= h.last_actual && h.last_actual <= h.last.hi).count();
+    let inside: usize = rows.iter().map(HoldoutRow::inside).sum();
+    let finals_in = rows.iter().filter(|h| h.final_inside()).count();
     let _ = writeln!(
         out,
         "| **all** | | | {} | **{:.3}%** | **{:.3}%** | **{inside} of {} ({:.0}%)** | final losses inside: {finals_in} of {} | |",
@@ -404,7 +422,7 @@ pub fn holdout_table(
     let mut phases: [Vec<curve::Errors>; 3] = Default::default();
     for h in &rows {
         let r = &h.run;
-        let pred = curve::predict(&law, r.params, &r.lr, &r.steps);
+        let pred: Vec<f64> = h.band.iter().map(|p| p.loss).collect();
         let peak = r.lr.iter().cloned().fold(0.0, f64::max);
         let total = r.lr.len() as f64;
         for (i, &s) in r.steps.iter().enumerate() {
@@ -430,7 +448,7 @@ pub fn holdout_table(
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&law).expect("serialisable"));
+    let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&fit.law).expect("serialisable"));
     Ok(out)
 }
 
@@ -456,6 +474,47 @@ mod tests {
             assert!(e.contains(want), "{e:?} lacks {want:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_length_backtest_scores_error_and_coverage_of_held_out_lengths() {
+        use crate::spec::config::DecayShape;
+        // Curves of a known law (0.2% noise per evaluation) at three WSD lengths per size.
+        let law = curve::known_law(3e5);
+        let s = Schedule::Wsd { warmup: 0.05, decay: 0.2, decay_shape: DecayShape::Linear };
+        let mut rng = crate::rng::Rng::from_state(3);
+        let mut runs = Vec::new();
+        for n in [1e5, 2e5, 4e5, 8e5] {
+            for steps in [800u64, 1600, 3200] {
+                let lr = schedule_lr(&s, 1e-2, steps);
+                let evals = curve::even_steps(steps, 30);
+                let loss =
+                    curve::predict(&law, n, &lr, &evals).iter().map(|l| l * (1.0 + 2e-3 * rng.normal())).collect();
+                let run = CurveRun {
+                    run: format!("{n}-{steps}"),
+                    params: n,
+                    tokens_per_step: 1024.0,
+                    lr,
+                    steps: evals,
+                    loss,
+                };
+                runs.push((run, steps * 1024));
+            }
+        }
+        let (fit, all, rows) = holdout(&runs, &[819_200.0, 1_638_400.0], &[3_276_800.0], LengthAxis::Tokens).unwrap();
+        assert_eq!(rows.len(), 4, "one held-out run per size");
+        assert!(rows.iter().all(|h| h.run.lr.len() == 3200 && h.band.len() == h.run.loss.len()));
+        assert!(all.mean_rel < 5e-3, "held-out length error {all:?} (law {:?})", fit.law);
+        let inside: usize = rows.iter().map(HoldoutRow::inside).sum();
+        assert!(inside as f64 >= 0.9 * all.points as f64, "{inside} of {} inside", all.points);
+        assert!(rows.iter().all(HoldoutRow::final_inside));
+        // A band that excludes the actual losses counts none of them inside.
+        let mut off = rows.into_iter().next().unwrap();
+        off.band.iter_mut().for_each(|p| (p.lo, p.hi) = (p.loss * 2.0, p.loss * 3.0));
+        assert_eq!((off.inside(), off.final_inside()), (0, false));
+        // The same lengths as tokens per parameter select nothing: the error names the axis.
+        let e = holdout(&runs, &[819_200.0], &[3_276_800.0], LengthAxis::TokensPerParam).err().unwrap().to_string();
+        assert!(e.contains("0 runs at tokens per parameter") && e.contains("need some of each"), "{e}");
     }
 
     #[test]
