@@ -732,7 +732,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::BenchCurve { sizes, bootstrap } => {
             let runs = fit::curve::synthetic_sweep(sizes, 0);
             let points: usize = runs.iter().map(|r| r.steps.len()).sum();
-            let f = fit::curve::fit(&runs, bootstrap, 0)?;
+            let f = fit::curve::fit_with_rollout(&runs, bootstrap, 0)?;
             println!(
                 "loss_curve: {} runs, {points} evaluations, {} shape points screened, {} L-BFGS starts, \
                  {bootstrap} bootstrap refits: {:.2} s on {} threads; in-sample mean error {:.3}%",
@@ -743,6 +743,14 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 rayon::current_num_threads(),
                 100.0 * f.in_sample.mean_rel
             );
+            match &f.rollout {
+                Some(r) => println!(
+                    "rollout backtest over curves (k = {}): {:.2} s more",
+                    r.rollout.by_factor.iter().map(|s| format!("{:.0}", s.k)).collect::<Vec<_>>().join(", "),
+                    r.seconds
+                ),
+                None => println!("rollout backtest over curves: none (too few runs to hold any out)"),
+            }
             Ok(0)
         }
         Cmd::Design {

@@ -186,6 +186,7 @@ fn rollout(obs: &[crate::fit::Obs]) -> crate::fit::Rollout {
             max_abs_rel_err: 0.01 * k / 2.0,
             coverage: 1.0,
             widen95: 0.0,
+            abs_err95: 0.01 * k / 2.0,
         });
         points.extend(held);
     }

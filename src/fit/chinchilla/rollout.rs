@@ -67,6 +67,10 @@ pub struct FactorStats {
     /// The relative widening (of the predicted loss, added on both sides) that would have
     /// put 95% of these actuals inside their intervals: 0 when the intervals were honest.
     pub widen95: f64,
+    /// The 95th percentile of |relative error|: the half-width a band would need with no
+    /// width of its own (what the curve law's bands widen by, `curve::rollout`).
+    #[serde(default)]
+    pub abs_err95: f64,
 }
 
 /// What the rollout implies at the target's distance.
@@ -305,6 +309,11 @@ pub fn run(
             max_abs_rel_err: pts.iter().map(|p| p.rel_err.abs()).fold(0.0, f64::max),
             coverage: pts.iter().filter(|p| p.inside).count() as f64 / n,
             widen95: percentile(&need, 0.95),
+            abs_err95: {
+                let mut a: Vec<f64> = pts.iter().map(|p| p.rel_err.abs()).collect();
+                a.sort_by(f64::total_cmp);
+                percentile(&a, 0.95)
+            },
         });
         all.extend(pts);
         k *= step;
@@ -489,6 +498,7 @@ mod tests {
             max_abs_rel_err: w,
             coverage: 0.9,
             widen95: w,
+            abs_err95: w,
         };
         let r = Rollout {
             protocol: String::new(),

@@ -58,15 +58,22 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
                    learning-rate schedule): dots are each fitted run's evaluations, thin lines the law's curve for that \
                    run, coloured by model size N; red: the target run's predicted whole curve under the sweep's schedule \
                    scaled to its steps, with its 95% band (bootstrap over runs combined with the runs' residual \
-                   scatter about the law, `laws.loss_curve.residual_rms`; fit.json `laws.loss_curve.target.curve`, \
-                   also `windtunnel predict-curve DIR --csv`). The target's N is the Chinchilla law's split: when the \
-                   sweep does not determine it the title says so, and a predicted loss below the data's known entropy \
-                   floor (grey dotted) is labelled as not a result."
+                   scatter about the law, `laws.loss_curve.residual_rms`, widened at each point by the misses the \
+                   curve rollout measured at that point's distance from the sweep, `laws.loss_curve.rollout`; fit.json \
+                   `laws.loss_curve.target.curve`, also `windtunnel predict-curve DIR --csv`). The target's N is the \
+                   Chinchilla law's split: when the sweep does not determine it the title says so, and a predicted \
+                   loss below the data's known entropy floor (grey dotted) is labelled as not a result."
         .to_string();
-    let mk = |r| figure("loss_curve", "Loss-curve law", caption.clone(), r);
     let Some(law) = &f.fit.laws.loss_curve else {
-        return Ok(mk(Err("no loss_curve law (add \"loss_curve\" to [fit] laws)".into())));
+        return Ok(figure(
+            "loss_curve",
+            "Loss-curve law",
+            caption,
+            Err("no loss_curve law (add \"loss_curve\" to [fit] laws)".into()),
+        ));
     };
+    let caption = format!("{caption} {}", rollout_caption(law));
+    let mk = |r| figure("loss_curve", "Loss-curve law", caption.clone(), r);
     let mut sizes: Vec<f64> = law.runs.iter().map(|r| r.params).collect();
     sizes.sort_by(f64::total_cmp);
     sizes.dedup();
@@ -77,10 +84,17 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
         .runs
         .iter()
         .flat_map(|r| r.observed.iter().chain(&r.predicted).copied())
-        .chain(target.into_iter().flatten().flat_map(|p| [p.lo, p.hi]));
+        .chain(target.into_iter().flatten().map(|p| p.loss));
     let (Some((x_lo, x_hi)), Some((y_lo, y_hi))) = (bounds(xs.filter(|x| *x > 0.0)), bounds(ys)) else {
         return Ok(mk(Err("no points".into())));
     };
+    // The band far from the sweep can be wider than everything else together; the view takes
+    // at most half the data's span more on each side (the band is clipped to it, its ends are
+    // in the legend).
+    let pad = 0.5 * (y_hi - y_lo);
+    let band = target.into_iter().flatten();
+    let y_lo = band.clone().map(|p| p.lo).fold(y_lo, f64::min).max(y_lo - pad);
+    let y_hi = band.map(|p| p.hi).fold(y_hi, f64::max).min(y_hi + pad);
     // The known floor is drawn when it is in view or the target's curve goes below it.
     let floor = f.mix_floor.filter(|fl| *fl > 0.0 && *fl < y_hi);
     let y_lo = floor.map_or(y_lo, |fl| y_lo.min(fl));
@@ -149,4 +163,39 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
         Ok(())
     })?;
     Ok(mk(Ok(Some(svg))))
+}
+
+/// The curve rollout in one sentence for the caption: what it measured and what that means at
+/// the target's end.
+fn rollout_caption(law: &crate::fit::curve::CurveLawReport) -> String {
+    let Some(r) = &law.fit.rollout else {
+        return "No curve rollout (too few runs to hold any out): the band is not widened for distance.".into();
+    };
+    let by: Vec<String> = r
+        .rollout
+        .by_factor
+        .iter()
+        .map(|s| {
+            format!(
+                "k = {:.0}: mean miss {:.1}%, 95th percentile {:.1}%",
+                s.k,
+                100.0 * s.mean_abs_rel_err,
+                100.0 * s.abs_err95
+            )
+        })
+        .collect();
+    let end = law.target.as_ref().and_then(|t| t.curve.last().map(|p| (t.params, p.tokens)));
+    let at = end.map_or(String::new(), |(n, t)| {
+        format!(
+            " The target's last point is {:.0}x from the sweep: its band is widened by {:.1}%{}.",
+            r.distance(n, t),
+            100.0 * r.err95(n, t),
+            if r.distance(n, t) > r.rollout.by_factor.last().map_or(1.0, |s| s.k) {
+                ", the measured miss grown by ln(distance) / ln(k), an assumption"
+            } else {
+                ""
+            }
+        )
+    });
+    format!("Curve rollout (refit on the runs at most 1/k of the way in compute and in each size's tokens, predict the rest's whole curves): {}.{at}", by.join("; "))
 }
