@@ -12,7 +12,7 @@
 //! rule, so it lives outside `runner/`, and the ledger's types live in `fit::calibration`
 //! where the report can read them without importing upwards.
 
-use crate::fit::calibration::{Entry, Ledger};
+use crate::fit::calibration::{CurveCheck, Entry, Ledger};
 use crate::fit::{FitReport, Interval};
 use crate::report::headline::{best_largest, target_shape};
 use crate::report::runs::{run_curves, RunCurve};
@@ -194,15 +194,29 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
             actual: None,
             inside: None,
             rel_err: None,
+            curve: None,
         };
         out.push(Planned { config, entry });
     }
     Ok((sweep, fit, out, c_max))
 }
 
+/// The sweep's curve law predicting a finished check run's whole curve (its evaluations from
+/// the end of warmup, as the law is fitted), settled against them.
+fn curve_check(
+    law: &crate::fit::curve::CurveFit,
+    rd: &crate::store::RunDir,
+    cfg: &RunConfig,
+) -> Result<Option<CurveCheck>> {
+    let run = super::curve::curve_run(rd, cfg, 0.0)?;
+    let band = crate::fit::curve::predict_curve(law, run.params, &run.lr, &run.steps, run.tokens_per_step);
+    let pred: Vec<(f64, f64, f64)> = band.iter().map(|p| (p.loss, p.lo, p.hi)).collect();
+    Ok(CurveCheck::of(&pred, &run.loss))
+}
+
 /// Plan, record, train, settle, report. Returns the ledger's entries for this check's runs.
 pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
-    let (sweep, _, planned, c_max) = plan(dir, o)?;
+    let (sweep, fit, planned, c_max) = plan(dir, o)?;
     let sd = SweepDir::at(dir);
     // The check runs live beside the sweep's folder. `check .` has an empty parent, so resolve
     // the folder first (else they would land inside it and be retrained from another cwd).
@@ -244,6 +258,9 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
                 .last()
                 .ok_or_else(|| anyhow::anyhow!("run {} has no evaluation", rd.id))?;
             e.settle(last.loss);
+            if let Some(lc) = &fit.laws.loss_curve {
+                e.curve = curve_check(&lc.fit, &rd, &p.config)?;
+            }
         }
         out.push(e.clone());
     }

@@ -44,6 +44,66 @@ pub struct Entry {
     pub inside: Option<bool>,
     /// actual / predicted - 1.
     pub rel_err: Option<f64>,
+    /// The loss-curve law's prediction of the run's whole curve, when the sweep fits it.
+    #[serde(default)]
+    pub curve: Option<CurveCheck>,
+}
+
+/// The loss-curve law (`laws.loss_curve` of the sweep's fit.json, which never includes check
+/// runs) predicting a check run's every evaluation with its 95% band, against what the run
+/// reached: the curve law's calibration, as `Entry` is the final-point law's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveCheck {
+    pub points: usize,
+    /// Mean and largest |predicted / actual - 1| over the evaluations.
+    pub mean_rel: f64,
+    pub max_rel: f64,
+    /// Evaluations whose actual loss lies inside the band.
+    pub inside: usize,
+    pub final_predicted: f64,
+    pub final_lo: f64,
+    pub final_hi: f64,
+    pub final_actual: f64,
+}
+
+impl CurveCheck {
+    /// From the predicted points (loss, lo, hi) at the run's evaluations and its actual losses;
+    /// None without points.
+    pub fn of(pred: &[(f64, f64, f64)], actual: &[f64]) -> Option<CurveCheck> {
+        let (last, &y) = (pred.last()?, actual.last()?);
+        let e: Vec<f64> = pred.iter().zip(actual).map(|(p, a)| (p.0 / a - 1.0).abs()).collect();
+        Some(CurveCheck {
+            points: e.len(),
+            mean_rel: e.iter().sum::<f64>() / e.len() as f64,
+            max_rel: e.iter().cloned().fold(0.0, f64::max),
+            inside: pred.iter().zip(actual).filter(|(p, &a)| p.1 <= a && a <= p.2).count(),
+            final_predicted: last.0,
+            final_lo: last.1,
+            final_hi: last.2,
+            final_actual: y,
+        })
+    }
+
+    /// Whether the final loss lies inside its band.
+    pub fn final_inside(&self) -> bool {
+        self.final_lo <= self.final_actual && self.final_actual <= self.final_hi
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "loss-curve law: mean error {:.2}% (worst {:.2}%) over {} evaluations, {} inside the 95% band; final {:.4} \
+             [{:.4}, {:.4}] vs {:.4} ({})",
+            100.0 * self.mean_rel,
+            100.0 * self.max_rel,
+            self.points,
+            self.inside,
+            self.final_predicted,
+            self.final_lo,
+            self.final_hi,
+            self.final_actual,
+            if self.final_inside() { "inside" } else { "OUTSIDE" }
+        )
+    }
 }
 
 impl Entry {
@@ -72,8 +132,9 @@ impl Entry {
             (Some(k), None) => format!(" (Kaplan form: {k:.4})"),
             _ => String::new(),
         };
+        let curve = self.curve.as_ref().map_or(String::new(), |c| format!("; {}", c.line()));
         format!(
-            "width {} depth {} (N {:.0}, D {:.0}, {:.1} tokens/param, {:.1}x the sweep's largest compute): predicted {:.4} {iv}; {out}{kaplan}",
+            "width {} depth {} (N {:.0}, D {:.0}, {:.1} tokens/param, {:.1}x the sweep's largest compute): predicted {:.4} {iv}; {out}{kaplan}{curve}",
             self.width, self.depth, self.params, self.tokens, self.tokens_per_param, self.factor, self.predicted
         )
     }
@@ -96,5 +157,26 @@ impl Ledger {
     pub fn coverage(&self) -> (usize, usize) {
         let settled = self.entries.iter().filter(|e| e.inside.is_some()).count();
         (settled, self.entries.iter().filter(|e| e.inside == Some(true)).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_curve_check_scores_every_evaluation_and_the_final_one() {
+        // Three evaluations: the first inside its band, the second above it, the final inside.
+        let pred = [(2.0, 1.9, 2.1), (1.8, 1.75, 1.85), (1.6, 1.5, 1.7)];
+        let actual = [2.02, 1.9, 1.64];
+        let c = CurveCheck::of(&pred, &actual).unwrap();
+        assert_eq!((c.points, c.inside), (3, 2));
+        let want = ((2.0 / 2.02 - 1.0f64).abs() + (1.8 / 1.9 - 1.0f64).abs() + (1.6 / 1.64 - 1.0f64).abs()) / 3.0;
+        assert!((c.mean_rel - want).abs() < 1e-12 && (c.max_rel - (1.0 - 1.8 / 1.9)).abs() < 1e-12, "{c:?}");
+        assert!(c.final_inside() && c.final_actual == 1.64 && c.final_predicted == 1.6);
+        assert!(c.line().contains("2 inside the 95% band") && c.line().ends_with("(inside)"), "{}", c.line());
+        let out = CurveCheck::of(&pred, &[2.02, 1.9, 1.8]).unwrap();
+        assert!(!out.final_inside() && out.line().ends_with("(OUTSIDE)"));
+        assert!(CurveCheck::of(&[], &[]).is_none());
     }
 }

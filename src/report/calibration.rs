@@ -67,6 +67,50 @@ pub(super) fn section(d: &mut Doc, f: &Facts) {
         ],
         rows,
     );
+    curve_rows(d, l);
+}
+
+/// The loss-curve law on the same runs' whole curves, when the sweep fits it.
+fn curve_rows(d: &mut Doc, l: &crate::fit::calibration::Ledger) {
+    let rows: Vec<Vec<String>> = l
+        .entries
+        .iter()
+        .filter_map(|e| e.curve.as_ref().map(|c| (e, c)))
+        .map(|(e, c)| {
+            vec![
+                format!("`{}`", e.run_id),
+                format!("{:.1}x", e.factor),
+                c.points.to_string(),
+                format!("{:.2}%", 100.0 * c.mean_rel),
+                format!("{:.2}%", 100.0 * c.max_rel),
+                format!("{} of {}", c.inside, c.points),
+                format!("{:.4} [{:.4}, {:.4}]", c.final_predicted, c.final_lo, c.final_hi),
+                format!("{:.4}", c.final_actual),
+                if c.final_inside() { "yes".into() } else { "**no**".into() },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    d.p("The loss-curve law (`laws.loss_curve`, fitted on the sweep's runs only) predicting each check run's whole \
+         curve, every evaluation from the end of warmup, with its 95% band (widened by the curve rollout at each \
+         point's distance from the sweep):"
+        .to_string());
+    d.table(
+        &[
+            "run",
+            "C / largest",
+            "evaluations",
+            "mean error",
+            "worst",
+            "inside band",
+            "final: predicted [95%]",
+            "actual",
+            "inside",
+        ],
+        rows,
+    );
 }
 
 /// Predicted loss with its interval (bar) and the actual loss (dot) of each check run against
