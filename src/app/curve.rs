@@ -102,7 +102,9 @@ pub fn fit_curve_law(
             .expect("fit needs runs");
         let tps = (refc.batch_size * refc.seq_len) as f64;
         let steps = (t.d_opt / tps).round().max(1.0) as u64;
-        out.target = Some(target_curve(&out, t.n_opt, &refc.schedule, refc.lr, steps, tps));
+        let tc = target_curve(&out, t.n_opt, &refc.schedule, refc.lr, steps, tps);
+        out.fit.warnings.extend(curve::decay_extrapolation_warning(&curves, &tc.curve));
+        out.target = Some(tc);
     }
     Ok(out)
 }

@@ -235,3 +235,29 @@ fn the_curve_rollout_widens_bands_where_held_out_lengths_leave_the_law() {
     assert!((r.distance(3e5, longest) - 1.0).abs() < 1e-9, "sizes between trained ones interpolate");
     assert!(r.distance(8e6, longest) > 9.9, "ten times the largest model at its longest run: 10x the compute");
 }
+
+#[test]
+fn a_target_decay_far_beyond_the_fitted_ones_is_stated() {
+    // Fitted runs whose WSD decays lowered the loss by 5%; a predicted curve whose decay takes
+    // 30% off is flagged, one taking 8% off is not (within 2x of what was seen).
+    let lr = schedule("wsd", 1000, 1e-2);
+    let steps: Vec<u64> = (1..=10).map(|i| i * 100).collect();
+    let loss: Vec<f64> =
+        steps.iter().map(|&s| if s <= 800 { 2.0 } else { 2.0 - 0.1 * (s - 800) as f64 / 200.0 }).collect();
+    let runs = vec![CurveRun { run: "a".into(), params: 1e5, tokens_per_step: 1.0, lr: lr.clone(), steps, loss }];
+    let curve = |gain: f64| -> Vec<CurvePoint> {
+        (1..=10u64)
+            .map(|i| {
+                let s = i * 100;
+                let l = if s <= 800 { 1.5 } else { 1.5 * (1.0 - gain * (s - 800) as f64 / 200.0) };
+                CurvePoint { step: s, tokens: s as f64, lr: lr[s as usize - 1], loss: l, lo: l, hi: l }
+            })
+            .collect()
+    };
+    let w = decay_extrapolation_warning(&runs, &curve(0.3)).expect("30% against 5% is stated");
+    assert!(w.contains("by 30%") && w.contains("more than 5%") && w.contains("not a result"), "{w}");
+    assert!(decay_extrapolation_warning(&runs, &curve(0.08)).is_none());
+    // Without a decay in the fitted runs there is nothing to compare with.
+    let flat = vec![CurveRun { lr: vec![1e-2; 1000], ..runs[0].clone() }];
+    assert!(decay_extrapolation_warning(&flat, &curve(0.3)).is_none());
+}
