@@ -375,6 +375,8 @@ pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tok
         (fit.per_run.iter().map(|e| e.errors.mean_rel.powi(2)).sum::<f64>() / fit.per_run.len().max(1) as f64).sqrt()
     };
     let noise = 1.96 * rms;
+    let last = steps.last().map_or(0, |&s| s as usize);
+    let peak = lr[..last].iter().cloned().fold(0.0, f64::max);
     steps
         .iter()
         .enumerate()
@@ -392,7 +394,8 @@ pub fn predict_curve(fit: &CurveFit, params: f64, lr: &[f64], steps: &[u64], tok
             let tokens = s as f64 * tokens_per_step;
             // How far predictions at this point's distance from the sweep missed in the rollout
             // (0 inside the sweep).
-            let form = fit.rollout.as_ref().map_or(0.0, |r| r.err95(params, tokens)).ln_1p();
+            let at_peak = lr[s as usize - 1] >= peak * (1.0 - 1e-9);
+            let form = fit.rollout.as_ref().map_or(0.0, |r| r.err95(params, tokens, at_peak)).ln_1p();
             let lo = mid[i] * (-(down.hypot(noise) + form)).exp();
             let hi = mid[i] * (up.hypot(noise) + form).exp();
             CurvePoint { step: s, tokens, lr: lr[s as usize - 1], loss: mid[i], lo, hi }

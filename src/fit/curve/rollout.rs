@@ -10,7 +10,8 @@
 //!
 //! What the rollout measures widens every predicted band (`predict_curve`) at the distance of
 //! each point, max(6 N t / C_max, t / T(N)) for a point after t tokens of a model of N, T(N)
-//! the longest run of that size (log-interpolated between sizes, the end sizes' beyond), by
+//! the longest run of that size (log-interpolated between sizes, the end sizes' beyond; for a
+//! point still at peak learning rate, the furthest fitted evaluation at peak of that size), by
 //! the envelope the final-point rollout uses: nothing inside the sweep, the measured widening
 //! up to the largest k, beyond it that widening grown by ln(distance) / ln(k): an assumption,
 //! stated so.
@@ -43,6 +44,12 @@ pub struct CurveRollout {
     /// Each fitted model size with its longest run's training tokens (increasing size): the
     /// distance along a curve is relative to it.
     pub longest: Vec<(f64, f64)>,
+    /// Each fitted size's furthest evaluation at peak learning rate (tokens): a point of a
+    /// curve still at peak is compared with how far the law saw that size at peak, not with
+    /// its decayed runs (a held-out WSD branch runs at peak where the fitted branches had
+    /// already decayed).
+    #[serde(default)]
+    pub longest_at_peak: Vec<(f64, f64)>,
     /// Wall time of the rollout's fits (beside the law's own `fit_seconds`).
     #[serde(default)]
     pub seconds: f64,
@@ -54,14 +61,15 @@ pub struct CurveRollout {
 
 impl CurveRollout {
     /// A point's distance from the sweep: after `tokens` tokens of a model of `params`.
-    pub fn distance(&self, params: f64, tokens: f64) -> f64 {
-        (6.0 * params * tokens / self.rollout.c_max).max(tokens / longest_at(&self.longest, params))
+    pub fn distance(&self, params: f64, tokens: f64, at_peak: bool) -> f64 {
+        let seen = if at_peak && !self.longest_at_peak.is_empty() { &self.longest_at_peak } else { &self.longest };
+        (6.0 * params * tokens / self.rollout.c_max).max(tokens / longest_at(seen, params))
     }
 
     /// The 95th-percentile |relative error| the rollout measured at a point's distance (the
     /// envelope of `abs_err95`): what a predicted band widens by there.
-    pub fn err95(&self, params: f64, tokens: f64) -> f64 {
-        self.rollout.envelope(self.distance(params, tokens), |s| s.abs_err95)
+    pub fn err95(&self, params: f64, tokens: f64, at_peak: bool) -> f64 {
+        self.rollout.envelope(self.distance(params, tokens, at_peak), |s| s.abs_err95)
     }
 }
 
@@ -78,6 +86,27 @@ fn longest_by_size(runs: &[CurveRun]) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = Vec::new();
     let mut by: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, tokens(r))).collect();
     by.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (n, t) in by {
+        match out.last_mut() {
+            Some(last) if last.0 == n => last.1 = last.1.max(t),
+            _ => out.push((n, t)),
+        }
+    }
+    out
+}
+
+/// Each size's furthest evaluation at its run's peak learning rate (tokens), sizes increasing.
+fn furthest_at_peak(runs: &[CurveRun]) -> Vec<(f64, f64)> {
+    let mut by: Vec<(f64, f64)> = runs
+        .iter()
+        .filter_map(|r| {
+            let peak = r.lr.iter().cloned().fold(0.0, f64::max);
+            let s = r.steps.iter().rev().find(|&&s| r.lr[s as usize - 1] >= peak * (1.0 - 1e-9))?;
+            Some((r.params, *s as f64 * r.tokens_per_step))
+        })
+        .collect();
+    by.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<(f64, f64)> = Vec::new();
     for (n, t) in by {
         match out.last_mut() {
             Some(last) if last.0 == n => last.1 = last.1.max(t),
@@ -213,5 +242,10 @@ pub fn run(runs: &[CurveRun], fit_one: impl Fn(&[CurveRun]) -> Option<CurveFit>)
         by_factor,
         at_target: None,
     };
-    Some(CurveRollout { longest, seconds: t0.elapsed().as_secs_f64(), rollout })
+    Some(CurveRollout {
+        longest,
+        longest_at_peak: furthest_at_peak(runs),
+        seconds: t0.elapsed().as_secs_f64(),
+        rollout,
+    })
 }

@@ -231,9 +231,14 @@ fn the_curve_rollout_widens_bands_where_held_out_lengths_leave_the_law() {
     assert_eq!(a, b);
     // Distance: along a size's own curve relative to its longest run, and in compute.
     let longest = 2000.0 * 1024.0;
-    assert!((r.distance(4e5, 2.0 * longest) - 2.0).abs() < 1e-9);
-    assert!((r.distance(3e5, longest) - 1.0).abs() < 1e-9, "sizes between trained ones interpolate");
-    assert!(r.distance(8e6, longest) > 9.9, "ten times the largest model at its longest run: 10x the compute");
+    assert!((r.distance(4e5, 2.0 * longest, false) - 2.0).abs() < 1e-9);
+    assert!((r.distance(3e5, longest, false) - 1.0).abs() < 1e-9, "sizes between trained ones interpolate");
+    assert!(r.distance(8e6, longest, false) > 9.9, "ten times the largest model at its longest run: 10x the compute");
+    // At peak learning rate the law saw each size only up to its longest run's decay start
+    // (80% of it): a point there at the longest run's length is 1.25x away.
+    let stable = r.longest_at_peak.iter().find(|s| s.0 == 4e5).expect("size 4e5 has points at peak").1;
+    assert!((0.75..0.85).contains(&(stable / longest)), "furthest point at peak {stable} of {longest}");
+    assert!(r.distance(4e5, longest, true) > 1.15);
 }
 
 #[test]

@@ -188,9 +188,9 @@ fn rollout_caption(law: &crate::fit::curve::CurveLawReport) -> String {
     let at = end.map_or(String::new(), |(n, t)| {
         format!(
             " The target's last point is {:.0}x from the sweep: its band is widened by {:.1}%{}.",
-            r.distance(n, t),
-            100.0 * r.err95(n, t),
-            if r.distance(n, t) > r.rollout.by_factor.last().map_or(1.0, |s| s.k) {
+            r.distance(n, t, false),
+            100.0 * r.err95(n, t, false),
+            if r.distance(n, t, false) > r.rollout.by_factor.last().map_or(1.0, |s| s.k) {
                 ", the measured miss grown by ln(distance) / ln(k), an assumption"
             } else {
                 ""
