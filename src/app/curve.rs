@@ -102,8 +102,11 @@ pub fn fit_curve_law(
             .expect("fit needs runs");
         let tps = (refc.batch_size * refc.seq_len) as f64;
         let steps = (t.d_opt / tps).round().max(1.0) as u64;
-        let tc = target_curve(&out, t.n_opt, &refc.schedule, refc.lr, steps, tps);
-        out.fit.warnings.extend(curve::decay_extrapolation_warning(&curves, &tc.curve));
+        let mut tc = target_curve(&out, t.n_opt, &refc.schedule, refc.lr, steps, tps);
+        if let Some(w) = curve::decay_extrapolation_warning(&curves, &tc.curve) {
+            out.fit.warnings.push(w);
+            tc.decay_extrapolated = true;
+        }
         out.target = Some(tc);
     }
     Ok(out)
@@ -128,6 +131,7 @@ pub fn target_curve(
         peak_lr: peak,
         schedule: serde_json::to_value(schedule).expect("serialisable"),
         curve: curve::predict_curve(&law.fit, params, &lr, &evals, tps),
+        decay_extrapolated: false,
     }
 }
 

@@ -304,6 +304,7 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
         peak_lr: 1e-2,
         schedule: serde_json::Value::Null,
         curve: vec![point(1000, 2.5), point(4000, 1.0)],
+        decay_extrapolated: false,
     });
     fit.laws.loss_curve = Some(cl);
     let dir = tmp("undetermined");
@@ -326,6 +327,14 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
     assert!(!md.contains("Shape rule") && !md.contains("Recommended target run"), "{md}");
     let lvc = std::fs::read_to_string(dir.plots_dir().join("loss_vs_compute.svg")).unwrap();
     assert!(lvc.contains("NOT DETERMINED"), "the degenerate frontier is not marked");
+    // A target curve above the floor whose decay runs far past the sweep's is marked too.
+    let mut far = fit.clone();
+    let t = far.laws.loss_curve.as_mut().unwrap().target.as_mut().unwrap();
+    t.curve[1] = point(4000, 2.0);
+    t.decay_extrapolated = true;
+    write_report(&dir, &sweep, &far, &df, &[], &ReportOptions::default()).unwrap();
+    let lc = std::fs::read_to_string(dir.plots_dir().join("loss_curve.svg")).unwrap();
+    assert!(lc.contains("decay extrapolated far past the sweep") && lc.contains("not a result"), "not marked");
     // The same fit with its floor respected and a tight N_opt is recommended as before.
     let ok = fit_report(&df);
     write_report(&dir, &sweep, &ok, &df, &[], &ReportOptions::default()).unwrap();

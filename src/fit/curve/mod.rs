@@ -423,6 +423,10 @@ pub struct TargetCurve {
     /// The schedule, as the caller describes it (the sweep's, scaled to `steps`).
     pub schedule: serde_json::Value,
     pub curve: Vec<CurvePoint>,
+    /// `decay_extrapolation_warning` fired: the curve's decay runs far past the sweep's, and
+    /// its end is marked as not a result.
+    #[serde(default)]
+    pub decay_extrapolated: bool,
 }
 
 /// fit.json's `laws.loss_curve`: the fit, every fitted run's curve and the target's.

@@ -152,7 +152,13 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
                     last.lo,
                     last.hi,
                     fmt_tick(last.tokens),
-                    if below(last.loss) { " (below the entropy floor: not a result)" } else { "" }
+                    if below(last.loss) {
+                        " (below the entropy floor: not a result)"
+                    } else if law.target.as_ref().is_some_and(|t| t.decay_extrapolated) {
+                        " (its decay extrapolated far past the sweep's: not a result)"
+                    } else {
+                        ""
+                    }
                 ))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
         }
