@@ -372,26 +372,9 @@ pub fn rollout_summary(fit: &curve::CurveFit) -> String {
                 are not widened for distance"
             .into();
     };
-    let by: Vec<String> = r
-        .rollout
-        .by_factor
-        .iter()
-        .map(|s| {
-            format!(
-                "k = {:.0}: {} runs fitted, {} predicted, mean error {:.2}%, {:.0}% of points inside, widening {:.2}%, 95th-percentile error {:.2}%",
-                s.k,
-                s.n_fit,
-                s.n,
-                100.0 * s.mean_abs_rel_err,
-                100.0 * s.coverage,
-                100.0 * s.widen95,
-                100.0 * s.abs_err95
-            )
-        })
-        .collect();
     format!(
-        "rollout backtest over curves (bands widen by its 95th-percentile error beyond the fitted runs): {}",
-        by.join("; ")
+        "rollout backtest over curves (bands widen by its 95th-percentile miss beyond the fitted runs): {}",
+        r.summary()
     )
 }
 

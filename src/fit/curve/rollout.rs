@@ -73,6 +73,30 @@ impl CurveRollout {
     }
 }
 
+impl CurveRollout {
+    /// The misses by factor in one line (for `curve-holdout` and the report's caption).
+    pub fn summary(&self) -> String {
+        let by: Vec<String> = self
+            .rollout
+            .by_factor
+            .iter()
+            .map(|s| {
+                format!(
+                    "k = {:.0}: {} runs fitted, {} predicted, mean miss {:.2}%, 95th percentile {:.2}% ({:.0}% of points \
+                     inside the refit's own band)",
+                    s.k,
+                    s.n_fit,
+                    s.n,
+                    100.0 * s.mean_abs_rel_err,
+                    100.0 * s.abs_err95,
+                    100.0 * s.coverage
+                )
+            })
+            .collect();
+        by.join("; ")
+    }
+}
+
 fn tokens(r: &CurveRun) -> f64 {
     *r.steps.last().expect("checked non-empty") as f64 * r.tokens_per_step
 }

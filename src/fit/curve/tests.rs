@@ -125,6 +125,18 @@ fn reproduces_the_multi_power_law_protocol() {
     }
 }
 
+/// The share of the held-out runs' evaluations inside the bands `f` predicts for them.
+fn coverage(f: &CurveFit, held: &[CurveRun]) -> f64 {
+    let (mut inside, mut all) = (0, 0);
+    for r in held {
+        for (p, &y) in predict_curve(f, r.params, &r.lr, &r.steps, 1024.0).iter().zip(&r.loss) {
+            inside += usize::from(p.lo <= y && y <= p.hi);
+            all += 1;
+        }
+    }
+    inside as f64 / all as f64
+}
+
 #[test]
 fn predicted_bands_cover_held_out_run_lengths_whose_runs_sit_off_the_law() {
     // Real runs sit off any smooth law by a level of their own (architecture, seed, data
@@ -154,16 +166,7 @@ fn predicted_bands_cover_held_out_run_lengths_whose_runs_sit_off_the_law() {
         "residual RMS {} should be near the runs' 1% level scatter",
         f.residual_rms
     );
-    let coverage = |f: &CurveFit| {
-        let (mut inside, mut all) = (0, 0);
-        for r in &held {
-            for (p, &y) in predict_curve(f, r.params, &r.lr, &r.steps, 1024.0).iter().zip(&r.loss) {
-                inside += usize::from(p.lo <= y && y <= p.hi);
-                all += 1;
-            }
-        }
-        inside as f64 / all as f64
-    };
+    let coverage = |f: &CurveFit| coverage(f, &held);
     let with = coverage(&f);
     let without = coverage(&CurveFit { residual_rms: 1e-12, ..f.clone() });
     eprintln!("coverage of held-out points: {with:.2} with the run-level part, {without:.2} with the refits alone");
@@ -210,16 +213,7 @@ fn the_curve_rollout_widens_bands_where_held_out_lengths_leave_the_law() {
     let r = f.rollout.as_ref().expect("three lengths per size leave a rollout");
     assert!(r.rollout.by_factor.len() >= 2, "k = 2 and 4: {:?}", r.rollout.by_factor);
     assert!(r.rollout.by_factor.iter().all(|s| s.abs_err95 > 0.005), "misses measured: {:?}", r.rollout.by_factor);
-    let coverage = |f: &CurveFit| {
-        let (mut inside, mut all) = (0, 0);
-        for r in &held {
-            for (p, &y) in predict_curve(f, r.params, &r.lr, &r.steps, 1024.0).iter().zip(&r.loss) {
-                inside += usize::from(p.lo <= y && y <= p.hi);
-                all += 1;
-            }
-        }
-        inside as f64 / all as f64
-    };
+    let coverage = |f: &CurveFit| coverage(f, &held);
     let with = coverage(&f);
     let without = coverage(&CurveFit { rollout: None, ..f.clone() });
     eprintln!("held-out length: {with:.2} of points inside with the rollout, {without:.2} without");

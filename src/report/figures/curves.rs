@@ -177,19 +177,6 @@ fn rollout_caption(law: &crate::fit::curve::CurveLawReport) -> String {
     let Some(r) = &law.fit.rollout else {
         return "No curve rollout (too few runs to hold any out): the band is not widened for distance.".into();
     };
-    let by: Vec<String> = r
-        .rollout
-        .by_factor
-        .iter()
-        .map(|s| {
-            format!(
-                "k = {:.0}: mean miss {:.1}%, 95th percentile {:.1}%",
-                s.k,
-                100.0 * s.mean_abs_rel_err,
-                100.0 * s.abs_err95
-            )
-        })
-        .collect();
     let end = law.target.as_ref().and_then(|t| t.curve.last().map(|p| (t.params, p.tokens)));
     let at = end.map_or(String::new(), |(n, t)| {
         format!(
@@ -203,5 +190,5 @@ fn rollout_caption(law: &crate::fit::curve::CurveLawReport) -> String {
             }
         )
     });
-    format!("Curve rollout (refit on the runs at most 1/k of the way in compute and in each size's tokens, predict the rest's whole curves): {}.{at}", by.join("; "))
+    format!("Curve rollout (refit on the runs at most 1/k of the way in compute and in each size's tokens, predict the rest's whole curves): {}.{at}", r.summary())
 }
