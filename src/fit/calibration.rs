@@ -51,7 +51,8 @@ pub struct Entry {
 
 /// The loss-curve law (`laws.loss_curve` of the sweep's fit.json, which never includes check
 /// runs) predicting a check run's every evaluation with its 95% band, against what the run
-/// reached: the curve law's calibration, as `Entry` is the final-point law's.
+/// reached: the curve law's calibration, as `Entry` is the final-point law's. Computed when
+/// the run settles, not recorded before it trains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurveCheck {
     pub points: usize,

@@ -71,9 +71,7 @@ impl CurveRollout {
     pub fn err95(&self, params: f64, tokens: f64, at_peak: bool) -> f64 {
         self.rollout.envelope(self.distance(params, tokens, at_peak), |s| s.abs_err95)
     }
-}
 
-impl CurveRollout {
     /// The misses by factor in one line (for `curve-holdout` and the report's caption).
     pub fn summary(&self) -> String {
         let by: Vec<String> = self
@@ -105,11 +103,10 @@ fn compute(r: &CurveRun) -> f64 {
     6.0 * r.params * tokens(r)
 }
 
-/// Each size's longest run (tokens), sizes increasing.
-fn longest_by_size(runs: &[CurveRun]) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    let mut by: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, tokens(r))).collect();
+/// The largest value per model size of (params, value) pairs, sizes increasing.
+fn max_per_size(mut by: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
     by.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<(f64, f64)> = Vec::new();
     for (n, t) in by {
         match out.last_mut() {
             Some(last) if last.0 == n => last.1 = last.1.max(t),
@@ -119,25 +116,22 @@ fn longest_by_size(runs: &[CurveRun]) -> Vec<(f64, f64)> {
     out
 }
 
+/// Each size's longest run (tokens), sizes increasing.
+fn longest_by_size(runs: &[CurveRun]) -> Vec<(f64, f64)> {
+    max_per_size(runs.iter().map(|r| (r.params, tokens(r))).collect())
+}
+
 /// Each size's furthest evaluation at its run's peak learning rate (tokens), sizes increasing.
 fn furthest_at_peak(runs: &[CurveRun]) -> Vec<(f64, f64)> {
-    let mut by: Vec<(f64, f64)> = runs
-        .iter()
-        .filter_map(|r| {
-            let peak = r.lr.iter().cloned().fold(0.0, f64::max);
-            let s = r.steps.iter().rev().find(|&&s| r.lr[s as usize - 1] >= peak * (1.0 - 1e-9))?;
-            Some((r.params, *s as f64 * r.tokens_per_step))
-        })
-        .collect();
-    by.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for (n, t) in by {
-        match out.last_mut() {
-            Some(last) if last.0 == n => last.1 = last.1.max(t),
-            _ => out.push((n, t)),
-        }
-    }
-    out
+    max_per_size(
+        runs.iter()
+            .filter_map(|r| {
+                let peak = r.lr.iter().cloned().fold(0.0, f64::max);
+                let s = r.steps.iter().rev().find(|&&s| super::at_peak(r.lr[s as usize - 1], peak))?;
+                Some((r.params, *s as f64 * r.tokens_per_step))
+            })
+            .collect(),
+    )
 }
 
 /// The longest run at size `n`: log-log interpolation between the sizes around it, the
