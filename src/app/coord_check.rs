@@ -80,8 +80,7 @@ fn check_one(run: &RunConfig, steps: u64) -> Result<Vec<Coord>> {
     let dev = Default::default();
     let cfg = GptConfig::from_run(run);
     let data = Mixture::new(run)?;
-    <Cpu as Backend>::seed(&dev, run.seed);
-    let mut model = cfg.init::<Cpu>(&dev);
+    let mut model = crate::backend::seeded_module::<Cpu, _>(&dev, run.seed, || cfg.init::<Cpu>(&dev));
     let mut opt = optim::Optim::new(run, &model, cfg.scales.hidden_lr_mult);
     // A fixed probe batch from the validation stream's key space (step u64::MAX is never trained).
     let (probe, _) = data.train_batch(u64::MAX, run.batch_size);

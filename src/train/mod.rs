@@ -85,8 +85,7 @@ pub fn train<B: TrainBackend>(
 ) -> Result<Outcome> {
     let gcfg = GptConfig::from_run(run);
     let data = Mixture::new(run)?;
-    B::seed(dev, run.seed);
-    let fresh: Gpt<B> = gcfg.init(dev);
+    let fresh: Gpt<B> = crate::backend::seeded_module::<B, _>(dev, run.seed, || gcfg.init(dev));
     // Loading restores the saved parameter ids, so the optimizer (whose groups and state are
     // keyed by id) is built after the model is loaded.
     // A checkpoint that does not check out is moved aside and an older good one (or none) is

@@ -47,9 +47,8 @@ pub fn reference_run(width: usize, depth: usize, seq_len: usize, batch: usize) -
 
 /// Median tokens/s of `steps` training steps (after 3 warmup steps) on random tokens.
 pub fn measure<B: crate::kernels::TrainBackend>(run: &RunConfig, steps: usize, dev: &B::Device) -> (f64, f64) {
-    B::seed(dev, 0);
     let cfg = GptConfig::from_run(run);
-    let mut model = cfg.init::<B>(dev);
+    let mut model = crate::backend::seeded_module::<B, _>(dev, 0, || cfg.init::<B>(dev));
     let mut opt = Optim::new(run, &model, cfg.scales.hidden_lr_mult);
     let mut rng = Rng::new(1);
     let (b, t) = (run.batch_size, run.seq_len);
