@@ -213,6 +213,10 @@ fn the_curve_rollout_widens_bands_where_held_out_lengths_leave_the_law() {
     let r = f.rollout.as_ref().expect("three lengths per size leave a rollout");
     assert!(r.rollout.by_factor.len() >= 2, "k = 2 and 4: {:?}", r.rollout.by_factor);
     assert!(r.rollout.by_factor.iter().all(|s| s.abs_err95 > 0.005), "misses measured: {:?}", r.rollout.by_factor);
+    // At k = 4 only the 500-step runs are fitted, one length per size: the summary says what
+    // such a fit cannot see; at k = 2 (500 and 1,000 steps) it is not said.
+    assert_eq!(r.one_length, vec![4.0], "{:?}", r.rollout.by_factor);
+    assert!(r.summary().contains("at k = 4, the fitted runs have one run length per model size"), "{}", r.summary());
     let coverage = |f: &CurveFit| coverage(f, &held);
     let with = coverage(&f);
     let without = coverage(&CurveFit { rollout: None, ..f.clone() });
