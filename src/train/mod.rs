@@ -484,7 +484,7 @@ mod tests {
         let want = initial_loss(&cfg, 7);
         assert_ne!(want, initial_loss(&cfg, 8), "the seed must matter");
         // Eight threads initialising at once, half with another seed: every seed-7 model is
-        // the same (the generator is shared by the process, CI caught two tests racing on it).
+        // the same (the generator is one per process; tests train in parallel threads).
         let got: Vec<(u64, u32)> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8u64)
                 .map(|i| {
