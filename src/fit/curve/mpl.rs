@@ -151,7 +151,7 @@ impl CurveLaw {
     /// The predicted loss at every evaluation of a prepared run.
     pub fn predict(&self, run: &Prepared) -> Vec<f64> {
         let (t, mut g) = (self.to_theta(), [0.0; NP]);
-        let k = AtSize::new(&t, self.layout, run.ln_x);
+        let k = AtSize::new(&t, self.layout, run);
         (0..run.ln_s1.len()).map(|i| point(&t, &k, run, i, &mut g, false)).collect()
     }
 
@@ -179,8 +179,8 @@ impl CurveLaw {
 }
 
 /// What a run's every evaluation shares: the law's amplitudes at its model size and the
-/// shapes, computed once per run rather than per point (the fit evaluates the objective
-/// thousands of times; these exponentials were a sixth of its cost).
+/// shapes and each decay chunk's eta^-gamma, computed once per run rather than per point or
+/// pair (the fit evaluates the objective thousands of times).
 struct AtSize {
     across: bool,
     e: f64,
@@ -192,11 +192,15 @@ struct AtSize {
     beta: f64,
     gamma: f64,
     inv_tau: f64,
+    /// Per decay chunk of the run: eta^-gamma.
+    eta_g: Vec<f64>,
 }
 
 impl AtSize {
-    fn new(t: &[f64; NP], layout: Layout, lx: f64) -> AtSize {
+    fn new(t: &[f64; NP], layout: Layout, run: &Prepared) -> AtSize {
         let across = layout == Layout::AcrossSizes;
+        let lx = run.ln_x;
+        let gamma = t[LN_GAMMA].exp();
         AtSize {
             across,
             e: t[LN_E].exp(),
@@ -206,25 +210,27 @@ impl AtSize {
             alpha: t[LN_ALPHA].exp(),
             c: t[LN_C].exp(),
             beta: t[LN_BETA].exp(),
-            gamma: t[LN_GAMMA].exp(),
+            gamma,
             inv_tau: (t[TAU_EXP] * lx - t[LN_TAU]).exp(),
+            eta_g: run.chunk_ln_eta.iter().map(|&l| (-gamma * l).exp()).collect(),
         }
     }
 }
 
 /// The prediction at evaluation `i` of `run` and, if `want_grad`, its gradient in `g`
-/// (`k`: `AtSize::new(t, layout, run.ln_x)`).
+/// (`k`: `AtSize::new(t, layout, run)`).
 #[inline]
 fn point(t: &[f64; NP], k: &AtSize, run: &Prepared, i: usize, g: &mut [f64; NP], want_grad: bool) -> f64 {
     let lx = run.ln_x;
-    let AtSize { across, e, pterm, a, b, alpha, c, beta, gamma, inv_tau } = *k;
+    let (across, e, pterm, a, b) = (k.across, k.e, k.pterm, k.a, k.b);
+    let (alpha, c, beta, gamma, inv_tau) = (k.alpha, k.c, k.beta, k.gamma, k.inv_tau);
     let ln_s = run.ln_s1[i];
     let pw = (-alpha * ln_s).min(700.0).exp();
     // The annealing sum and its derivatives in ln C, ln beta, ln gamma.
     let (mut sg, mut sc, mut sb, mut sgm) = (0.0, 0.0, 0.0, 0.0);
     for q in &run.pairs[run.off[i]..run.off[i + 1]] {
         // Capped so that a wild trial step of the line search overflows nowhere.
-        let z = (q.ln_u - gamma * q.ln_eta).min(700.0).exp();
+        let z = (q.u * k.eta_g[q.chunk]).min(1e304);
         let cz1 = c * z + 1.0;
         let lq = cz1.ln();
         let qb = (-beta * lq).exp();
@@ -234,7 +240,7 @@ fn point(t: &[f64; NP], k: &AtSize, run: &Prepared, i: usize, g: &mut [f64; NP],
             let dgdz = beta * c * qb / cz1;
             sc += q.drop * beta * qb / cz1 * z * c;
             sb += q.drop * qb * lq * beta;
-            sgm += q.drop * dgdz * (-q.ln_eta * z) * gamma;
+            sgm += q.drop * dgdz * (-run.chunk_ln_eta[q.chunk] * z) * gamma;
         }
     }
     // The early-time term; exp(-S1/tau) underflows to 0 harmlessly once S1 >> tau.
@@ -318,7 +324,7 @@ impl Data<'_> {
             if w[j] == 0.0 {
                 continue;
             }
-            let k = AtSize::new(t, self.layout, run.ln_x);
+            let k = AtSize::new(t, self.layout, run);
             for (i, &y) in self.loss[j].iter().enumerate() {
                 let pred = point(t, &k, run, i, &mut g, grad.is_some());
                 if !pred.is_finite() {
@@ -375,7 +381,7 @@ impl Data<'_> {
         self.runs
             .iter()
             .map(|run| {
-                let k = AtSize::new(&unit, self.layout, run.ln_x);
+                let k = AtSize::new(&unit, self.layout, run);
                 (0..run.ln_s1.len())
                     .map(|i| {
                         point(&unit, &k, run, i, &mut g, true);

@@ -21,10 +21,11 @@ pub const CHUNKS: u64 = 48;
 pub struct Pair {
     /// The chunk's learning-rate drop eta_{k-1} - eta_k summed over its steps.
     pub drop: f64,
-    /// ln of the learning rate at the chunk's centre.
-    pub ln_eta: f64,
-    /// ln S_k(t): learning rate summed from the chunk's centre to the evaluation.
-    pub ln_u: f64,
+    /// The chunk (`Prepared::chunk_ln_eta`): its eta^-gamma is computed once per run and
+    /// objective value, not per pair.
+    pub chunk: usize,
+    /// S_k(t): learning rate summed from the chunk's centre to the evaluation.
+    pub u: f64,
 }
 
 /// A run's schedule geometry at its evaluation points.
@@ -37,6 +38,8 @@ pub struct Prepared {
     /// Per evaluation: its pairs are `pairs[off[i]..off[i + 1]]`.
     pub off: Vec<usize>,
     pub pairs: Vec<Pair>,
+    /// Per decay chunk: ln of the learning rate at its centre.
+    pub chunk_ln_eta: Vec<f64>,
 }
 
 /// The step after which learning-rate changes count as annealing: the end of the leading
@@ -97,15 +100,16 @@ pub fn prepare(lr: &[f64], steps: &[u64], ln_x: f64) -> Prepared {
         e.1 += k as f64 * d;
     }
     flush(&mut cur, &mut chunks);
-    let mut out = Prepared { ln_x, ln_s1: Vec::new(), off: vec![0], pairs: Vec::new() };
+    let chunk_ln_eta = chunks.iter().map(|ch| eta(ch.1).ln()).collect();
+    let mut out = Prepared { ln_x, ln_s1: Vec::new(), off: vec![0], pairs: Vec::new(), chunk_ln_eta };
     for &s in steps {
         let s = s as usize;
         out.ln_s1.push(cum[s].max(1e-300).ln());
-        for &(d, c, _) in chunks.iter().take_while(|ch| ch.1 < s) {
+        for (j, &(d, c, _)) in chunks.iter().enumerate().take_while(|(_, ch)| ch.1 < s) {
             // S_k(t) includes eta_k itself: sum over updates c..s-1.
             let u = cum[s] - cum[c];
             if u > 0.0 {
-                out.pairs.push(Pair { drop: d, ln_eta: eta(c).ln(), ln_u: u.ln() });
+                out.pairs.push(Pair { drop: d, chunk: j, u });
             }
         }
         out.off.push(out.pairs.len());
