@@ -52,7 +52,7 @@ pub struct CurveRollout {
     pub longest_at_peak: Vec<(f64, f64)>,
     /// The factors whose fitted runs had one run length per model size: such a fit sees no
     /// length dependence within a size, and its miss one doubling on can understate the
-    /// sweep's own fit's (on real text, fitted on 0.5M- and 1M-token runs: 4.6% measured from
+    /// sweep's own fit's (on real text, fitted on 0.5M- and 1M-token runs: 5.0% measured from
     /// the 0.5M runs alone, 7.1% mean error at 2M). The summary says so.
     #[serde(default)]
     pub one_length: Vec<f64>,
