@@ -487,6 +487,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Run { sweep, results, jobs, shard, max_hours, no_fit, devices } => {
             let (sw, data) = app_sweep::load_and_prepare(&sweep)?;
             eprint!("{data}");
+            if let Some(w) = runner::plan::curve_evaluations_warning(&sw) {
+                eprint!("{w}");
+            }
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
             if jobs == 0 {
                 return Err(UserError("--jobs must be at least 1".into()).into());
