@@ -207,7 +207,10 @@ impl FitReport {
         let iv = chinchilla::rollout::prediction_interval(&self.bootstrap_laws, &self.residual_quantiles, n, d)?;
         let widen = self.rollout.as_ref().map_or(0.0, |r| r.widen_at(crate::flops::chinchilla_flops(n, d) / r.c_max));
         let m = widen * law.predict(n, d);
-        Some(Interval { lo: iv.lo - m, hi: iv.hi + m })
+        // A cross-entropy is never negative: a widening larger than the low end (real text's
+        // target, 1,688x past its sweep, is widened by 55%) stops at 0 instead of printing a
+        // negative loss.
+        Some(Interval { lo: (iv.lo - m).max(0.0), hi: iv.hi + m })
     }
 
     /// Why the chinchilla law was not fitted, if it was not.

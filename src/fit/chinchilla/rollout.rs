@@ -486,6 +486,16 @@ mod tests {
         // were honest at every factor).
         let m = widen * rep.params.unwrap().predict(t.n_opt, t.d_opt);
         assert!((iv.lo - (raw.lo - m)).abs() < 1e-12 && (iv.hi - (raw.hi + m)).abs() < 1e-12, "{iv:?} {raw:?} {m}");
+        // Far enough out the widening passes the low end: the interval stops at a loss of 0.
+        let far = c_max * 1e20;
+        let (n, d) =
+            (crate::flops::chinchilla_params_at(far, 20.0), 20.0 * crate::flops::chinchilla_params_at(far, 20.0));
+        let raw = prediction_interval(&rep.bootstrap_laws, &rep.residual_quantiles, n, d).unwrap();
+        let m = rep.rollout.as_ref().unwrap().widen_at(crate::flops::chinchilla_flops(n, d) / c_max)
+            * rep.params.unwrap().predict(n, d);
+        assert!(raw.lo - m < 0.0, "the widening reaches below 0 this far out: {raw:?} {m}");
+        let iv = rep.loss_interval_at(n, d).unwrap();
+        assert_eq!((iv.lo, iv.hi), (0.0, raw.hi + m));
     }
 
     #[test]
