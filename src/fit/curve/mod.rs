@@ -171,8 +171,8 @@ fn decay_gain(points: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 
 /// A plain statement when the law's predicted decay for a curve (the target's) lowers the loss
 /// several times more than any fitted run's decay did: the annealing term then runs far past
-/// its data (on real text, fitted on decays that took at most 22% off, it predicted the 1,688x
-/// target's decay to take 68% off the loss).
+/// its data (on real text, fitted on decays that took at most 18% off, it predicted the 1,688x
+/// target's decay to take 80% off the loss).
 pub fn decay_extrapolation_warning(runs: &[CurveRun], curve: &[CurvePoint]) -> Option<String> {
     let seen = runs
         .iter()

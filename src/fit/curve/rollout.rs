@@ -4,8 +4,8 @@
 //! run's C_max) and each model's own curve (tokens, against the longest run of that model
 //! size), and predicts every evaluation of the other runs with its 95% band. The second axis is
 //! what fails first: fitted on runs of 0.5M to 2M tokens of real text, the law predicted the
-//! 4M-token curves of the same models 7.5% too low (more progress than the text gives) at
-//! compute the sweep covers; on the built-in domains, fitted at 5 and 10 tokens per parameter,
+//! 4M-token curves of the same models 2.4% too low on average (more progress than the text
+//! gives; its smallest models' by up to 12%) at compute the sweep covers; on the built-in domains, fitted at 5 and 10 tokens per parameter,
 //! the 20-token-per-parameter curves' decays were the worst points. Compute alone sees neither.
 //!
 //! What the rollout measures widens every predicted band (`predict_curve`) at the distance of
