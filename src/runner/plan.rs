@@ -232,7 +232,7 @@ pub fn curve_evaluations_warning(sweep: &Sweep) -> Option<String> {
     Some(format!(
         "warning: [fit] laws has loss_curve, which fits every run's whole curve, but half the runs' curves have {median} evaluations \
          or fewer ({} to {} per run, a WSD branch counting its trunk's): too few points to pin a curve's shape, and the law's \
-         held-out error grows (3 to 9 per run on real text: 7.5% against 2.4% with 30 or more). Set [train] eval_every \
+         held-out error grows (3 to 9 per run on real text: 7.5%, against 2.4% evaluated every 30 steps). Set [train] eval_every \
          (for example {suggest}: {} evaluations of a run of the median length, {typical} steps) or leave loss_curve out.\n",
         n[0],
         n[n.len() - 1],

@@ -5,8 +5,9 @@
 //! size), and predicts every evaluation of the other runs with its 95% band. The second axis is
 //! what fails first: fitted on runs of 0.5M to 2M tokens of real text, the law predicted the
 //! 4M-token curves of the same models 2.4% too low on average (more progress than the text
-//! gives; its smallest models' by up to 12%) at compute the sweep covers; on the built-in domains, fitted at 5 and 10 tokens per parameter,
-//! the 20-token-per-parameter curves' decays were the worst points. Compute alone sees neither.
+//! gives; its smallest models' by up to 12%) at compute the sweep covers; on the built-in
+//! domains, fitted at 5 and 10 tokens per parameter, the 20-token-per-parameter curves' decays
+//! were the worst points. Compute alone sees neither.
 //!
 //! What the rollout measures widens every predicted band (`predict_curve`) at the distance of
 //! each point, max(6 N t / C_max, t / T(N)) for a point after t tokens of a model of N, T(N)

@@ -177,7 +177,8 @@ fn predicted_bands_cover_held_out_run_lengths_whose_runs_sit_off_the_law() {
 /// Runs whose curves leave the law's form past `flatten_at` steps: the loss stops falling as
 /// fast as the law says, 8% above it per e-fold of steps past that point (on real text, fitted
 /// on 0.5M to 2M tokens, the law predicted the 4M-token curves 7.5% too low with 3 to 9
-/// evaluations per run, and still 2.4% with an evaluation every 30 steps). 0.2% noise per evaluation.
+/// evaluations per run, and still 2.4% with an evaluation every 30 steps). 0.2% noise per
+/// evaluation.
 fn flattening_run(n: f64, steps: usize, flatten_at: f64, rng: &mut Rng) -> CurveRun {
     let lr = schedule("wsd", steps, 1e-2);
     let evals = even_steps(steps as u64, 30);
