@@ -230,8 +230,8 @@ pub fn curve_evaluations_warning(sweep: &Sweep) -> Option<String> {
     let typical = steps[steps.len() / 2];
     let suggest = (typical / (4 * CURVE_MIN_EVALUATIONS)).max(1);
     Some(format!(
-        "warning: [fit] laws has loss_curve, which fits every run's whole curve, but half the runs' curves have {median} evaluations \
-         or fewer ({} to {} per run, a WSD branch counting its trunk's): too few points to pin a curve's shape, and the law's \
+        "warning: [fit] laws has loss_curve, which fits every run's whole curve, but half the runs' curves have at most {median} \
+         evaluation(s) ({} to {} per run, a WSD branch counting its trunk's): too few points to pin a curve's shape, and the law's \
          held-out error grows (3 to 9 per run on real text: 7.5%, against 2.4% evaluated every 30 steps). Set [train] eval_every \
          (for example {suggest}: {} evaluations of a run of the median length, {typical} steps) or leave loss_curve out.\n",
         n[0],
@@ -319,7 +319,7 @@ mod tests {
         let sparse = curve("eval_every = 1000000\n");
         assert!(sparse.runs.iter().all(|r| curve_evaluations(&sparse, r) == 1));
         let w = curve_evaluations_warning(&sparse).expect("1 evaluation per run: warned");
-        assert!(w.contains("have 1 evaluations or fewer") && w.contains("eval_every"), "{w}");
+        assert!(w.contains("have at most 1 evaluation(s)") && w.contains("eval_every"), "{w}");
         // A WSD branch's curve includes its trunk's evaluations before the branch point.
         let branched = curve("wsd_branches = true\neval_every = 2\n");
         // With one eval_every throughout, a branch sees as many as a run evaluated alone.
@@ -338,6 +338,6 @@ mod tests {
         let line = rt.lines().find(|l| l.starts_with("eval_every = 30")).unwrap();
         let default = crate::spec::parse(&rt.replace(line, ""), "realtext.toml").unwrap();
         let w = curve_evaluations_warning(&default).expect("default spacing on branches: warned");
-        assert!(w.contains("have 4 evaluations or fewer"), "{w}");
+        assert!(w.contains("have at most 4 evaluation(s)"), "{w}");
     }
 }
