@@ -169,6 +169,13 @@ fn decay_gain(points: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
     (stable_end + 1 < p.len() && last.0 < 0.5 * peak).then(|| 1.0 - last.1 / p[stable_end].1)
 }
 
+/// The relative fall of a run's loss over its learning-rate decay (1 - final / the last
+/// evaluation at peak learning rate), of its actual losses or of a law's prediction of them
+/// (`loss`: one per evaluation); None when the run has no evaluation at peak before a decay.
+pub fn run_decay_gain(run: &CurveRun, loss: &[f64]) -> Option<f64> {
+    decay_gain(run.steps.iter().zip(loss).map(|(&s, &l)| (run.lr[s as usize - 1], l)))
+}
+
 /// A plain statement when the law's predicted decay for a curve (the target's) lowers the loss
 /// several times more than any fitted run's decay did: the annealing term then runs far past
 /// its data (on real text, fitted on decays that took at most 18% off, it predicted the 1,688x
@@ -176,7 +183,7 @@ fn decay_gain(points: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 pub fn decay_extrapolation_warning(runs: &[CurveRun], curve: &[CurvePoint]) -> Option<String> {
     let seen = runs
         .iter()
-        .filter_map(|r| decay_gain(r.steps.iter().zip(&r.loss).map(|(&s, &l)| (r.lr[s as usize - 1], l))))
+        .filter_map(|r| run_decay_gain(r, &r.loss))
         .fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))))?;
     let predicted = decay_gain(curve.iter().map(|p| (p.lr, p.loss)))?;
     (seen > 0.0 && predicted > 2.0 * seen).then(|| {
