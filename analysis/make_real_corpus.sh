@@ -19,7 +19,9 @@ cargo fetch --locked >/dev/null
 registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 mkdir -p "$out"
 python3 - "$registry" "$out" "$code_mb" <<'PY'
-import hashlib, json, os, random, sys, tomllib
+import os, sys, tomllib
+sys.path.insert(0, "analysis")
+from jsonl_corpus import write
 registry, out, code_mb = sys.argv[1], sys.argv[2], float(sys.argv[3])
 with open("Cargo.lock", "rb") as f:
     lock = tomllib.load(f)
@@ -42,27 +44,11 @@ def files(ext):
             for f in sorted(fs):
                 p = os.path.join(d, f)
                 if f.endswith(ext) and os.path.isfile(p) and not os.path.islink(p):
-                    got.append((f"{c}/{os.path.relpath(p, root)}", p))
+                    got.append(p)
     return got
 
-def write(name, items, cap_bytes):
-    random.Random(0).shuffle(items)
-    h, size, n = hashlib.sha256(), 0, 0
-    with open(os.path.join(out, name + ".jsonl"), "w") as o:
-        for rel, p in items:
-            text = open(p, "rb").read().decode("utf-8", "replace")
-            # Tiny files (a one-line README) are mostly boilerplate; generated tables and
-            # vendored data blobs (>256 KB) would dominate the stream.
-            if len(text) < 200 or len(text) > 256_000:
-                continue
-            line = json.dumps({"text": text}) + "\n"
-            if size + len(line) > cap_bytes:
-                break
-            o.write(line); h.update(line.encode()); size += len(line); n += 1
-    print(f"{name}: {n} files, {size / 1e6:.1f} MB, sha256 {h.hexdigest()[:16]}")
-
 print(f"{len(crates)} crates from Cargo.lock")
-write("prose", files(".md"), float("inf"))
-write("code", files(".rs"), code_mb * 1e6)
+write(out, "prose", files(".md"), float("inf"), 0)
+write(out, "code", files(".rs"), code_mb * 1e6, 0)
 PY
 echo "wrote $out/prose.jsonl and $out/code.jsonl (sweeps/realtext.toml reads them)"
