@@ -45,7 +45,18 @@ sed -e 's/^name = "realtext"/name = "systext"/' \
     -e 's/^name = "prose"/name = "docs"/' -e "s#data/realtext/prose.jsonl#$out/docs.jsonl#" \
     -e 's/^name = "code"/name = "pycode"/' -e "s#data/realtext/code.jsonl#$out/pycode.jsonl#" \
     -e 's/{ prose = 0.4, code = 0.6 }/{ docs = 0.4, pycode = 0.6 }/' \
-    sweeps/realtext.toml > "$out/sweep.toml"
+    sweeps/realtext.toml | sed -e '1,/^$/d' > "$out/sweep.body"
+# realtext's header comment names its own corpus and commands; this file gets its own.
+{
+    echo "# realtext's grid, recipe and target on a second corpus (analysis/make_system_corpus.sh):"
+    echo "# the installed packages' documentation and the system Python's standard library."
+    echo "#   windtunnel run $out/sweep.toml"
+    echo "#   windtunnel check results/systext --width 128 --depth 3 --tokens-per-param 30"
+    echo "# The comments below are realtext's and speak of its corpus (sizes, tokens drawn)."
+    echo
+    cat "$out/sweep.body"
+} > "$out/sweep.toml"
+rm "$out/sweep.body"
 grep -q 'name = "systext"' "$out/sweep.toml" && grep -q 'docs = 0.4, pycode = 0.6' "$out/sweep.toml" ||
     { echo "make_system_corpus: sweeps/realtext.toml changed shape; edit $out/sweep.toml by hand" >&2; exit 1; }
 echo "wrote $out/docs.jsonl, $out/pycode.jsonl and $out/sweep.toml"
