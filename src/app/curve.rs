@@ -563,6 +563,18 @@ pub fn holdout_table(
         );
     }
     let _ = writeln!(out);
+    let held: Vec<&CurveRun> = rows.iter().map(|h| &h.run).collect();
+    if let Some(sc) = curve::noise::scatter(&held) {
+        let _ = writeln!(
+            out,
+            "\nthe held-out curves' own scatter: {:.2}% RMS per evaluation about its neighbours (second differences at peak \
+             learning rate past each run's first fifth, {} triples): a law that knew each run's expected curve would still \
+             miss these points by about {:.2}% on average, more where a whole curve drifts (seed, data order)",
+            100.0 * sc.rms,
+            sc.triples,
+            100.0 * sc.floor()
+        );
+    }
     let _ = writeln!(out, "\n{}", decay_gain_table(&fit, &runs, fit_tpp, predict_tpp, by));
     let _ = writeln!(out, "{}", rollout_summary(&fit));
     let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&fit.law).expect("serialisable"));

@@ -8,6 +8,7 @@
 //! learning rate at every update and its evaluations.
 
 pub mod mpl;
+pub mod noise;
 pub mod prep;
 pub mod protocol;
 pub mod rollout;
