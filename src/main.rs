@@ -332,6 +332,10 @@ enum Cmd {
         /// instead of tokens per parameter.
         #[arg(long)]
         tokens: bool,
+        /// Results folders of the same sweep under other seeds (`[sweep] seed`, another
+        /// name), comma separated: fit and score each run's mean curve over all the seeds.
+        #[arg(long, value_delimiter = ',')]
+        replicates: Vec<PathBuf>,
     },
     /// Internal: times the loss-curve law's fit on a synthetic 100-run sweep (every evaluation).
     #[command(hide = true)]
@@ -727,9 +731,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             print!("{}", app::curve::mpl_protocol(&dir)?);
             Ok(0)
         }
-        Cmd::CurveHoldout { dir, fit, predict, skip_frac, params, tokens } => {
+        Cmd::CurveHoldout { dir, fit, predict, skip_frac, params, tokens, replicates } => {
             let by = if tokens { app::curve::LengthAxis::Tokens } else { app::curve::LengthAxis::TokensPerParam };
-            print!("{}", app::curve::holdout_table(&dir, &fit, &predict, by, skip_frac, params)?);
+            print!("{}", app::curve::holdout_table(&dir, &fit, &predict, by, skip_frac, params, &replicates)?);
             Ok(0)
         }
         Cmd::BenchCurve { sizes, bootstrap } => {

@@ -13,7 +13,7 @@ use crate::train::schedule::lr_mult;
 use crate::{flops, UserError};
 use anyhow::{Context, Result};
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The name in `[fit] laws` and in fit.json's `laws`.
 pub const LAW: &str = "loss_curve";
@@ -80,6 +80,57 @@ pub fn curve_runs(done: &[(RunDir, RunConfig)], skip: f64) -> Result<Vec<(CurveR
         |(r, _)| r.run.as_str(),
     );
     Ok(best.into_iter().cloned().collect())
+}
+
+/// What replicates of a run share: its config without the seed, the sweep's name and the
+/// branch family (a hash that includes the seed).
+pub fn replicate_key(c: &RunConfig) -> String {
+    let mut k = c.clone();
+    (k.seed, k.sweep) = (0, String::new());
+    if let Some(b) = k.branch.as_mut() {
+        b.family.clear();
+    }
+    serde_json::to_string(&k).expect("RunConfig serialises")
+}
+
+/// The mean curve of each run over its replicates (the same config under other seeds: the same
+/// sweep run with another `[sweep] seed`), one set per results folder, the first set's runs in
+/// its order. A law predicts a run's expected curve; one seed's curve wanders about it (on
+/// `curve_law` about 0.3% per point), so a held-out length scored against seed means measures
+/// the law, not the seed. Every run must have a replicate in every set, evaluated at the same
+/// steps.
+pub fn average_replicates(sets: &[Vec<(CurveRun, String)>], names: &[String]) -> Result<Vec<CurveRun>> {
+    let Some((first, rest)) = sets.split_first() else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(first.len());
+    for (run, key) in first {
+        let mut sum = run.loss.clone();
+        for (set, name) in rest.iter().zip(names.iter().skip(1)) {
+            let Some((rep, _)) = set.iter().find(|(_, k)| k == key) else {
+                return Err(UserError(format!(
+                    "replicates: {name} has no run with the config of run {} (N {:.0}, {} steps) but another seed",
+                    run.run,
+                    run.params,
+                    run.lr.len()
+                ))
+                .into());
+            };
+            if rep.steps != run.steps {
+                return Err(UserError(format!(
+                    "replicates: run {} of {name} is evaluated at other steps than its replicate {} ({} against {} \
+                     evaluations): the mean curve needs the same steps",
+                    rep.run,
+                    run.run,
+                    rep.steps.len(),
+                    run.steps.len()
+                ))
+                .into());
+            }
+            sum.iter_mut().zip(&rep.loss).for_each(|(a, b)| *a += b);
+        }
+        let n = sets.len() as f64;
+        out.push(CurveRun { loss: sum.into_iter().map(|v| v / n).collect(), ..run.clone() });
+    }
+    Ok(out)
 }
 
 /// Fits the law to `done`'s runs and predicts the target's curve (when fit.json has a target).
@@ -476,16 +527,34 @@ pub fn holdout_table(
     by: LengthAxis,
     skip: f64,
     params: Option<f64>,
+    replicates: &[PathBuf],
 ) -> Result<String> {
-    let sw = super::sweep::sweep_of_dir(dir)?;
-    let (done, _) = crate::runner::finished(&sw, &SweepDir::at(dir));
-    let runs: Vec<(CurveRun, u64)> = curve_runs(&done, skip)?
-        .into_iter()
-        .filter(|(r, _)| params.is_none_or(|n| r.params == n))
-        .map(|(r, c)| (r, c.tokens))
-        .collect();
+    let mut sets = Vec::new();
+    let mut names = Vec::new();
+    for d in std::iter::once(&dir.to_path_buf()).chain(replicates) {
+        let sw = super::sweep::sweep_of_dir(d)?;
+        let (done, _) = crate::runner::finished(&sw, &SweepDir::at(d));
+        let runs: Vec<(CurveRun, RunConfig)> =
+            curve_runs(&done, skip)?.into_iter().filter(|(r, _)| params.is_none_or(|n| r.params == n)).collect();
+        sets.push(runs.into_iter().map(|(r, c)| (r, replicate_key(&c), c.tokens)).collect::<Vec<_>>());
+        names.push(d.display().to_string());
+    }
+    let tokens: Vec<u64> = sets[0].iter().map(|x| x.2).collect();
+    let keyed: Vec<Vec<(CurveRun, String)>> =
+        sets.into_iter().map(|s| s.into_iter().map(|(r, k, _)| (r, k)).collect()).collect();
+    let runs: Vec<(CurveRun, u64)> = average_replicates(&keyed, &names)?.into_iter().zip(tokens).collect();
     let (fit, all, rows) = holdout(&runs, fit_tpp, predict_tpp, by)?;
-    let mut out = format!(
+    let mut out = String::new();
+    if !replicates.is_empty() {
+        let _ = writeln!(
+            out,
+            "curves: each run's mean over {} seeds (this folder and {}), fitted and scored as one curve\n",
+            replicates.len() + 1,
+            replicates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let _ = write!(
+        out,
         "loss_curve fitted on {} {fit_tpp:?}, whole curves predicted at {predict_tpp:?}; 95% band: {} \
          bootstrap refits with the runs' residual scatter about the law (RMS {:.2}%):\n\n\
          | run | N | steps | evaluations | mean error | worst point | inside 95% band | final loss: predicted [95%] | actual |\n\
@@ -603,6 +672,69 @@ mod tests {
             assert!(e.contains(want), "{e:?} lacks {want:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn replicates_average_into_one_curve_per_config_and_mismatches_are_named() {
+        // Three seeds of two configs: each seed's curve is the expected one with 0.5% noise;
+        // the mean over the seeds sits nearer the expected curve than any one seed.
+        let law = curve::known_law(3e5);
+        let s = Schedule::Wsd { warmup: 0.05, decay: 0.2, decay_shape: crate::spec::config::DecayShape::Linear };
+        let mut rng = crate::rng::Rng::from_state(11);
+        let expected: Vec<(CurveRun, String)> = [(1e5, 800u64), (2e5, 1600)]
+            .iter()
+            .map(|&(n, steps)| {
+                let lr = schedule_lr(&s, 1e-2, steps);
+                let evals = curve::even_steps(steps, 40);
+                let loss = curve::predict(&law, n, &lr, &evals);
+                (
+                    CurveRun { run: format!("{n}"), params: n, tokens_per_step: 1024.0, lr, steps: evals, loss },
+                    format!("k{n}"),
+                )
+            })
+            .collect();
+        // The replicate sets list the configs in another order: matching is by config.
+        let sets: Vec<Vec<(CurveRun, String)>> = (0..3)
+            .map(|seed| {
+                let mut set: Vec<(CurveRun, String)> = expected
+                    .iter()
+                    .map(|(r, k)| {
+                        let loss = r.loss.iter().map(|l| l * (1.0 + 5e-3 * rng.normal())).collect();
+                        (CurveRun { run: format!("{}-s{seed}", r.run), loss, ..r.clone() }, k.clone())
+                    })
+                    .collect();
+                if seed == 1 {
+                    set.reverse();
+                }
+                set
+            })
+            .collect();
+        let names: Vec<String> = (0..3).map(|i| format!("results/s{i}")).collect();
+        let mean = average_replicates(&sets, &names).unwrap();
+        assert_eq!(mean.len(), 2);
+        for (m, (e, _)) in mean.iter().zip(&expected) {
+            assert_eq!((m.run.as_str(), m.params), (format!("{}-s0", e.run).as_str(), e.params));
+            let want: Vec<f64> = (0..m.loss.len())
+                .map(|i| {
+                    sets.iter().flatten().filter(|(r, _)| r.params == m.params).map(|(r, _)| r.loss[i]).sum::<f64>()
+                        / 3.0
+                })
+                .collect();
+            assert!(m.loss.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12), "the mean of the three seeds");
+            let one = curve::Errors::of(&sets[0].iter().find(|(r, _)| r.params == m.params).unwrap().0.loss, &e.loss);
+            let avg = curve::Errors::of(&m.loss, &e.loss);
+            assert!(avg.mean_rel < 0.8 * one.mean_rel, "mean {avg:?} against one seed {one:?}");
+        }
+        // A replicate folder without one of the configs: the error names the folder and the run.
+        let mut missing = sets.clone();
+        missing[2].pop();
+        let e = average_replicates(&missing, &names).unwrap_err().to_string();
+        assert!(e.contains("results/s2 has no run with the config of run 200000-s0"), "{e}");
+        // Evaluated at other steps: named, not averaged point by point.
+        let mut other = sets.clone();
+        other[1][0].0.steps[3] += 1;
+        let e = average_replicates(&other, &names).unwrap_err().to_string();
+        assert!(e.contains("of results/s1 is evaluated at other steps"), "{e}");
     }
 
     #[test]
