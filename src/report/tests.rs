@@ -288,6 +288,9 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
     // A loss-curve law whose target curve (at the undetermined split) ends below the floor.
     let curves = crate::fit::curve::synthetic_sweep(2, 0);
     let cf = crate::fit::curve::fit(&curves, 0, 0).unwrap();
+    // The curves' own scatter (0.3% noise) is measured, and the figure's caption says what it
+    // leaves any law.
+    assert!((cf.eval_scatter_rms / 3e-3 - 1.0).abs() < 0.15, "scatter {}", cf.eval_scatter_rms);
     let mut cl = crate::fit::curve::CurveLawReport::new(cf, &curves);
     let point = |step: u64, loss: f64| crate::fit::curve::CurvePoint {
         step,
@@ -321,6 +324,8 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
         "below the data's known entropy floor",
         "Runs that would determine it",
         "IsoFLOP profile at 4x",
+        "The fitted curves scatter 0.",
+        "no law of the schedule comes closer to them than about 0.",
     ] {
         assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
     }

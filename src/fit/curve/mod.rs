@@ -113,6 +113,11 @@ pub struct CurveFit {
     /// when not run (a refit, a fit.json written before it, too few runs to hold any out).
     #[serde(default)]
     pub rollout: Option<rollout::CurveRollout>,
+    /// The fitted curves' own scatter (`noise.rs`): RMS of one evaluation about its neighbours
+    /// at peak learning rate, what no law of the schedule predicts (0 when no run has three
+    /// such evaluations, or in a fit.json written before it).
+    #[serde(default)]
+    pub eval_scatter_rms: f64,
 }
 
 /// RMS of ln(observed / law) over every point, each run weighted once (as in the fit). A run's
@@ -332,6 +337,7 @@ pub fn fit_with(runs: &[CurveRun], bootstrap: usize, seed: u64, effort: solve::E
         bootstrap: boot,
         fit_seconds: t0.elapsed().as_secs_f64(),
         residual_rms: run_residual_rms(&law, &prepared, runs),
+        eval_scatter_rms: noise::scatter(&runs.iter().collect::<Vec<_>>()).map_or(0.0, |s| s.rms),
         warnings: degenerate(&law, runs.iter().flat_map(|r| r.loss.iter().copied()).fold(f64::INFINITY, f64::min)),
         rollout: None,
     })

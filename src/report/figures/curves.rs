@@ -72,7 +72,7 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
             Err("no loss_curve law (add \"loss_curve\" to [fit] laws)".into()),
         ));
     };
-    let caption = format!("{caption} {}", rollout_caption(law));
+    let caption = format!("{caption} {}{}", scatter_caption(&law.fit), rollout_caption(law));
     let mk = |r| figure("loss_curve", "Loss-curve law", caption.clone(), r);
     let mut sizes: Vec<f64> = law.runs.iter().map(|r| r.params).collect();
     sizes.sort_by(f64::total_cmp);
@@ -173,6 +173,23 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
 
 /// The curve rollout in one sentence for the caption: what it measured and what that means at
 /// the target's end.
+/// How close any law could come to the fitted curves: their own scatter beside the law's
+/// in-sample error (empty when the fit has no measure of it).
+fn scatter_caption(fit: &crate::fit::curve::CurveFit) -> String {
+    if fit.eval_scatter_rms <= 0.0 {
+        return String::new();
+    }
+    let s = crate::fit::curve::noise::Scatter { rms: fit.eval_scatter_rms, triples: 0 };
+    format!(
+        "The fitted curves scatter {:.2}% per evaluation about their neighbours (`laws.loss_curve.eval_scatter_rms`): \
+         no law of the schedule comes closer to them than about {:.2}% on average; the law's in-sample mean error is \
+         {:.2}%. ",
+        100.0 * s.rms,
+        100.0 * s.floor(),
+        100.0 * fit.in_sample.mean_rel
+    )
+}
+
 fn rollout_caption(law: &crate::fit::curve::CurveLawReport) -> String {
     let Some(r) = &law.fit.rollout else {
         return "No curve rollout (too few runs to hold any out): the band is not widened for distance.".into();
