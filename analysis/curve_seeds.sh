@@ -9,8 +9,7 @@
 #
 # Usage: analysis/curve_seeds.sh [RESULTS]   (default: results)
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 results="${1:-results}"
 wt="${WINDTUNNEL_BIN:-$root/target/release/windtunnel}"
 [ -x "$wt" ] || { echo "no binary at $wt: cargo build --release, or set WINDTUNNEL_BIN" >&2; exit 1; }
