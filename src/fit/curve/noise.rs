@@ -34,7 +34,11 @@ impl Scatter {
 pub fn scatter(runs: &[&CurveRun]) -> Option<Scatter> {
     let (mut sum, mut n) = (0.0f64, 0usize);
     for r in runs {
-        let Some(&last) = r.steps.last() else { continue };
+        // Evaluations outside the schedule (a malformed run) are not measured.
+        let Some(&last) = r.steps.last().filter(|&&s| s as usize <= r.lr.len()) else { continue };
+        if r.steps[0] == 0 || r.loss.len() != r.steps.len() {
+            continue;
+        }
         let peak = r.lr[..last as usize].iter().cloned().fold(0.0, f64::max);
         let at_peak = |s: u64| r.lr[s as usize - 1] >= peak * (1.0 - 1e-9);
         for i in 1..r.steps.len().saturating_sub(1) {
@@ -80,5 +84,8 @@ mod tests {
         // No triple at peak learning rate past the first fifth: nothing measured.
         let short = CurveRun { steps: vec![10, 20], loss: vec![3.0, 2.9], ..runs[0].clone() };
         assert_eq!(scatter(&[&short]), None);
+        // Evaluations past the schedule's end are left out, not a panic.
+        let past = CurveRun { steps: vec![900, 950, 1000, 5000], loss: vec![3.0, 2.9, 2.8, 2.7], ..runs[0].clone() };
+        assert_eq!(scatter(&[&past]), None);
     }
 }
