@@ -171,8 +171,6 @@ pub fn loss_curve(f: &Facts) -> Result<Figure> {
     Ok(mk(Ok(Some(svg))))
 }
 
-/// The curve rollout in one sentence for the caption: what it measured and what that means at
-/// the target's end.
 /// How close any law could come to the fitted curves: their own scatter beside the law's
 /// in-sample error (empty when the fit has no measure of it).
 fn scatter_caption(fit: &crate::fit::curve::CurveFit) -> String {
@@ -190,6 +188,8 @@ fn scatter_caption(fit: &crate::fit::curve::CurveFit) -> String {
     )
 }
 
+/// The curve rollout in one sentence for the caption: what it measured and what that means at
+/// the target's end.
 fn rollout_caption(law: &crate::fit::curve::CurveLawReport) -> String {
     let Some(r) = &law.fit.rollout else {
         return "No curve rollout (too few runs to hold any out): the band is not widened for distance.".into();
