@@ -43,7 +43,11 @@ pub fn scatter(runs: &[&CurveRun]) -> Option<Scatter> {
         let at_peak = |s: u64| r.lr[s as usize - 1] >= peak * (1.0 - 1e-9);
         for i in 1..r.steps.len().saturating_sub(1) {
             let (s0, s1, s2) = (r.steps[i - 1], r.steps[i], r.steps[i + 1]);
-            if (s0 as f64) < 0.2 * r.lr.len() as f64 || !(at_peak(s0) && at_peak(s1) && at_peak(s2)) {
+            // Steps out of order (a malformed run) are no triple.
+            if !(s0 < s1 && s1 < s2)
+                || (s0 as f64) < 0.2 * r.lr.len() as f64
+                || !(at_peak(s0) && at_peak(s1) && at_peak(s2))
+            {
                 continue;
             }
             let w2 = (s1 - s0) as f64 / (s2 - s0) as f64;
@@ -87,5 +91,9 @@ mod tests {
         // Evaluations past the schedule's end are left out, not a panic.
         let past = CurveRun { steps: vec![900, 950, 1000, 5000], loss: vec![3.0, 2.9, 2.8, 2.7], ..runs[0].clone() };
         assert_eq!(scatter(&[&past]), None);
+        // Steps out of order: no triple, not an overflow.
+        let disordered =
+            CurveRun { steps: vec![900, 800, 950, 700], loss: vec![3.0, 2.9, 2.8, 2.7], ..runs[0].clone() };
+        assert_eq!(scatter(&[&disordered]), None);
     }
 }
