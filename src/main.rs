@@ -481,7 +481,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             runner::plan::check_backend(&sw)?;
             let dir = SweepDir::new(&results, &sw.name);
             let rows = runner::plan::rows(&sw, &dir);
-            print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs)));
+            let pace = runner::plan::measured_pace(&dir);
+            print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs), pace));
             if precision {
                 let prior = windtunnel::app::design::load_prior(prior.as_deref())?;
                 print!("{}", windtunnel::app::design::plan_precision(&sw, &prior, sims)?);

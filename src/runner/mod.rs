@@ -139,15 +139,21 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     queue.make_contiguous().sort_by(|a, b| plan::estimate_s(&b.0).total_cmp(&plan::estimate_s(&a.0)));
     let total_est: f64 = queue.iter().map(|(r, _, _)| plan::estimate_s(r)).sum();
     let n_pending = queue.len();
+    // Progress is a share of the model's estimates; wall-clock figures scale by the pace
+    // measured on this machine.
+    let pace = plan::measured_pace(&dir);
+    let scale = pace.map_or(1.0, |p| p.factor);
+    let secs: Vec<f64> = queue.iter().map(|(r, _, _)| plan::estimate_s(r) * scale).collect();
     eprintln!(
-        "sweep `{}`: {} runs, {} already done, {} to train{} with --jobs {} (estimated {})",
+        "sweep `{}`: {} runs, {} already done, {} to train{} with --jobs {} (estimated {} {})",
         sweep.name,
         sweep.runs.len(),
         report.skipped_done,
         n_pending,
         opts.shard.map(|(i, n)| format!(" in shard {i}/{n}")).unwrap_or_default(),
         opts.jobs,
-        plan::hms(total_est / opts.jobs.max(1) as f64)
+        plan::hms(plan::makespan(&secs, opts.jobs)),
+        plan::pace_note(pace)
     );
     let tty = std::io::stderr().is_terminal();
     let mp =
@@ -207,11 +213,11 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             }
             let est = plan::estimate_s(&r);
             if let Some(b) = budget_s {
-                if start.elapsed().as_secs_f64() + est > b {
+                if start.elapsed().as_secs_f64() + est * scale > b {
                     eprintln!(
                         "--max-hours: not starting run {} (estimated {}), it would not fit the budget",
                         r.run_id(),
-                        plan::hms(est)
+                        plan::hms(est * scale)
                     );
                     report.not_started += 1;
                     continue;

@@ -59,7 +59,84 @@ fn estimate_full_s(r: &RunConfig) -> f64 {
     (train + eval) / (CPU_GFLOPS_PER_JOB * 1e9) + r.steps as f64 * CPU_STEP_OVERHEAD_S + RUN_STARTUP_S
 }
 
+/// This machine's pace against the throughput model: the wall seconds its finished runs took
+/// over their estimates. The model's constants were measured on one machine under one load; on
+/// another the same runs take 1.5x to 2x as long (the quickstart's check: 12 min estimated, 22
+/// min trained), so estimates scale by what was measured here when anything was.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    /// Measured wall seconds / estimated seconds, summed over `runs`.
+    pub factor: f64,
+    pub runs: usize,
+    /// Measured in the sweep's own folder (else in the other sweep folders beside it).
+    pub own: bool,
+}
+
+/// The pace of the sweep's own finished runs or, when it has none (a new sweep, a `check`),
+/// of those in the other folders beside it. Only runs this host trained count: a results
+/// folder shared with cluster nodes holds runs of other machines. Runs under a few seconds in
+/// all say nothing beyond their start-up, so they alone give no pace.
+pub fn measured_pace(dir: &SweepDir) -> Option<Pace> {
+    if let Some(p) = pace_of(std::slice::from_ref(dir), true) {
+        return Some(p);
+    }
+    let parent = dir.root.parent()?;
+    let others: Vec<SweepDir> = std::fs::read_dir(parent)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && *p != dir.root)
+        .map(|p| SweepDir::at(&p))
+        .collect();
+    pace_of(&others, false)
+}
+
+fn pace_of(dirs: &[SweepDir], own: bool) -> Option<Pace> {
+    let me = crate::store::hostname();
+    let (mut wall, mut est, mut runs) = (0.0f64, 0.0f64, 0usize);
+    for r in dirs.iter().flat_map(|d| d.list_runs().unwrap_or_default()) {
+        let Some(done) = r.read_summary() else { continue };
+        let Ok(config) = crate::store::read_json::<RunConfig>(&r.config_json()) else { continue };
+        if r.read_status().is_some_and(|s| s.host != me) {
+            continue;
+        }
+        let e = estimate_s(&config);
+        if done.wall_s > 0.0 && done.wall_s.is_finite() && e > 0.0 {
+            (wall, est, runs) = (wall + done.wall_s, est + e, runs + 1);
+        }
+    }
+    (est >= 10.0).then(|| Pace { factor: wall / est, runs, own })
+}
+
+/// Wall seconds of runs taking `secs` each on `jobs` workers, each free worker taking the
+/// largest run left (how `run` schedules). A run is never split: one run on two jobs takes its
+/// own time, not half. WSD branches that wait for their trunk can take longer.
+pub fn makespan(secs: &[f64], jobs: usize) -> f64 {
+    let mut order = secs.to_vec();
+    order.sort_by(|a, b| b.total_cmp(a));
+    let mut load = vec![0.0f64; jobs.max(1)];
+    for s in order {
+        let k = (0..load.len()).min_by(|&a, &b| load[a].total_cmp(&load[b])).unwrap_or(0);
+        load[k] += s;
+    }
+    load.into_iter().fold(0.0, f64::max)
+}
+
+/// How an estimate was scaled, for the lines that print one.
+pub fn pace_note(pace: Option<Pace>) -> String {
+    match pace {
+        Some(p) => format!(
+            "at this machine's measured pace: {:.2}x the built-in model's time over {} finished run(s){}",
+            p.factor,
+            p.runs,
+            if p.own { "" } else { " of other sweeps here" }
+        ),
+        None => format!("at the built-in model's {CPU_GFLOPS_PER_JOB} GFLOP/s per job; no finished run here to measure this machine by"),
+    }
+}
+
 pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
+    let scale = measured_pace(dir).map_or(1.0, |p| p.factor);
     sweep
         .runs
         .iter()
@@ -75,7 +152,7 @@ pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
                 params: flops::params(r.width, r.depth, r.vocab),
                 tokens: r.tokens,
                 flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * trained_share(r),
-                est_s: estimate_s(r),
+                est_s: estimate_s(r) * scale,
                 mix: r.mix.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", "),
                 id,
             }
@@ -136,7 +213,7 @@ pub fn shard_of(runs: &[RunConfig], n: usize) -> Vec<usize> {
 }
 
 /// Renders the plan table (Markdown-compatible) with totals.
-pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize) -> String {
+pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize, pace: Option<Pace>) -> String {
     let mut s = format!("plan for sweep `{}` ({} runs, backend {})\n\n", sweep.name, rows.len(), sweep.backend);
     // The mixture column only when the sweep varies it.
     let mixes = rows.iter().map(|r| r.mix.as_str()).collect::<std::collections::BTreeSet<_>>().len() > 1;
@@ -164,10 +241,17 @@ pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize) -> String {
     }
     let pending: Vec<&PlanRow> = rows.iter().filter(|r| !r.done).collect();
     let total_flops: f64 = pending.iter().map(|r| r.flops).sum::<f64>() + 0.0; // + 0.0: an empty sum is -0.0
-    let total_s: f64 = pending.iter().map(|r| r.est_s).sum::<f64>() + 0.0;
+    let secs: Vec<f64> = pending.iter().map(|r| r.est_s).collect();
+    let total_s: f64 = secs.iter().sum::<f64>() + 0.0;
     s += &format!(
-        "\n{} of {} runs pending: {:.2e} training FLOPs, about {} of compute, about {} wall-clock with --jobs {} on this machine ({} GFLOP/s per job assumed).\n",
-        pending.len(), rows.len(), total_flops, hms(total_s), hms(total_s / jobs.max(1) as f64 * 1.05), jobs, CPU_GFLOPS_PER_JOB
+        "\n{} of {} runs pending: {:.2e} training FLOPs, about {} of compute, about {} wall-clock with --jobs {} ({}).\n",
+        pending.len(),
+        rows.len(),
+        total_flops,
+        hms(total_s),
+        hms(makespan(&secs, jobs) * 1.05),
+        jobs,
+        pace_note(pace)
     );
     let branches = sweep.runs.iter().filter(|r| r.branch.as_ref().is_some_and(|b| b.from.is_some())).count();
     if branches > 0 {
@@ -299,6 +383,73 @@ mod tests {
             assert!(shards.windows(2).all(|w| w[0] == w[1]), "family split over shards: {shards:?}");
         }
         assert!((0..3).all(|s| map.contains(&s)), "3 families over 3 shards: {map:?}");
+    }
+
+    #[test]
+    fn a_run_is_never_split_over_jobs() {
+        assert_eq!(makespan(&[600.0], 2), 600.0, "one run on two jobs takes its own time");
+        assert_eq!(makespan(&[5.0, 5.0, 5.0, 5.0], 2), 10.0);
+        assert_eq!(makespan(&[4.0, 9.0, 5.0], 2), 9.0, "largest first: 9 | 5 + 4");
+        assert_eq!(makespan(&[], 2), 0.0);
+    }
+
+    #[test]
+    fn estimates_scale_by_the_pace_measured_on_this_host() {
+        use crate::store::{self, RunState, Status, Summary};
+        let root = std::env::temp_dir().join(format!("wt-pace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let sweep = crate::spec::parse(include_str!("../../sweeps/tiny.toml"), "tiny.toml").unwrap();
+        let (a, b) = (SweepDir::new(&root, "a"), SweepDir::new(&root, "b"));
+        assert_eq!(measured_pace(&a), None, "nothing trained: no pace");
+        // A run of some minutes' estimate, finished here in twice its estimate, and one that
+        // another host trained in ten times its estimate.
+        let mut run = sweep.runs[0].clone();
+        run.tokens *= 2000;
+        let est = estimate_s(&run);
+        assert!(est > 10.0, "{est}");
+        let finish = |id: &str, host: &str, wall_s: f64| {
+            let rd = a.run(id);
+            std::fs::create_dir_all(&rd.path).unwrap();
+            store::write_json_atomic(&rd.config_json(), &run).unwrap();
+            let summary = Summary {
+                final_loss: 3.0,
+                steps: run.steps,
+                tokens: run.tokens,
+                wall_s,
+                tokens_per_s: 1.0,
+                startup_s: None,
+                micro_batch: None,
+                domain_tokens: Vec::new(),
+                final_step: None,
+                evals: None,
+                evals_blake3: None,
+            };
+            store::write_json_atomic(&rd.done_marker(), &summary).unwrap();
+            let status = Status {
+                state: RunState::Done,
+                attempt: 1,
+                host: host.into(),
+                pid: 1,
+                heartbeat: 0,
+                step: run.steps,
+                error: None,
+            };
+            store::write_json_atomic(&rd.status_json(), &status).unwrap();
+        };
+        finish("here", &store::hostname(), 2.0 * est);
+        finish("there", "another-node", 10.0 * est);
+        let own = measured_pace(&a).expect("a finished run here");
+        assert!((own.factor - 2.0).abs() < 1e-9 && own.runs == 1 && own.own, "{own:?}");
+        // A new sweep (or a check) beside it borrows the pace of the folders next to it.
+        let beside = measured_pace(&b).expect("the sweep beside it");
+        assert!((beside.factor - 2.0).abs() < 1e-9 && !beside.own, "{beside:?}");
+        assert!(
+            pace_note(Some(beside)).contains("2.00x the built-in model's time over 1 finished run(s) of other sweeps")
+        );
+        let rows = rows(&Sweep { runs: vec![run.clone()], ..sweep.clone() }, &b);
+        assert!((rows[0].est_s / est - 2.0).abs() < 1e-9, "the plan's estimate is scaled");
+        assert!(render(&sweep, &rows, 2, Some(beside)).contains("measured pace"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
