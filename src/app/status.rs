@@ -256,19 +256,7 @@ mod tests {
                 rd.write_status(s).unwrap();
             }
             if *done {
-                let sum = store::Summary {
-                    final_loss: 2.5,
-                    steps: run.steps,
-                    tokens: run.tokens,
-                    wall_s: 1.0,
-                    tokens_per_s: 1.0,
-                    startup_s: None,
-                    micro_batch: None,
-                    domain_tokens: Vec::new(),
-                    final_step: None,
-                    evals: None,
-                    evals_blake3: None,
-                };
+                let sum = store::Summary::bare(2.5, run.steps, run.tokens, 1.0);
                 rd.mark_done(&sum).unwrap();
             }
             want.push((rd.id.clone(), *state));

@@ -411,19 +411,7 @@ mod tests {
             let rd = a.run(id);
             std::fs::create_dir_all(&rd.path).unwrap();
             store::write_json_atomic(&rd.config_json(), &run).unwrap();
-            let summary = Summary {
-                final_loss: 3.0,
-                steps: run.steps,
-                tokens: run.tokens,
-                wall_s,
-                tokens_per_s: 1.0,
-                startup_s: None,
-                micro_batch: None,
-                domain_tokens: Vec::new(),
-                final_step: None,
-                evals: None,
-                evals_blake3: None,
-            };
+            let summary = Summary::bare(3.0, run.steps, run.tokens, wall_s);
             store::write_json_atomic(&rd.done_marker(), &summary).unwrap();
             let status = Status {
                 state: RunState::Done,

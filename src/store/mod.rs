@@ -178,6 +178,26 @@ pub struct Summary {
     pub evals_blake3: Option<String>,
 }
 
+#[cfg(test)]
+impl Summary {
+    /// A DONE summary with only the counts (tests that fake finished runs).
+    pub fn bare(final_loss: f64, steps: u64, tokens: u64, wall_s: f64) -> Summary {
+        Summary {
+            final_loss,
+            steps,
+            tokens,
+            wall_s,
+            tokens_per_s: 1.0,
+            startup_s: None,
+            micro_batch: None,
+            domain_tokens: Vec::new(),
+            final_step: None,
+            evals: None,
+            evals_blake3: None,
+        }
+    }
+}
+
 /// What `RunDir::check_done` found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DoneCheck {
