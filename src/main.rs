@@ -357,7 +357,8 @@ enum Cmd {
         /// Budget in training FLOPs (what `plan` counts; WSD branches from their branch point).
         #[arg(long)]
         budget_flops: Option<f64>,
-        /// Budget in wall-clock hours on this machine with --jobs jobs (`plan`'s time model).
+        /// Budget in wall-clock hours with --jobs jobs (`plan`'s time model at its built-in
+        /// throughput: a grid is designed before anything is measured).
         #[arg(long)]
         budget_hours: Option<f64>,
         /// Parallel jobs the hours budget assumes (default: one per core).

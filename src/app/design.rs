@@ -60,8 +60,8 @@ pub fn sweep_cost(sweep: &Sweep, jobs: usize) -> (f64, f64) {
         .iter()
         .map(|r| crate::flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * plan::trained_share(r))
         .sum();
-    let secs: f64 = sweep.runs.iter().map(plan::estimate_s).sum();
-    (flops, secs / jobs.max(1) as f64 * 1.05)
+    let secs: Vec<f64> = sweep.runs.iter().map(plan::estimate_s).collect();
+    (flops, plan::makespan(&secs, jobs) * 1.05)
 }
 
 fn pct(spread: f64) -> String {

@@ -75,7 +75,9 @@ pub struct Pace {
 /// The pace of the sweep's own finished runs or, when it has none (a new sweep, a `check`),
 /// of those in the other folders beside it. Only runs this host trained count: a results
 /// folder shared with cluster nodes holds runs of other machines. Runs under a few seconds in
-/// all say nothing beyond their start-up, so they alone give no pace.
+/// all say nothing beyond their start-up, so they alone give no pace. (A folder beside it
+/// trained on another backend would mislead; the sweep's own pace takes over as soon as its
+/// own runs have measured one.)
 pub fn measured_pace(dir: &SweepDir) -> Option<Pace> {
     if let Some(p) = pace_of(std::slice::from_ref(dir), true) {
         return Some(p);
