@@ -481,8 +481,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             print!("{data}");
             runner::plan::check_backend(&sw)?;
             let dir = SweepDir::new(&results, &sw.name);
-            let rows = runner::plan::rows(&sw, &dir);
             let pace = runner::plan::measured_pace(&dir);
+            let rows = runner::plan::rows(&sw, &dir, pace);
             print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs), pace));
             if precision {
                 let prior = windtunnel::app::design::load_prior(prior.as_deref())?;

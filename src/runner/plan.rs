@@ -137,8 +137,9 @@ pub fn pace_note(pace: Option<Pace>) -> String {
     }
 }
 
-pub fn rows(sweep: &Sweep, dir: &SweepDir) -> Vec<PlanRow> {
-    let scale = measured_pace(dir).map_or(1.0, |p| p.factor);
+/// Every run's plan row; estimated times scale by `pace` (`measured_pace`) when there is one.
+pub fn rows(sweep: &Sweep, dir: &SweepDir, pace: Option<Pace>) -> Vec<PlanRow> {
+    let scale = pace.map_or(1.0, |p| p.factor);
     sweep
         .runs
         .iter()
@@ -436,7 +437,7 @@ mod tests {
         assert!(
             pace_note(Some(beside)).contains("2.00x the built-in model's time over 1 finished run(s) of other sweeps")
         );
-        let rows = rows(&Sweep { runs: vec![run.clone()], ..sweep.clone() }, &b);
+        let rows = rows(&Sweep { runs: vec![run.clone()], ..sweep.clone() }, &b, Some(beside));
         assert!((rows[0].est_s / est - 2.0).abs() < 1e-9, "the plan's estimate is scaled");
         assert!(render(&sweep, &rows, 2, Some(beside)).contains("measured pace"));
         std::fs::remove_dir_all(&root).unwrap();
