@@ -102,7 +102,10 @@ fn pace_of(dirs: &[SweepDir], own: bool) -> Option<Pace> {
         if r.read_status().is_some_and(|s| s.host != me) {
             continue;
         }
-        let e = estimate_s(&config);
+        // DONE's wall time covers the last attempt only: from the branch point of a WSD branch,
+        // from the checkpoint of a resumed run. Its tokens per second say how much that was.
+        let share = (done.tokens_per_s * done.wall_s / done.tokens.max(1) as f64).clamp(0.0, 1.0);
+        let e = estimate_full_s(&config) * share;
         if done.wall_s > 0.0 && done.wall_s.is_finite() && e > 0.0 {
             (wall, est, runs) = (wall + done.wall_s, est + e, runs + 1);
         }
@@ -410,11 +413,12 @@ mod tests {
         run.tokens *= 2000;
         let est = estimate_s(&run);
         assert!(est > 10.0, "{est}");
-        let finish = |id: &str, host: &str, wall_s: f64| {
+        let finish = |id: &str, host: &str, wall_s: f64, trained: f64| {
             let rd = a.run(id);
             std::fs::create_dir_all(&rd.path).unwrap();
             store::write_json_atomic(&rd.config_json(), &run).unwrap();
-            let summary = Summary::bare(3.0, run.steps, run.tokens, wall_s);
+            let mut summary = Summary::bare(3.0, run.steps, run.tokens, wall_s);
+            summary.tokens_per_s = trained * run.tokens as f64 / wall_s;
             store::write_json_atomic(&rd.done_marker(), &summary).unwrap();
             let status = Status {
                 state: RunState::Done,
@@ -427,15 +431,19 @@ mod tests {
             };
             store::write_json_atomic(&rd.status_json(), &status).unwrap();
         };
-        finish("here", &store::hostname(), 2.0 * est);
-        finish("there", "another-node", 10.0 * est);
+        finish("here", &store::hostname(), 2.0 * est, 1.0);
+        finish("there", "another-node", 10.0 * est, 1.0);
         let own = measured_pace(&a).expect("a finished run here");
         assert!((own.factor - 2.0).abs() < 1e-9 && own.runs == 1 && own.own, "{own:?}");
+        // A run resumed at its middle: DONE's wall time is its second half's, at the same pace.
+        finish("resumed", &store::hostname(), est, 0.5);
+        let own = measured_pace(&a).expect("two finished runs here");
+        assert!((own.factor - 2.0).abs() < 1e-9 && own.runs == 2, "{own:?}");
         // A new sweep (or a check) beside it borrows the pace of the folders next to it.
         let beside = measured_pace(&b).expect("the sweep beside it");
         assert!((beside.factor - 2.0).abs() < 1e-9 && !beside.own, "{beside:?}");
         assert!(
-            pace_note(Some(beside)).contains("2.00x the built-in model's time over 1 finished run(s) of other sweeps")
+            pace_note(Some(beside)).contains("2.00x the built-in model's time over 2 finished run(s) of other sweeps")
         );
         let rows = rows(&Sweep { runs: vec![run.clone()], ..sweep.clone() }, &b, Some(beside));
         assert!((rows[0].est_s / est - 2.0).abs() < 1e-9, "the plan's estimate is scaled");
