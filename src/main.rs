@@ -637,10 +637,19 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 dry_run,
             };
             if dry_run {
-                let (_, _, planned, c_max) = app::check::plan(&dir, &opts)?;
+                let (sweep, _, planned, c_max) = app::check::plan(&dir, &opts)?;
+                let (secs, total, note) = app::check::estimate(&dir, &sweep.name, &planned, opts.jobs)?;
                 println!("check plan (sweep's largest run: C = 6ND = {c_max:.3e} FLOPs; nothing trained):");
-                for p in &planned {
-                    println!("  {}  N by {}", p.entry.line(), p.entry.rule);
+                for (p, s) in planned.iter().zip(&secs) {
+                    let t =
+                        if *s > 0.0 { format!("about {} on one job", runner::plan::hms(*s)) } else { "done".into() };
+                    println!("  {}  N by {}; {t}", p.entry.line(), p.entry.rule);
+                }
+                match total > 0.0 {
+                    true => {
+                        println!("training takes about {} with --jobs {} ({note})", runner::plan::hms(total), opts.jobs)
+                    }
+                    false => println!("nothing to train: every check model is DONE (`check` settles the ledger)"),
                 }
                 return Ok(0);
             }

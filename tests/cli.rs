@@ -166,6 +166,7 @@ fn check_calibrates_on_a_larger_run(sweep: &Path) {
     let o = bin().args(["check", dir, "--factor", "2", "--dry-run"]).output().unwrap();
     let t = text(&o);
     assert!(o.status.success() && t.contains("check plan") && t.contains("predicted"), "{t}");
+    assert!(t.contains("on one job") && t.contains("training takes about"), "the plan gives no time: {t}");
     assert!(!sweep.join("check.json").exists(), "--dry-run wrote the ledger");
 
     let o = bin().args(["check", dir, "--factor", "2", "--jobs", "2"]).output().unwrap();
@@ -192,6 +193,8 @@ fn check_calibrates_on_a_larger_run(sweep: &Path) {
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sweep.join("check.json")).unwrap()).unwrap();
     assert_eq!(again["entries"], ledger["entries"]);
+    let o = bin().args(["check", dir, "--factor", "2", "--dry-run"]).output().unwrap();
+    assert!(text(&o).contains("nothing to train"), "{}", text(&o));
 
     for bad in [&["--count", "5"][..], &["--width", "32"][..], &["--factor", "-1"][..]] {
         let o = bin().arg("check").arg(dir).args(bad).output().unwrap();

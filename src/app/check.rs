@@ -216,16 +216,41 @@ fn curve_check(
     Ok(CurveCheck::of(&pred, &run.loss))
 }
 
+/// The results root and folder of the check runs: beside the sweep's, `<sweep>-check`.
+/// `check .` has an empty parent, so the folder is resolved first (else the runs would land
+/// inside it and be retrained from another cwd).
+fn check_dir(dir: &Path, sweep: &str) -> Result<(std::path::PathBuf, SweepDir)> {
+    let abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let root = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let cdir = SweepDir::new(&root, &format!("{sweep}-check"));
+    Ok((root, cdir))
+}
+
+/// What training the planned models would take: each one's wall seconds on one job (0 when
+/// already DONE) and the whole on `jobs` workers, at this machine's pace measured on the check
+/// runs or the sweeps beside them (the same scaling `run` prints), with the line saying so.
+/// A check model is one long run on one core, so `--jobs` does not shorten it.
+pub fn estimate(dir: &Path, sweep: &str, planned: &[Planned], jobs: usize) -> Result<(Vec<f64>, f64, String)> {
+    let (_, cdir) = check_dir(dir, sweep)?;
+    let pace = runner::plan::measured_pace(&cdir);
+    let scale = pace.map_or(1.0, |p| p.factor);
+    let secs: Vec<f64> = planned
+        .iter()
+        .map(|p| match cdir.run(&p.entry.run_id).is_done() {
+            true => 0.0,
+            false => runner::plan::estimate_s(&p.config) * scale,
+        })
+        .collect();
+    let total = runner::plan::makespan(&secs, jobs);
+    Ok((secs, total, runner::plan::pace_note(pace)))
+}
+
 /// Plan, record, train, settle, report. Returns the ledger's entries for this check's runs.
 pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
     let (sweep, fit, planned, c_max) = plan(dir, o)?;
     let sd = SweepDir::at(dir);
-    // The check runs live beside the sweep's folder. `check .` has an empty parent, so resolve
-    // the folder first (else they would land inside it and be retrained from another cwd).
-    let abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let root = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let (root, cdir) = check_dir(dir, &sweep.name)?;
     let name = format!("{}-check", sweep.name);
-    let cdir = SweepDir::new(&root, &name);
     let mut ledger: Ledger = if sd.check_json().exists() {
         store::read_json(&sd.check_json()).with_context(|| format!("reading {}", sd.check_json().display()))?
     } else {
