@@ -155,7 +155,7 @@ fn ranges(data: &Data) -> Vec<(usize, f64, f64)> {
     let q = s1_quantile(data, 0.1);
     vec![
         (LN_ALPHA, 0.02f64.ln(), 2f64.ln()),
-        (LN_BETA, 0.05f64.ln(), 3f64.ln()),
+        (LN_BETA, 0.05f64.ln(), 10f64.ln()),
         (LN_GAMMA, 0.05f64.ln(), 2f64.ln()),
         (LN_C, 1e-2f64.ln(), 1e3f64.ln()),
         (LN_TAU, (q / 100.0).ln(), (5.0 * q).ln()),
