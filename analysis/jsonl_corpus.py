@@ -43,3 +43,16 @@ def write(out, name, paths, cap_bytes, seed):
     if n == 0:
         sys.exit(f"{name}: no usable files")
     print(f"{name}: {n} files, {size / 1e6:.1f} MB, sha256 {h.hexdigest()[:16]}")
+
+
+def walk(root, keep):
+    """The regular files under `root` (no symlinks) whose names `keep` accepts, in a
+    deterministic order (directories and names sorted)."""
+    got = []
+    for d, dirs, fs in os.walk(root):
+        dirs.sort()
+        for f in sorted(fs):
+            p = os.path.join(d, f)
+            if keep(f) and os.path.isfile(p) and not os.path.islink(p):
+                got.append(p)
+    return got

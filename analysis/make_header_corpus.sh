@@ -19,18 +19,8 @@ mkdir -p "$out"
 python3 - "$out" <<'PY'
 import os, sys
 sys.path.insert(0, "analysis")
-from jsonl_corpus import write
+from jsonl_corpus import walk, write
 out = sys.argv[1]
-
-def walk(root, keep):
-    got = []
-    for d, dirs, fs in os.walk(root):
-        dirs.sort()
-        for f in sorted(fs):
-            p = os.path.join(d, f)
-            if keep(f) and os.path.isfile(p) and not os.path.islink(p):
-                got.append(p)
-    return got
 
 perl = lambda f: f.endswith((".pm", ".pod"))
 write(out, "cheaders", walk("/usr/include", lambda f: f.endswith(".h")), 40e6, 2)

@@ -19,18 +19,8 @@ mkdir -p "$out"
 python3 - "$out" <<'PY'
 import glob, os, sys, sysconfig
 sys.path.insert(0, "analysis")
-from jsonl_corpus import write
+from jsonl_corpus import walk, write
 out = sys.argv[1]
-
-def walk(root, keep):
-    got = []
-    for d, dirs, fs in os.walk(root):
-        dirs.sort()
-        for f in sorted(fs):
-            p = os.path.join(d, f)
-            if keep(f) and os.path.isfile(p) and not os.path.islink(p):
-                got.append(p)
-    return got
 
 # The system Python's standard library (the Debian package's, /usr/lib/python3.X), else the
 # running interpreter's.
