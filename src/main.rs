@@ -645,11 +645,10 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                         if *s > 0.0 { format!("about {} on one job", runner::plan::hms(*s)) } else { "done".into() };
                     println!("  {}  N by {}; {t}", p.entry.line(), p.entry.rule);
                 }
-                match total > 0.0 {
-                    true => {
-                        println!("training takes about {} with --jobs {} ({note})", runner::plan::hms(total), opts.jobs)
-                    }
-                    false => println!("nothing to train: every check model is DONE (`check` settles the ledger)"),
+                if total > 0.0 {
+                    println!("training takes about {} with --jobs {} ({note})", runner::plan::hms(total), opts.jobs);
+                } else {
+                    println!("nothing to train: every check model is DONE (`check` settles the ledger)");
                 }
                 return Ok(0);
             }

@@ -131,7 +131,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
     let runs = run_curves(&df)?;
     let (best, cfg) = template(&sweep, &runs)?;
     let c_max = runs.iter().map(|r| r.c6()).fold(0.0, f64::max);
-    let name = format!("{}-check", sweep.name);
+    let name = check_name(&sweep.name);
     let law = fit.params.ok_or_else(|| {
         UserError(format!(
             "{}: the sweep's fit has no law to check ({})",
@@ -216,13 +216,18 @@ fn curve_check(
     Ok(CurveCheck::of(&pred, &run.loss))
 }
 
+/// The check runs' sweep name: `<sweep>-check`.
+fn check_name(sweep: &str) -> String {
+    format!("{sweep}-check")
+}
+
 /// The results root and folder of the check runs: beside the sweep's, `<sweep>-check`.
 /// `check .` has an empty parent, so the folder is resolved first (else the runs would land
 /// inside it and be retrained from another cwd).
 fn check_dir(dir: &Path, sweep: &str) -> Result<(std::path::PathBuf, SweepDir)> {
     let abs = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
     let root = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let cdir = SweepDir::new(&root, &format!("{sweep}-check"));
+    let cdir = SweepDir::new(&root, &check_name(sweep));
     Ok((root, cdir))
 }
 
@@ -236,10 +241,7 @@ pub fn estimate(dir: &Path, sweep: &str, planned: &[Planned], jobs: usize) -> Re
     let scale = pace.map_or(1.0, |p| p.factor);
     let secs: Vec<f64> = planned
         .iter()
-        .map(|p| match cdir.run(&p.entry.run_id).is_done() {
-            true => 0.0,
-            false => runner::plan::estimate_s(&p.config) * scale,
-        })
+        .map(|p| if cdir.run(&p.entry.run_id).is_done() { 0.0 } else { runner::plan::estimate_s(&p.config) * scale })
         .collect();
     let total = runner::plan::makespan(&secs, jobs);
     Ok((secs, total, runner::plan::pace_note(pace)))
@@ -250,7 +252,7 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
     let (sweep, fit, planned, c_max) = plan(dir, o)?;
     let sd = SweepDir::at(dir);
     let (root, cdir) = check_dir(dir, &sweep.name)?;
-    let name = format!("{}-check", sweep.name);
+    let name = check_name(&sweep.name);
     let mut ledger: Ledger = if sd.check_json().exists() {
         store::read_json(&sd.check_json()).with_context(|| format!("reading {}", sd.check_json().display()))?
     } else {

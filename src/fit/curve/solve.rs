@@ -53,7 +53,7 @@ struct Problem<'a> {
     w: &'a [f64],
     base: [f64; NP],
     /// Per free slot, the range it is searched in (`ranges`), if any.
-    range: Vec<Option<(f64, f64)>>,
+    range: &'a [Option<(f64, f64)>],
     cache: RefCell<(Vec<f64>, f64, Vec<f64>)>,
     /// The best finite point evaluated: argmin's executor returns an error, not its state,
     /// when an evaluation fails mid-search, and the search so far must not be lost.
@@ -62,7 +62,7 @@ struct Problem<'a> {
 
 impl Problem<'_> {
     fn full(&self, p: &[f64]) -> [f64; NP] {
-        expand(self.data.layout, &self.base, &self.range, p)
+        expand(self.data.layout, &self.base, self.range, p)
     }
 
     fn eval(&self, p: &[f64]) -> Result<(f64, Vec<f64>), Error> {
@@ -119,14 +119,8 @@ pub fn minimize(data: &Data, w: &[f64], t0: &[f64; NP], max_iters: u64) -> ([f64
         data.layout.free().iter().map(|s| rs.iter().find(|r| r.0 == *s).map(|r| (r.1, r.2))).collect();
     let x0 = search_point(data.layout, &range, t0);
     let start = expand(data.layout, t0, &range, &x0);
-    let problem = Problem {
-        data,
-        w,
-        base: *t0,
-        range: range.clone(),
-        cache: RefCell::new((Vec::new(), 0.0, Vec::new())),
-        best: &best,
-    };
+    let problem =
+        Problem { data, w, base: *t0, range: &range, cache: RefCell::new((Vec::new(), 0.0, Vec::new())), best: &best };
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
         .with_tolerance_grad(1e-9)
         .and_then(|s| s.with_tolerance_cost(1e-13))
