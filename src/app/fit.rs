@@ -20,7 +20,25 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
         // presents a prediction below it as a result.
         entropy_floor: report::facts::entropy_floors(sweep).1,
+        max_suggest_tokens: branch_token_cap(sweep),
         mixing: None,
+    }
+}
+
+/// The longest run a sweep of WSD branches can add to a family (a new longest run is the
+/// family's new trunk): the trunk's warmup must end before the shortest branch decays, i.e.
+/// warmup x D <= (1 - decay) x D_min, less 5% for rounding to whole steps. None without branches.
+fn branch_token_cap(sweep: &Sweep) -> Option<f64> {
+    use crate::spec::config::Schedule;
+    if !sweep.runs.iter().any(|r| r.branch.is_some()) {
+        return None;
+    }
+    let d_min = sweep.runs.iter().map(|r| r.tokens).min()? as f64;
+    // The longest run's warmup fraction is the recipe's (members' fractions are rescaled).
+    let longest = sweep.runs.iter().max_by_key(|r| r.tokens)?;
+    match longest.schedule {
+        Schedule::Wsd { warmup, decay, .. } if warmup > 0.0 => Some(0.95 * d_min * (1.0 - decay) / warmup),
+        _ => None,
     }
 }
 

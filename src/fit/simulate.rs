@@ -242,7 +242,7 @@ pub fn sim_fit(obs: &[Obs], target_flops: f64, bootstrap: usize, seed: u64) -> O
         rep.intervals.insert("loss".into(), iv);
     }
     let points: Vec<(f64, f64)> = obs.iter().map(|o| (o.params, o.tokens)).collect();
-    rep.verdict = Some(crate::fit::verdict::judge(&rep, &points, None));
+    rep.verdict = Some(crate::fit::verdict::judge_only(&rep, &points, None));
     Some(rep)
 }
 
@@ -257,6 +257,7 @@ pub fn exact_options(target_flops: f64, bootstrap: usize, seed: u64) -> FitOptio
         backtest: false,
         laws: Vec::new(),
         entropy_floor: None,
+        max_suggest_tokens: None,
         mixing: None,
     }
 }

@@ -58,7 +58,8 @@ impl<'a> Facts<'a> {
         let isoflop = fit.laws.isoflop.clone();
         let mix_check = crate::store::read_json(&dir.mix_check_json()).ok();
         let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, r.tokens)).collect();
-        let verdict = Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor)));
+        let verdict =
+            Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor, None)));
         let check = crate::store::read_json(&dir.check_json()).ok();
         let mut f = Facts {
             verdict,

@@ -275,7 +275,8 @@ fn a_better_sweep_is_denser_than_the_reference() {
 }
 
 /// A degenerate fit (N_opt's interval 10,000x wide, E below the data's known
-/// floor) yields the "not determined" headline with the runs that would determine it, no
+/// floor) yields the "not determined" headline with runs that would narrow it (and no promise that they
+/// determine it), no
 /// shape, no loss presented as a result, and a marked frontier.
 #[test]
 fn a_degenerate_fit_yields_the_not_determined_headline() {
@@ -322,14 +323,17 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
         "## Target run: not determined by this sweep",
         "is 10000x wide",
         "below the data's known entropy floor",
-        "Runs that would determine it",
-        "IsoFLOP profile at 4x",
+        "Runs that would narrow it",
+        "searched: the largest linearised drop of N_opt's interval per FLOP",
+        "a ranking, not a promise",
+        "design --continue",
         "The fitted curves scatter 0.",
         "no law of the schedule comes closer to them than about 0.",
     ] {
         assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
     }
     assert!(!md.contains("Shape rule") && !md.contains("Recommended target run"), "{md}");
+    assert!(!md.contains("would determine it"), "a fixed recipe is not promised to determine the split:\n{md}");
     let lvc = std::fs::read_to_string(dir.plots_dir().join("loss_vs_compute.svg")).unwrap();
     assert!(lvc.contains("NOT DETERMINED"), "the degenerate frontier is not marked");
     // A target curve above the floor whose decay runs far past the sweep's is marked too.
@@ -348,6 +352,36 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
         md.contains("Recommended target run") && md.contains("Shape rule") && !md.contains("not determined"),
         "{md}"
     );
+    // A determined split with an undetermined loss: one run on the frontier measures it, and no
+    // IsoFLOP profile is described.
+    let mut loss_only = ok.clone();
+    let t = ok.target.unwrap();
+    loss_only.verdict = Some(crate::fit::Verdict {
+        determined: true,
+        reasons: Vec::new(),
+        loss_determined: false,
+        loss_reasons: vec!["its 95% interval spans 40% of the prediction".into()],
+        suggest: vec![crate::fit::verdict::Suggestion {
+            params: 4.0 * t.n_opt,
+            tokens: 4.0 * t.n_opt * 20.0,
+            tokens_per_param: 20.0,
+            flops: 6.0 * 16.0 * t.n_opt * t.n_opt * 20.0,
+            why: "on the fitted frontier".into(),
+        }],
+        floor: None,
+    });
+    write_report(&dir, &sweep, &loss_only, &df, &[], &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(dir.report_md()).unwrap();
+    assert!(md.contains("A run that would measure it") && !md.contains("Runs that would narrow it"), "{md}");
+    // The fixed profile (the fallback when the fit gives no prior to search with) is called one.
+    let mut profile = loss_only.clone();
+    let v = profile.verdict.as_mut().unwrap();
+    v.determined = false;
+    v.reasons = vec!["the 95% interval of N_opt at the target is 40x wide".into()];
+    v.suggest[0].why = "IsoFLOP profile at 4x the largest run's compute (the middle)".into();
+    write_report(&dir, &sweep, &profile, &df, &[], &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(dir.report_md()).unwrap();
+    assert!(md.contains("Runs that would narrow it") && md.contains("A fixed recipe, not a search"), "{md}");
     let _ = std::fs::remove_dir_all(&dir.root);
 }
 

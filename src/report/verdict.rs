@@ -1,13 +1,15 @@
 //! The headline when the fit does not determine the target: says so in
 //! words instead of recommending a shape, gives what is determined (or says that is not
-//! either), and names the runs, as width / depth / tokens, whose addition would determine it.
+//! either), and names runs, as width / depth / tokens, that would narrow it: searched by their
+//! linearised effect, or a fixed IsoFLOP profile as the fallback, never promised to determine
+//! it (the text says which, and points to `design --continue`, which also simulates).
 //! The judgement itself is fit.json's `verdict` (`crate::fit::verdict`); this only renders it.
 
 use super::chart::si;
 use super::content::{iv, tpp};
 use super::doc::{Block, Doc};
 use super::facts::Facts;
-use super::headline::{best_largest, target_shape, Headline};
+use super::headline::{best_largest, target_shape, Headline, Shape};
 use crate::fit::Verdict;
 
 /// The predicted-loss row of the headline table: the value, or "not determined" with the
@@ -96,7 +98,17 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
     let mut rows = Vec::new();
     let mut total = 0.0;
     for s in &v.suggest {
-        let Some(shape) = target_shape(s.params, reference, cfg.vocab) else { continue };
+        // A suggestion at one of the sweep's own sizes keeps that size's shape; a new size
+        // takes the headline's shape rule.
+        let own = f.runs.iter().find(|r| (r.params / s.params - 1.0).abs() < 1e-6).map(|r| Shape {
+            width: r.width as usize,
+            depth: r.depth as usize,
+            heads: r.heads as usize,
+            head_dim: (r.width / r.heads.max(1)) as usize,
+            params: r.params,
+            rule: String::new(),
+        });
+        let Some(shape) = own.or_else(|| target_shape(s.params, reference, cfg.vocab)) else { continue };
         let tokens = ((crate::flops::chinchilla_tokens(s.flops, shape.params)) / per_step).ceil().max(1.0) * per_step;
         let c = crate::flops::chinchilla_flops(shape.params, tokens);
         total += c;
@@ -111,10 +123,29 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
             s.why.clone(),
         ]);
     }
-    d.p(format!(
-        "**Runs that would determine it** (add them to the sweep, same recipe: learning rate, schedule, μP base width \
-         and sequence length; {:.1}x the largest run's compute in all):",
-        total / f.max_c6
-    ));
+    let x = total / f.max_c6;
+    d.p(if v.determined {
+        // Only the loss is undetermined: one run on the fitted frontier measures it.
+        format!(
+            "**A run that would measure it** (add it to the sweep, same recipe: learning rate, schedule, μP base \
+             width and sequence length; {x:.1}x the largest run's compute): on the fitted frontier at a larger budget, \
+             so the law's loss there is measured instead of extrapolated."
+        )
+    } else {
+        let searched = v.suggest.iter().any(|s| s.why.starts_with("searched"));
+        format!(
+            "**Runs that would narrow it** (add them to the sweep, same recipe: learning rate, schedule, μP base \
+             width and sequence length; {x:.1}x the largest run's compute in all). {} `windtunnel design --continue \
+             DIR` also simulates a proposal's effect before you train it (for grids over width, depth and tokens per \
+             parameter):",
+            if searched {
+                "Searched one run at a time for the largest linearised drop of N_opt's interval per FLOP under the \
+                 fit's bootstrap laws: a ranking, not a promise that they determine the split."
+            } else {
+                "A fixed recipe, not a search and not a promise: an IsoFLOP profile at 4x the largest run's compute \
+                 brackets the optimum at a larger budget, but need not bring the intervals under 10x."
+            }
+        )
+    });
     d.table(&["width", "depth", "heads", "N", "tokens D", "tokens per parameter", "C = 6ND (x largest)", "why"], rows);
 }
