@@ -44,8 +44,9 @@ pub struct Verdict {
     /// below the data's known entropy floor.
     pub loss_determined: bool,
     pub loss_reasons: Vec<String>,
-    /// Runs that would narrow what is not determined (empty when everything is): a fixed recipe,
-    /// not a search, so no promise that they determine it (`suggestions`).
+    /// Runs that would narrow what is not determined (empty when everything is): searched, or a
+    /// fixed IsoFLOP profile as the fallback; a ranking, never a promise that they determine it
+    /// (`suggestions`).
     pub suggest: Vec<Suggestion>,
     /// The entropy floor the verdict was judged against, if one was known.
     pub floor: Option<f64>,
@@ -270,10 +271,10 @@ const SEARCH_MAX_RUNS: usize = 6;
 /// `SUGGEST_FACTOR` of the largest run's compute and none already trained), greedily the one with
 /// the largest drop of N_opt's linearised log spread per FLOP (`simulate::fisher_spreads` under
 /// the fit's bootstrap laws, as `design --continue` ranks), within 3 x `SUGGEST_FACTOR` x the
-/// largest run's compute in all, none over `max_tokens`. None when the fit has no usable prior or nothing helps (the
-/// IsoFLOP profile is suggested then). Trained on the quickstart (N_opt's interval 10x wide),
-/// the six searched runs (6.6x the largest run's compute) took it to 5.4x; the fixed profile
-/// (12x) left it 11x.
+/// largest run's compute in all, none over `max_tokens`. None when the fit has no target or
+/// prior, or nothing helps (the IsoFLOP profile is suggested then). Trained on the quickstart
+/// (N_opt's interval 10x wide), the six searched runs (6.6x the largest run's compute) took it to
+/// 5.4x; the fixed profile (12x) left it 11x.
 fn searched(fit: &FitReport, points: &[(f64, f64)], c_max: f64, max_tokens: f64) -> Option<Vec<Suggestion>> {
     let target = fit.target.as_ref()?.flops;
     let prior = crate::fit::simulate::Prior::from_fit(fit, "the sweep's fit").ok()?;

@@ -274,10 +274,9 @@ fn a_better_sweep_is_denser_than_the_reference() {
     }
 }
 
-/// A degenerate fit (N_opt's interval 10,000x wide, E below the data's known
-/// floor) yields the "not determined" headline with runs that would narrow it (and no promise that they
-/// determine it), no
-/// shape, no loss presented as a result, and a marked frontier.
+/// A degenerate fit (N_opt's interval 10,000x wide, E below the data's known floor) yields the
+/// "not determined" headline with runs that would narrow it (no promise that they determine it),
+/// no shape, no loss presented as a result, and a marked frontier.
 #[test]
 fn a_degenerate_fit_yields_the_not_determined_headline() {
     let sweep = crate::spec::load(std::path::Path::new("sweeps/tiny.toml")).unwrap();
@@ -333,7 +332,7 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
         assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
     }
     assert!(!md.contains("Shape rule") && !md.contains("Recommended target run"), "{md}");
-    assert!(!md.contains("would determine it"), "a fixed recipe is not promised to determine the split:\n{md}");
+    assert!(!md.contains("would determine it"), "suggested runs are not promised to determine the split:\n{md}");
     let lvc = std::fs::read_to_string(dir.plots_dir().join("loss_vs_compute.svg")).unwrap();
     assert!(lvc.contains("NOT DETERMINED"), "the degenerate frontier is not marked");
     // A target curve above the floor whose decay runs far past the sweep's is marked too.
