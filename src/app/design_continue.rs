@@ -209,8 +209,9 @@ fn score(points: &[(f64, f64)], target: f64, prior: &Prior, objective: Objective
     }
 }
 
-/// Greedy choice: the unit with the largest drop of the objective's log spread per FLOP, until
-/// nothing affordable helps. `same_shape_once`: with WSD families, one family per shape.
+/// Greedy choice (`simulate::greedy_by_gain`): the unit with the largest drop of the
+/// objective's log spread per FLOP, until nothing affordable helps. `same_shape_once`: with WSD
+/// families, one family per shape.
 fn greedy(
     base: &[(f64, f64)],
     units: &[Unit],
@@ -220,31 +221,16 @@ fn greedy(
     objective: Objective,
     same_shape_once: bool,
 ) -> Vec<usize> {
-    let mut chosen: Vec<usize> = Vec::new();
-    let mut pts = base.to_vec();
-    let (mut flops, mut secs) = (0.0, 0.0);
-    loop {
-        let now = score(&pts, target, prior, objective);
-        let mut best: Option<(usize, f64)> = None;
-        for (i, u) in units.iter().enumerate() {
-            let taken = chosen.contains(&i) || (same_shape_once && chosen.iter().any(|&c| units[c].shape == u.shape));
-            if taken || flops + u.flops > budget.0 || secs + u.secs > budget.1 {
-                continue;
-            }
-            let mut with = pts.clone();
-            with.extend(&u.points);
-            let gain = (now - score(&with, target, prior, objective)) / u.flops.max(1.0);
-            if gain > 0.0 && best.is_none_or(|b| gain > b.1) {
-                best = Some((i, gain));
-            }
-        }
-        let Some((i, _)) = best else { break };
-        chosen.push(i);
-        pts.extend(&units[i].points);
-        flops += units[i].flops;
-        secs += units[i].secs;
-    }
-    chosen
+    let costed: Vec<(&[(f64, f64)], f64)> = units.iter().map(|u| (u.points.as_slice(), u.flops)).collect();
+    let admissible = |chosen: &[usize], i: usize| {
+        let u = &units[i];
+        let flops: f64 = chosen.iter().map(|&c| units[c].flops).sum();
+        let secs: f64 = chosen.iter().map(|&c| units[c].secs).sum();
+        !(same_shape_once && chosen.iter().any(|&c| units[c].shape == u.shape))
+            && flops + u.flops <= budget.0
+            && secs + u.secs <= budget.1
+    };
+    simulate::greedy_by_gain(base, &costed, |p| score(p, target, prior, objective), admissible, usize::MAX)
 }
 
 /// The baseline a researcher would otherwise buy with the same FLOPs: the grid extended evenly,

@@ -231,6 +231,30 @@ mod tests {
     /// few for the chinchilla law. It is skipped with its reason; the data_mixing law is still
     /// fitted by `fit_all` from the results frame's per-domain data, fit.json is written and read back by mix-check's reader,
     /// and the report says which law was skipped.
+    /// A sweep of WSD branches caps the suggested runs' tokens where a new trunk's warmup would
+    /// outlast its shortest branch's stable phase; the cap is that limit (a run of it parses as
+    /// part of the family, a run 20% longer is rejected), and a sweep without branches has none.
+    #[test]
+    fn a_branch_sweep_caps_the_suggested_tokens_at_what_its_families_can_hold() {
+        let text = std::fs::read_to_string("sweeps/wsd_branches.toml").unwrap();
+        let sweep = crate::spec::parse(&text, "wsd_branches.toml").unwrap();
+        let cap = branch_token_cap(&sweep).expect("a branch sweep has a cap");
+        // Smallest run: 16x1 at 5 tokens per parameter; warmup 0.05 (of the trunk, to whole
+        // steps), decay 0.1.
+        let d_min = sweep.runs.iter().map(|r| r.tokens).min().unwrap() as f64;
+        assert!((cap / (0.95 * d_min * 0.9 / 0.05) - 1.0).abs() < 1e-3, "{cap} {d_min}");
+        let with_tokens = |tpp: f64| {
+            text.replace("tokens_per_param = [5, 10, 20, 40]", &format!("tokens_per_param = [5, 10, 20, 40, {tpp}]"))
+        };
+        // The longest family (16x1) at the cap, and at 1.2x the limit itself.
+        let n16 = crate::flops::params(16, 1, sweep.runs[0].vocab) as f64;
+        assert!(crate::spec::parse(&with_tokens((cap / n16).floor()), "at-cap").is_ok());
+        let e = crate::spec::parse(&with_tokens((1.2 * cap / 0.95 / n16).ceil()), "past").unwrap_err().to_string();
+        assert!(e.contains("wsd_branches") && e.contains("warmup"), "{e}");
+        let q = crate::spec::load(std::path::Path::new("sweeps/quickstart.toml")).unwrap();
+        assert_eq!(branch_token_cap(&q), None);
+    }
+
     #[test]
     fn a_mixing_sweep_of_four_sizes_skips_chinchilla_and_still_fits_data_mixing() {
         let sweep = spec::load(Path::new("sweeps/data_mix.toml")).unwrap();

@@ -392,6 +392,40 @@ pub fn spread_of_sd(sd: f64) -> f64 {
     (2.0 * 1.96 * sd).exp()
 }
 
+/// Greedy choice of runs to add: repeatedly the unit (a set of (N, D) points and its cost in
+/// FLOPs) whose points lower `score` (a log spread, `fisher_spreads`) most per FLOP, among those
+/// not yet chosen that `admissible(chosen, i)` allows, until none lowers it or `max` are chosen.
+/// `design --continue` buys grid cells with it, the verdict single runs to suggest.
+pub fn greedy_by_gain(
+    base: &[(f64, f64)],
+    units: &[(&[(f64, f64)], f64)],
+    score: impl Fn(&[(f64, f64)]) -> f64,
+    admissible: impl Fn(&[usize], usize) -> bool,
+    max: usize,
+) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut pts = base.to_vec();
+    while chosen.len() < max {
+        let now = score(&pts);
+        let mut best: Option<(usize, f64)> = None;
+        for (i, &(points, cost)) in units.iter().enumerate() {
+            if chosen.contains(&i) || !admissible(&chosen, i) {
+                continue;
+            }
+            let mut with = pts.clone();
+            with.extend_from_slice(points);
+            let gain = (now - score(&with)) / cost.max(1.0);
+            if gain.is_finite() && gain > 0.0 && best.is_none_or(|b| gain > b.1) {
+                best = Some((i, gain));
+            }
+        }
+        let Some((i, _)) = best else { break };
+        chosen.push(i);
+        pts.extend_from_slice(units[i].0);
+    }
+    chosen
+}
+
 /// The linearised approximation: for each prior law, the Gauss-Newton covariance of the log-law
 /// parameters theta = (ln A, ln B, ln E, alpha, beta) of a generalised least-squares fit of
 /// ln(loss) with run noise `prior.noise` and a per-size offset `prior.size_noise`, regularised

@@ -297,34 +297,21 @@ fn searched(fit: &FitReport, points: &[(f64, f64)], c_max: f64, max_tokens: f64)
         .collect();
     let ln_spread = |pts: &[(f64, f64)]| {
         let s = crate::fit::simulate::fisher_spreads(pts, target, &prior).1;
+        // As `design --continue` scores: an unbounded spread is a very large one.
         if s.is_finite() && s > 0.0 {
             s.ln()
         } else {
-            f64::INFINITY
+            1e6
         }
     };
+    let singles: Vec<[(f64, f64); 1]> = candidates.iter().map(|&p| [p]).collect();
+    let costed: Vec<(&[(f64, f64)], f64)> =
+        singles.iter().map(|p| (&p[..], crate::flops::chinchilla_flops(p[0].0, p[0].1))).collect();
     let budget = 3.0 * SUGGEST_FACTOR * c_max;
-    let (mut pts, mut spent, mut chosen) = (points.to_vec(), 0.0, Vec::<(f64, f64)>::new());
-    while chosen.len() < SEARCH_MAX_RUNS {
-        let now = ln_spread(&pts);
-        let mut best: Option<((f64, f64), f64)> = None;
-        for &(n, d) in &candidates {
-            let c = crate::flops::chinchilla_flops(n, d);
-            if spent + c > budget || chosen.contains(&(n, d)) {
-                continue;
-            }
-            let mut with = pts.clone();
-            with.push((n, d));
-            let gain = (now - ln_spread(&with)) / c;
-            if gain.is_finite() && gain > 0.0 && best.is_none_or(|b| gain > b.1) {
-                best = Some(((n, d), gain));
-            }
-        }
-        let Some((nd, _)) = best else { break };
-        chosen.push(nd);
-        pts.push(nd);
-        spent += crate::flops::chinchilla_flops(nd.0, nd.1);
-    }
+    let admissible =
+        |chosen: &[usize], i: usize| chosen.iter().map(|&c| costed[c].1).sum::<f64>() + costed[i].1 <= budget;
+    let picked = crate::fit::simulate::greedy_by_gain(points, &costed, ln_spread, admissible, SEARCH_MAX_RUNS);
+    let mut chosen: Vec<(f64, f64)> = picked.into_iter().map(|i| candidates[i]).collect();
     if chosen.is_empty() {
         return None;
     }
