@@ -388,7 +388,9 @@ enum Cmd {
         /// Allowed depths, comma separated: one, or one per width.
         #[arg(long, value_delimiter = ',')]
         depths: Vec<usize>,
-        /// Allowed tokens-per-parameter values, comma separated (default 2.5,5,...,160).
+        /// Allowed tokens-per-parameter values, comma separated (default 2.5,5,...,160). With
+        /// --continue on a grid over `tokens`: not allowed (its own counts and 2x and 4x its
+        /// largest are the candidates).
         #[arg(long, value_delimiter = ',')]
         tpp: Vec<f64>,
         /// What to narrow: the predicted loss, N_opt, or both.

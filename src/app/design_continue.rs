@@ -47,42 +47,92 @@ pub struct ContinueArgs {
 #[derive(Clone, Debug)]
 struct Unit {
     shape: (usize, usize),
-    tpp: Vec<f64>,
+    /// Its values of the grid's data axis (tokens per parameter or tokens).
+    values: Vec<f64>,
     flops: f64,
     secs: f64,
     points: Vec<(f64, f64)>,
 }
 
-/// The grid's own axes: the (width, depth) shapes and the tokens-per-parameter values.
+/// The grid's data axis: tokens per parameter (what `design` writes) or absolute token counts
+/// (a recipe's fixed budgets, as `realtext.toml`'s WSD families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DataAxis {
+    TokensPerParam,
+    Tokens,
+}
+
+impl DataAxis {
+    fn key(self) -> &'static str {
+        match self {
+            DataAxis::TokensPerParam => "tokens_per_param",
+            DataAxis::Tokens => "tokens",
+        }
+    }
+
+    /// As the grid writes it: token counts are integers.
+    fn value(self, x: f64) -> toml::Value {
+        match self {
+            DataAxis::TokensPerParam => x.into(),
+            DataAxis::Tokens => (x.round() as i64).into(),
+        }
+    }
+
+    /// What a candidate unit's values are called in the printout.
+    fn label(self) -> &'static str {
+        match self {
+            DataAxis::TokensPerParam => "tokens per parameter",
+            DataAxis::Tokens => "tokens",
+        }
+    }
+}
+
+/// The grid's own axes: the (width, depth) shapes and the data axis's values.
 #[derive(Debug)]
 struct GridAxes {
     shapes: Vec<(usize, usize)>,
-    tpp: Vec<f64>,
+    data: DataAxis,
+    values: Vec<f64>,
 }
 
 fn int_list(g: &toml::Table, key: &str) -> Option<Vec<usize>> {
     g.get(key)?.as_array()?.iter().map(|v| v.as_integer().and_then(|i| usize::try_from(i).ok())).collect()
 }
 
-/// Reads `[grid]`'s width/depth (zipped or crossed) and tokens_per_param; other grids (a
-/// `tokens` axis, zips over other axes) are refused with what is supported.
+fn num_list(g: &toml::Table, key: &str) -> Option<Vec<f64>> {
+    g.get(key)?.as_array()?.iter().map(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64))).collect()
+}
+
+/// Reads `[grid]`'s width/depth (zipped or crossed) and its data axis, `tokens_per_param` or
+/// `tokens`; other grids (both data axes, zips over other axes) are refused with what is
+/// supported.
 fn grid_axes(t: &toml::Table, path: &str) -> Result<GridAxes> {
     let unsupported = |why: &str| {
         UserError(format!(
-            "{path}: design --continue needs a [grid] over width and depth (zipped or crossed) and tokens_per_param; {why}"
+            "{path}: design --continue needs a [grid] over width and depth (zipped or crossed) and one of \
+             tokens_per_param or tokens; {why}"
         ))
     };
     let g = t.get("grid").and_then(|v| v.as_table()).ok_or_else(|| unsupported("there is no [grid] table"))?;
-    if g.contains_key("tokens") {
-        return Err(unsupported("this grid uses `tokens`").into());
-    }
     let widths = int_list(g, "width").ok_or_else(|| unsupported("`width` is missing or not a list of integers"))?;
     let depths = int_list(g, "depth").ok_or_else(|| unsupported("`depth` is missing or not a list of integers"))?;
-    let tpp: Vec<f64> = g
-        .get("tokens_per_param")
-        .and_then(|v| v.as_array())
-        .and_then(|a| a.iter().map(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64))).collect())
-        .ok_or_else(|| unsupported("`tokens_per_param` is missing or not a list of numbers"))?;
+    let (data, values) = match (g.contains_key("tokens_per_param"), g.contains_key("tokens")) {
+        (true, true) => return Err(unsupported("this grid has both `tokens_per_param` and `tokens`").into()),
+        (false, false) => return Err(unsupported("it has neither `tokens_per_param` nor `tokens`").into()),
+        (true, false) => (
+            DataAxis::TokensPerParam,
+            num_list(g, "tokens_per_param")
+                .ok_or_else(|| unsupported("`tokens_per_param` is not a list of numbers"))?,
+        ),
+        (false, true) => (
+            DataAxis::Tokens,
+            int_list(g, "tokens")
+                .ok_or_else(|| unsupported("`tokens` is not a list of integers"))?
+                .into_iter()
+                .map(|x| x as f64)
+                .collect(),
+        ),
+    };
     let zips: Vec<Vec<String>> = g
         .get("zip")
         .and_then(|v| v.as_array())
@@ -102,16 +152,17 @@ fn grid_axes(t: &toml::Table, path: &str) -> Result<GridAxes> {
     } else {
         widths.iter().flat_map(|&w| depths.iter().map(move |&d| (w, d))).collect()
     };
-    Ok(GridAxes { shapes, tpp })
+    Ok(GridAxes { shapes, data, values })
 }
 
-/// The sweep's recipe with `[grid]` set to `shapes` x `tpp` minus `exclude`, the μP base width
-/// pinned and the target set.
+/// The sweep's recipe with `[grid]` set to `shapes` x `values` (of the data axis) minus
+/// `exclude`, the μP base width pinned and the target set.
 fn grid_text(
     recipe: &toml::Table,
     base_width: Option<usize>,
+    data: DataAxis,
     shapes: &[(usize, usize)],
-    tpp: &[f64],
+    values: &[f64],
     exclude: &[((usize, usize), f64)],
     target: f64,
 ) -> Result<String> {
@@ -127,11 +178,11 @@ fn grid_text(
     g.insert("width".into(), shapes.iter().map(|s| s.0 as i64).collect::<Vec<_>>().into());
     g.insert("depth".into(), shapes.iter().map(|s| s.1 as i64).collect::<Vec<_>>().into());
     g.insert("zip".into(), vec![vec!["width", "depth"]].into());
-    g.insert("tokens_per_param".into(), tpp.to_vec().into());
-    // The recipe's own excludes over these three axes are dropped: `shapes` x `tpp` minus
+    g.insert(data.key().into(), values.iter().map(|&x| data.value(x)).collect::<Vec<_>>().into());
+    // The recipe's own excludes over these three axes are dropped: `shapes` x `values` minus
     // `exclude` is already the exact set, and an old exclude that matches no point of the new
     // grid would be an error. Excludes that name other axes (a learning-rate list) stay.
-    let cell_keys = ["width", "depth", "tokens_per_param"];
+    let cell_keys = ["width", "depth", data.key()];
     let mut ex: Vec<toml::Value> = g
         .get("exclude")
         .and_then(|v| v.as_array())
@@ -146,7 +197,7 @@ fn grid_text(
         let mut e = toml::Table::new();
         e.insert("width".into(), (w as i64).into());
         e.insert("depth".into(), (d as i64).into());
-        e.insert("tokens_per_param".into(), x.into());
+        e.insert(data.key().into(), data.value(x));
         ex.push(e.into());
     }
     if ex.is_empty() {
@@ -162,6 +213,18 @@ fn grid_text(
     Ok(toml::to_string(&t)?)
 }
 
+/// The largest ratio of a new WSD family's longest run to its shortest, (1 - decay) / warmup,
+/// beyond which the shortest would decay before the warmup ends. The fractions are the
+/// recipe's, which a trunk keeps: its members' warmups are rescaled to the trunk's steps, so
+/// another member's (the sweep's first run, say) would allow almost no span.
+fn family_span(sweep: &Sweep) -> f64 {
+    let trunk = sweep.runs.iter().find(|r| r.branch.as_ref().is_some_and(|b| b.from.is_none()));
+    match trunk.map(|r| &r.schedule) {
+        Some(Schedule::Wsd { warmup, decay, .. }) if *warmup > 0.0 => (1.0 - decay) / warmup,
+        _ => f64::INFINITY,
+    }
+}
+
 fn base_width(sweep: &Sweep) -> Option<usize> {
     match sweep.runs.first()?.parametrization {
         Parametrization::Mup { base_width, .. } => Some(base_width),
@@ -169,32 +232,53 @@ fn base_width(sweep: &Sweep) -> Option<usize> {
     }
 }
 
-/// The sweep file of `cells`: every (shape, tokens per parameter) of the union of their axes
-/// that is not a cell is excluded.
+/// The sweep file of `cells`: every (shape, data value) of the union of their axes that is
+/// not a cell is excluded.
 fn cells_text(
     recipe: &toml::Table,
     bw: Option<usize>,
+    data: DataAxis,
     cells: &BTreeSet<((usize, usize), u64)>,
     target: f64,
 ) -> Result<String> {
     let mut shapes: Vec<(usize, usize)> = cells.iter().map(|c| c.0).collect();
     shapes.dedup();
-    let mut tpp: Vec<f64> = cells.iter().map(|c| f64::from_bits(c.1)).collect();
-    tpp.sort_by(f64::total_cmp);
-    tpp.dedup();
+    let mut values: Vec<f64> = cells.iter().map(|c| f64::from_bits(c.1)).collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
     let mut exclude = Vec::new();
     for &s in &shapes {
-        for &x in &tpp {
+        for &x in &values {
             if !cells.contains(&(s, x.to_bits())) {
                 exclude.push((s, x));
             }
         }
     }
-    grid_text(recipe, bw, &shapes, &tpp, &exclude, target)
+    grid_text(recipe, bw, data, &shapes, &values, &exclude, target)
 }
 
 fn parse(text: &str, what: &str) -> Result<Sweep> {
     crate::spec::parse(text, what).map_err(|e| anyhow::anyhow!("{what} does not parse: {e}"))
+}
+
+/// Parses a candidate or continuation file of `like` and gives its file-backed domains
+/// `like`'s fingerprints: the data are the same, and run ids depend on them (without, no
+/// finished run of a sweep over files would keep its id).
+fn parse_like(text: &str, what: &str, like: &Sweep) -> Result<Sweep> {
+    let mut sw = parse(text, what)?;
+    let prints: std::collections::BTreeMap<&str, &Option<String>> = like
+        .runs
+        .first()
+        .map(|r| r.domains.iter().map(|d| (d.name.as_str(), &d.fingerprint)).collect())
+        .unwrap_or_default();
+    for r in &mut sw.runs {
+        for d in &mut r.domains {
+            if let Some(&fp) = prints.get(d.name.as_str()) {
+                d.fingerprint = fp.clone();
+            }
+        }
+    }
+    Ok(sw)
 }
 
 /// The objective's spread for a set of points (the linearised approximation `design` screens
@@ -279,7 +363,8 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         ))
     })?;
     let shown = sweep_path.display().to_string();
-    let sweep = crate::spec::parse(&text, &shown).map_err(|e| UserError(e.to_string()))?;
+    let mut sweep = crate::spec::parse(&text, &shown).map_err(|e| UserError(e.to_string()))?;
+    crate::data::prepare::stamp(&mut sweep, &crate::data::prepare::cache_root())?;
     let recipe: toml::Table = text.parse().map_err(|e| UserError(format!("{shown}: {e}")))?;
     let axes = grid_axes(&recipe, &shown)?;
     // Refit on what is finished now (writes runs.parquet, fit.json and the report, as `collect`).
@@ -303,7 +388,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     // Which cells of the sweep's own grid exist and which are finished: a cell's ids come from
     // parsing it alone, which for independent runs are the ids it has in any grid.
     let own_cells: Vec<((usize, usize), f64)> =
-        axes.shapes.iter().flat_map(|&s| axes.tpp.iter().map(move |&x| (s, x))).collect();
+        axes.shapes.iter().flat_map(|&s| axes.values.iter().map(move |&x| (s, x))).collect();
     let all_ids: BTreeSet<String> = sweep.runs.iter().map(|r| r.run_id()).collect();
     let mut kept: BTreeSet<((usize, usize), u64)> = BTreeSet::new();
     let mut units: Vec<Unit> = Vec::new();
@@ -313,20 +398,38 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     shapes.extend(extra.into_iter().filter(|s| s.0 >= min_w));
     shapes.sort_by_key(|&(w, d)| crate::flops::params(w, d, r0.vocab));
     shapes.dedup();
-    let mut tpp = axes.tpp.clone();
-    tpp.extend(if args.tpp.is_empty() { DEFAULT_TPP.to_vec() } else { args.tpp.clone() });
-    tpp.sort_by(f64::total_cmp);
-    tpp.dedup();
+    // The data values a unit may take: the grid's own and, on a tokens-per-parameter axis, the
+    // `design` defaults (or --tpp); on a token-count axis, 2x and 4x the grid's largest count (a
+    // fixed-budget recipe has no per-size ratio to extend, and longer runs are what a larger
+    // size's frontier needs).
+    let mut values = axes.values.clone();
+    match axes.data {
+        DataAxis::TokensPerParam => {
+            values.extend(if args.tpp.is_empty() { DEFAULT_TPP.to_vec() } else { args.tpp.clone() })
+        }
+        DataAxis::Tokens => {
+            if !args.tpp.is_empty() {
+                bail!(UserError(format!(
+                    "{shown}: this grid counts data in `tokens`, so --tpp does not apply; the candidates are its own \
+                     token counts and 2x and 4x its largest"
+                )));
+            }
+            let top = axes.values.iter().copied().fold(0.0, f64::max);
+            values.extend([2.0 * top, 4.0 * top]);
+        }
+    }
+    values.sort_by(f64::total_cmp);
+    values.dedup();
     let unit_of = |shape: (usize, usize), xs: &[f64]| -> Option<(Unit, Vec<String>)> {
         let set: BTreeSet<_> = xs.iter().map(|x| (shape, x.to_bits())).collect();
-        let sw = parse(&cells_text(&recipe, bw, &set, target).ok()?, "candidate").ok()?;
+        let sw = parse_like(&cells_text(&recipe, bw, axes.data, &set, target).ok()?, "candidate", &sweep).ok()?;
         let (flops, secs) = sweep_cost(&sw, args.jobs);
         let ids = sw.runs.iter().map(|r| r.run_id()).collect();
-        Some((Unit { shape, tpp: xs.to_vec(), flops, secs, points: sweep_points(&sw) }, ids))
+        Some((Unit { shape, values: xs.to_vec(), flops, secs, points: sweep_points(&sw) }, ids))
     };
     if !branches {
         for &s in &shapes {
-            for &x in &tpp {
+            for &x in &values {
                 let Some((u, ids)) = unit_of(s, &[x]) else { continue };
                 let in_sweep = own_cells.contains(&(s, x)) && ids.iter().all(|i| all_ids.contains(i));
                 if in_sweep && ids.iter().any(|i| done_ids.contains(i)) {
@@ -339,16 +442,13 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     } else {
         // Families: the sweep's own shapes stay as written (kept when any member is finished,
         // or offered whole when none is); new shapes are offered as windows of 3+ values.
-        let max_ratio = match &r0.schedule {
-            Schedule::Wsd { warmup, decay, .. } if *warmup > 0.0 => (1.0 - decay) / warmup,
-            _ => f64::INFINITY,
-        };
+        let max_ratio = family_span(&sweep);
         for &s in &shapes {
             if axes.shapes.contains(&s) {
                 // The family as the sweep wrote it: the values whose run (same shape, same
                 // tokens) is in the sweep (its excludes may have dropped some).
                 let own: Vec<f64> = axes
-                    .tpp
+                    .values
                     .iter()
                     .copied()
                     .filter(|&x| {
@@ -364,7 +464,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
                     units.push(u);
                 }
             } else {
-                for w in design::windows(&tpp, |w| w[w.len() - 1] / w[0] <= max_ratio * 0.999) {
+                for w in design::windows(&values, |w| w[w.len() - 1] / w[0] <= max_ratio * 0.999) {
                     if let Some((u, _)) = unit_of(s, &w) {
                         units.push(u);
                     }
@@ -382,7 +482,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     if picked.is_empty() {
         bail!(UserError(format!(
             "no run within the budget ({:.3e} FLOPs) narrows the expected interval: raise the budget or allow other \
-             shapes (--widths/--depths) or tokens per parameter (--tpp)",
+             shapes (--widths/--depths) or, on a tokens-per-parameter grid, other values (--tpp)",
             budget.0
         )));
     }
@@ -391,10 +491,10 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     let write = |chosen: &[usize], what: &str| -> Result<(Sweep, String)> {
         let mut cells = kept.clone();
         for &i in chosen {
-            cells.extend(units[i].tpp.iter().map(|x| (units[i].shape, x.to_bits())));
+            cells.extend(units[i].values.iter().map(|x| (units[i].shape, x.to_bits())));
         }
-        let body = cells_text(&recipe, bw, &cells, target)?;
-        let sw = parse(&body, what)?;
+        let body = cells_text(&recipe, bw, axes.data, &cells, target)?;
+        let sw = parse_like(&body, what, &sweep)?;
         let ids: BTreeSet<String> = sw.runs.iter().map(|r| r.run_id()).collect();
         let lost: Vec<&String> = done_ids.difference(&ids).collect();
         if !lost.is_empty() {
@@ -452,7 +552,11 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         sweep.name,
         sdir.fit_json().display(),
         units.len(),
-        if branches { "WSD families of new shapes, unstarted families" } else { "one (shape, tokens per parameter) run each" },
+        if branches {
+            "WSD families of new shapes, unstarted families".to_string()
+        } else {
+            format!("one (shape, {}) run each", axes.data.label())
+        },
         budget.0,
         args.budget_hours.map_or(String::new(), |h| format!(" and {h} h")),
         match args.objective {
@@ -525,15 +629,62 @@ mod tests {
     }
 
     #[test]
-    fn grid_axes_reads_zipped_shapes_and_refuses_a_tokens_axis() {
+    fn grid_axes_reads_zipped_shapes_and_either_data_axis() {
         let (t, _) = quickstart();
         let a = grid_axes(&t, "q.toml").unwrap();
         assert_eq!(a.shapes, vec![(16, 1), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2), (96, 2)]);
-        assert_eq!(a.tpp, vec![2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]);
-        let mut bad = t.clone();
-        bad["grid"].as_table_mut().unwrap().insert("tokens".into(), vec![1000_i64].into());
-        let e = grid_axes(&bad, "q.toml").unwrap_err().to_string();
-        assert!(e.contains("q.toml") && e.contains("uses `tokens`"), "{e}");
+        assert_eq!((a.data, a.values), (DataAxis::TokensPerParam, vec![2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]));
+        let r: toml::Table = include_str!("../../sweeps/realtext.toml").parse().unwrap();
+        let a = grid_axes(&r, "r.toml").unwrap();
+        assert_eq!(a.shapes, vec![(32, 1), (32, 2), (48, 2), (64, 2), (80, 2), (96, 2)]);
+        assert_eq!((a.data, a.values), (DataAxis::Tokens, vec![5e5, 1e6, 2e6, 4e6, 8e6, 16e6]));
+        let mut both = t.clone();
+        both["grid"].as_table_mut().unwrap().insert("tokens".into(), vec![1000_i64].into());
+        let e = grid_axes(&both, "q.toml").unwrap_err().to_string();
+        assert!(e.contains("q.toml") && e.contains("both `tokens_per_param` and `tokens`"), "{e}");
+    }
+
+    /// On a token-count grid with WSD families (realtext), a continuation file keeps every
+    /// finished run's id, whatever cells it drops or adds: the recipe's excludes over width and
+    /// tokens are replaced by exact ones, a new shape's family is its own, and the file-backed
+    /// domains keep the sweep's fingerprints.
+    #[test]
+    fn a_tokens_grid_keeps_its_ids_in_a_continuation() {
+        let text = include_str!("../../sweeps/realtext.toml");
+        let t: toml::Table = text.parse().unwrap();
+        let mut sweep = crate::spec::parse(text, "realtext.toml").unwrap();
+        // As `stamp` leaves them (run ids depend on the files' contents): a continuation must
+        // carry the same fingerprints, or no finished run keeps its id.
+        for r in &mut sweep.runs {
+            for d in &mut r.domains {
+                d.fingerprint = Some(format!("{}-contents", d.name));
+            }
+        }
+        let axes = grid_axes(&t, "realtext.toml").unwrap();
+        let mut cells: BTreeSet<((usize, usize), u64)> = BTreeSet::new();
+        for r in &sweep.runs {
+            cells.insert(((r.width, r.depth), (r.tokens as f64).to_bits()));
+        }
+        let n_own = cells.len();
+        assert_eq!(n_own, sweep.runs.len());
+        for x in [1e6, 2e6, 4e6] {
+            cells.insert(((128, 3), f64::to_bits(x)));
+        }
+        let body = cells_text(&t, base_width(&sweep), axes.data, &cells, 1e16).unwrap();
+        assert!(body.contains("tokens = [") && !body.contains("tokens_per_param"), "{body}");
+        let sw = parse_like(&body, "continuation", &sweep).unwrap();
+        assert_eq!(sw.runs.len(), n_own + 3);
+        for r in &sweep.runs {
+            assert!(sw.runs.iter().any(|o| o.run_id() == r.run_id()), "{} lost its id", r.run_id());
+        }
+        let new: Vec<&RunConfig> = sw.runs.iter().filter(|r| r.width == 128).collect();
+        assert_eq!(new.len(), 3);
+        assert!(new.iter().all(|r| r.depth == 3 && r.branch.is_some()));
+        // New families may span the recipe's (1 - 0.2) / 0.02 = 40x (the trunk's warmup is
+        // rounded to whole steps), whichever run comes first (the first is a short branch, whose
+        // rescaled warmup would allow 1.25x: no new family at all).
+        assert!(sweep.runs[0].branch.as_ref().is_some_and(|b| b.from.is_some()));
+        assert!((family_span(&sweep) / 40.0 - 1.0).abs() < 0.01, "{}", family_span(&sweep));
     }
 
     /// A continuation file holds exactly its cells, whatever the recipe excluded (the
@@ -544,7 +695,8 @@ mod tests {
         let (t, sweep) = quickstart();
         let cells: BTreeSet<_> =
             [((16, 1), 5.0_f64), ((80, 2), 20.0), ((48, 2), 10.0)].into_iter().map(|(s, x)| (s, x.to_bits())).collect();
-        let sw = parse(&cells_text(&t, base_width(&sweep), &cells, 1e15).unwrap(), "cells").unwrap();
+        let sw = parse(&cells_text(&t, base_width(&sweep), DataAxis::TokensPerParam, &cells, 1e15).unwrap(), "cells")
+            .unwrap();
         let mut got: Vec<(usize, usize)> = sw.runs.iter().map(|r| (r.width, r.depth)).collect();
         got.sort();
         assert_eq!(got, vec![(16, 1), (48, 2), (80, 2)]);
@@ -567,9 +719,9 @@ mod tests {
         for s in [(48, 2), (64, 2), (80, 2), (96, 3)] {
             for x in [5.0, 20.0, 80.0] {
                 let set: BTreeSet<_> = [(s, f64::to_bits(x))].into_iter().collect();
-                let sw = parse(&cells_text(&t, bw, &set, 1e15).unwrap(), "unit").unwrap();
+                let sw = parse(&cells_text(&t, bw, DataAxis::TokensPerParam, &set, 1e15).unwrap(), "unit").unwrap();
                 let (flops, secs) = sweep_cost(&sw, 2);
-                units.push(Unit { shape: s, tpp: vec![x], flops, secs, points: sweep_points(&sw) });
+                units.push(Unit { shape: s, values: vec![x], flops, secs, points: sweep_points(&sw) });
             }
         }
         let budget = units.iter().map(|u| u.flops).sum::<f64>() / 4.0;

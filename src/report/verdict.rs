@@ -136,8 +136,8 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
         format!(
             "**Runs that would narrow it** (add them to the sweep, same recipe: learning rate, schedule, μP base \
              width and sequence length; {x:.1}x the largest run's compute in all). {} `windtunnel design --continue \
-             DIR` also simulates a proposal's effect before you train it (for grids over width, depth and tokens per \
-             parameter):",
+             DIR` also simulates a proposal's effect before you train it (for grids over width and depth, and tokens \
+             per parameter or tokens):",
             if searched {
                 "Searched one run at a time for the largest linearised drop of N_opt's interval per FLOP under the \
                  fit's bootstrap laws: a ranking, not a promise that they determine the split."
