@@ -15,7 +15,7 @@
 use super::design::{self, sweep_cost, sweep_points, Objective, DEFAULT_SHAPES, DEFAULT_TPP, SIM_BOOTSTRAP};
 use crate::fit::simulate::{self, Precision, Prior};
 use crate::runner::{self, plan};
-use crate::spec::config::{Parametrization, RunConfig, Schedule, Sweep};
+use crate::spec::config::{Parametrization, RunConfig, Sweep};
 use crate::store::SweepDir;
 use crate::UserError;
 use anyhow::{bail, Context, Result};
@@ -211,18 +211,6 @@ fn grid_text(
         tg.insert("flops".into(), target.into());
     }
     Ok(toml::to_string(&t)?)
-}
-
-/// The largest ratio of a new WSD family's longest run to its shortest, (1 - decay) / warmup,
-/// beyond which the shortest would decay before the warmup ends. The fractions are the
-/// recipe's, which a trunk keeps: its members' warmups are rescaled to the trunk's steps, so
-/// another member's (the sweep's first run, say) would allow almost no span.
-fn family_span(sweep: &Sweep) -> f64 {
-    let trunk = sweep.runs.iter().find(|r| r.branch.as_ref().is_some_and(|b| b.from.is_none()));
-    match trunk.map(|r| &r.schedule) {
-        Some(Schedule::Wsd { warmup, decay, .. }) if *warmup > 0.0 => (1.0 - decay) / warmup,
-        _ => f64::INFINITY,
-    }
 }
 
 fn base_width(sweep: &Sweep) -> Option<usize> {
@@ -442,7 +430,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     } else {
         // Families: the sweep's own shapes stay as written (kept when any member is finished,
         // or offered whole when none is); new shapes are offered as windows of 3+ values.
-        let max_ratio = family_span(&sweep);
+        let max_ratio = super::fit::wsd_families(&sweep).map_or(f64::INFINITY, |f| f.span);
         for &s in &shapes {
             if axes.shapes.contains(&s) {
                 // The family as the sweep wrote it: the values whose run (same shape, same
@@ -684,7 +672,8 @@ mod tests {
         // rounded to whole steps), whichever run comes first (the first is a short branch, whose
         // rescaled warmup would allow 1.25x: no new family at all).
         assert!(sweep.runs[0].branch.as_ref().is_some_and(|b| b.from.is_some()));
-        assert!((family_span(&sweep) / 40.0 - 1.0).abs() < 0.01, "{}", family_span(&sweep));
+        let span = super::super::fit::wsd_families(&sweep).unwrap().span;
+        assert!((span / 40.0 - 1.0).abs() < 0.01, "{span}");
     }
 
     /// A continuation file holds exactly its cells, whatever the recipe excluded (the

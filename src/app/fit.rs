@@ -20,26 +20,45 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         // The mixture's entropy-floor estimate (built-in domains, one mix): the verdict never
         // presents a prediction below it as a result.
         entropy_floor: report::facts::entropy_floors(sweep).1,
-        max_suggest_tokens: branch_token_cap(sweep),
+        wsd_families: wsd_families(sweep),
         mixing: None,
     }
 }
 
-/// The longest run a sweep of WSD branches can add to a family (a new longest run is the
-/// family's new trunk): the trunk's warmup must end before the shortest branch decays, i.e.
-/// warmup x D <= (1 - decay) x D_min, less 5% for rounding to whole steps. None without branches.
-fn branch_token_cap(sweep: &Sweep) -> Option<f64> {
+/// What a new WSD family of a sweep of branches may hold (the verdict's search and `design
+/// --continue` add whole families of new sizes): the recipe's warmup and decay fractions, which
+/// a trunk keeps (its members' warmups are rescaled to the trunk's steps, so another member's
+/// would allow almost no span), and the sweep's data values. None without branches.
+pub(crate) fn wsd_families(sweep: &Sweep) -> Option<fit::verdict::Families> {
     use crate::spec::config::Schedule;
-    if !sweep.runs.iter().any(|r| r.branch.is_some()) {
-        return None;
+    let trunk = sweep.runs.iter().find(|r| r.branch.as_ref().is_some_and(|b| b.from.is_none()))?;
+    let Schedule::Wsd { warmup, decay, .. } = trunk.schedule else { return None };
+    // The resolved runs do not say which axis the grid used: a grid over `tokens` gives every
+    // size the same few counts, one over `tokens_per_param` the same few ratios (both to within
+    // the rounding to whole steps).
+    let tokens = distinct(sweep.runs.iter().map(|r| r.tokens as f64).collect());
+    let ratios = distinct(
+        sweep.runs.iter().map(|r| r.tokens as f64 / crate::flops::params(r.width, r.depth, r.vocab) as f64).collect(),
+    );
+    let per_param = ratios.len() < tokens.len();
+    Some(fit::verdict::Families {
+        span: if warmup > 0.0 { (1.0 - decay) / warmup } else { f64::INFINITY },
+        decay,
+        values: if per_param { ratios } else { tokens },
+        per_param,
+    })
+}
+
+/// Sorted values, those within 2% of the previous kept one dropped.
+fn distinct(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    let mut out: Vec<f64> = Vec::new();
+    for x in v {
+        if out.last().is_none_or(|&l| x > l * 1.02) {
+            out.push(x);
+        }
     }
-    let d_min = sweep.runs.iter().map(|r| r.tokens).min()? as f64;
-    // The longest run's warmup fraction is the recipe's (members' fractions are rescaled).
-    let longest = sweep.runs.iter().max_by_key(|r| r.tokens)?;
-    match longest.schedule {
-        Schedule::Wsd { warmup, decay, .. } if warmup > 0.0 => Some(0.95 * d_min * (1.0 - decay) / warmup),
-        _ => None,
-    }
+    out
 }
 
 /// `fit_options` with the data_mixing law's per-domain data from the sweep's results frame.
@@ -231,28 +250,29 @@ mod tests {
     /// few for the chinchilla law. It is skipped with its reason; the data_mixing law is still
     /// fitted by `fit_all` from the results frame's per-domain data, fit.json is written and read back by mix-check's reader,
     /// and the report says which law was skipped.
-    /// A sweep of WSD branches caps the suggested runs' tokens where a new trunk's warmup would
-    /// outlast its shortest branch's stable phase; the cap is that limit (a run of it parses as
-    /// part of the family, a run 20% longer is rejected), and a sweep without branches has none.
+    /// What a sweep of WSD branches lets a new family hold: the recipe's span (a family that
+    /// long parses, one 20% longer is rejected at `wsd_branches`), its decay and its data axis
+    /// (tokens per parameter here, token counts for realtext); a sweep without branches has
+    /// none.
     #[test]
-    fn a_branch_sweep_caps_the_suggested_tokens_at_what_its_families_can_hold() {
+    fn a_branch_sweep_gives_the_search_its_families_span_and_axis() {
         let text = std::fs::read_to_string("sweeps/wsd_branches.toml").unwrap();
         let sweep = crate::spec::parse(&text, "wsd_branches.toml").unwrap();
-        let cap = branch_token_cap(&sweep).expect("a branch sweep has a cap");
-        // Smallest run: 16x1 at 5 tokens per parameter; warmup 0.05 (of the trunk, to whole
-        // steps), decay 0.1.
-        let d_min = sweep.runs.iter().map(|r| r.tokens).min().unwrap() as f64;
-        assert!((cap / (0.95 * d_min * 0.9 / 0.05) - 1.0).abs() < 1e-3, "{cap} {d_min}");
-        let with_tokens = |tpp: f64| {
+        let f = wsd_families(&sweep).expect("a branch sweep has families");
+        // warmup 0.05 (of the trunk, to whole steps), decay 0.1.
+        assert!((f.span / (0.9 / 0.05) - 1.0).abs() < 0.02 && f.decay == 0.1, "{f:?}");
+        assert!(f.per_param && f.values.len() == 4 && (f.values[0] / 5.0 - 1.0).abs() < 0.02, "{f:?}");
+        let with_tpp = |tpp: f64| {
             text.replace("tokens_per_param = [5, 10, 20, 40]", &format!("tokens_per_param = [5, 10, 20, 40, {tpp}]"))
         };
-        // The longest family (16x1) at the cap, and at 1.2x the limit itself.
-        let n16 = crate::flops::params(16, 1, sweep.runs[0].vocab) as f64;
-        assert!(crate::spec::parse(&with_tokens((cap / n16).floor()), "at-cap").is_ok());
-        let e = crate::spec::parse(&with_tokens((1.2 * cap / 0.95 / n16).ceil()), "past").unwrap_err().to_string();
+        assert!(crate::spec::parse(&with_tpp((5.0 * f.span * 0.97).floor()), "at-span").is_ok());
+        let e = crate::spec::parse(&with_tpp((5.0 * f.span * 1.2).ceil()), "past").unwrap_err().to_string();
         assert!(e.contains("wsd_branches") && e.contains("warmup"), "{e}");
+        let r = crate::spec::parse(include_str!("../../sweeps/realtext.toml"), "realtext.toml").unwrap();
+        let f = wsd_families(&r).unwrap();
+        assert!(!f.per_param && f.values.len() == 6 && f.values[0] > 5e5 && f.values[0] < 5.1e5, "{f:?}");
         let q = crate::spec::load(std::path::Path::new("sweeps/quickstart.toml")).unwrap();
-        assert_eq!(branch_token_cap(&q), None);
+        assert_eq!(wsd_families(&q), None);
     }
 
     #[test]

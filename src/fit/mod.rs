@@ -79,10 +79,9 @@ pub struct FitOptions {
     /// The data's known entropy floor in nats/token (built-in domains; the caller knows the
     /// data, fit/ does not). The verdict judges E and the target's loss against it.
     pub entropy_floor: Option<f64>,
-    /// The most training tokens a suggested run may have (the verdict's search): a sweep of WSD
-    /// branches cannot hold a run whose warmup would outlast its shortest branch's stable phase,
-    /// which only the caller, who knows the schedule, can say. None: no cap.
-    pub max_suggest_tokens: Option<f64>,
+    /// A sweep of WSD branch families: the verdict's search adds whole families of new sizes
+    /// (a run at a trained size would retrain its family). None: single runs.
+    pub wsd_families: Option<verdict::Families>,
     /// The data_mixing law's per-domain data, which `Obs` lacks: `None` when the caller has
     /// none (the law, if asked for, is skipped), `Some(Err(why))` when it could not be read.
     /// Data, not a setting: never in a file.
@@ -100,7 +99,7 @@ impl Default for FitOptions {
             backtest: true,
             laws: Vec::new(),
             entropy_floor: None,
-            max_suggest_tokens: None,
+            wsd_families: None,
             mixing: None,
         }
     }
@@ -230,7 +229,7 @@ impl FitReport {
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
     let mut rep = steps::run(obs, opts)?;
     let points: Vec<(f64, f64)> = obs.iter().filter(|o| o.is_final).map(|o| (o.params, o.tokens)).collect();
-    rep.verdict = Some(verdict::judge(&rep, &points, opts.entropy_floor, opts.max_suggest_tokens));
+    rep.verdict = Some(verdict::judge(&rep, &points, opts.entropy_floor, opts.wsd_families.as_ref()));
     Ok(rep)
 }
 

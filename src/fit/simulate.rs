@@ -257,7 +257,7 @@ pub fn exact_options(target_flops: f64, bootstrap: usize, seed: u64) -> FitOptio
         backtest: false,
         laws: Vec::new(),
         entropy_floor: None,
-        max_suggest_tokens: None,
+        wsd_families: None,
         mixing: None,
     }
 }

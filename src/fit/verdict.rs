@@ -61,7 +61,27 @@ pub struct Suggestion {
     pub tokens_per_param: f64,
     /// C = 6ND.
     pub flops: f64,
+    /// What it trains itself when less than C: a WSD branch of a suggested family trains only
+    /// its decay, from the family's trunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_flops: Option<f64>,
     pub why: String,
+}
+
+/// What a new WSD branch family may hold, from the sweep's schedule (which fit/ does not know).
+/// A sweep of branches grows by whole families of new sizes: a run at a trained size would
+/// lengthen or re-branch its family's trunk, and so retrain the family. A family's runs share
+/// one trunk, so it costs its longest run plus the others' decays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Families {
+    /// The largest ratio of a family's longest run to its shortest: (1 - decay) / warmup.
+    pub span: f64,
+    /// The fraction of its tokens a branch trains itself (its decay).
+    pub decay: f64,
+    /// The sweep's data values: token counts, or tokens per parameter when `per_param`. A new
+    /// family takes contiguous sets of three or more of these and 2x and 4x the largest.
+    pub values: Vec<f64>,
+    pub per_param: bool,
 }
 
 fn spread(iv: &Interval) -> f64 {
@@ -75,8 +95,8 @@ fn spread(iv: &Interval) -> f64 {
 /// Judge `fit`. `points` are the final (N, D) the law was fitted to; `floor` is the data's
 /// known entropy floor in nats/token (built-in domains), if any.
 /// `max_tokens` caps the training tokens of a searched suggestion (`FitOptions::max_suggest_tokens`).
-pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, max_tokens: Option<f64>) -> Verdict {
-    judged(fit, points, floor, Some(max_tokens.unwrap_or(f64::INFINITY)))
+pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, families: Option<&Families>) -> Verdict {
+    judged(fit, points, floor, Some(families))
 }
 
 /// `judge` without the runs to suggest (`suggest` empty): what a simulated sweep needs, which
@@ -85,8 +105,9 @@ pub fn judge_only(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) ->
     judged(fit, points, floor, None)
 }
 
-/// `suggest`: None, no suggestions; Some(cap), suggestions of at most `cap` tokens.
-fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, suggest: Option<f64>) -> Verdict {
+/// `suggest`: None, no suggestions; Some(families), suggestions, as whole WSD families when the
+/// sweep has them.
+fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, suggest: Option<Option<&Families>>) -> Verdict {
     let floor = floor.filter(|f| f.is_finite() && *f > 0.0);
     let Some(p) = fit.params.as_ref() else {
         let why = format!("no law was fitted: {}", fit.chinchilla_skipped().unwrap_or("the chinchilla law is absent"));
@@ -199,7 +220,7 @@ fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, suggest: O
     }
     let (determined, loss_determined) = (reasons.is_empty(), loss_reasons.is_empty());
     let suggest = match suggest {
-        Some(cap) if !(determined && loss_determined) => suggestions(fit, p, points, determined, cap),
+        Some(families) if !(determined && loss_determined) => suggestions(fit, p, points, determined, families),
         _ => Vec::new(),
     };
     Verdict { determined, reasons, loss_determined, loss_reasons, suggest, floor }
@@ -219,7 +240,7 @@ fn suggestions(
     p: &crate::fit::Law,
     points: &[(f64, f64)],
     split_determined: bool,
-    max_tokens: f64,
+    families: Option<&Families>,
 ) -> Vec<Suggestion> {
     let c_max = points.iter().map(|(n, d)| crate::flops::chinchilla_flops(*n, *d)).fold(0.0, f64::max);
     if !(c_max > 0.0 && c_max.is_finite()) {
@@ -228,7 +249,7 @@ fn suggestions(
     let c = SUGGEST_FACTOR * c_max;
     let at = |tpp: f64, why: String| {
         let n = crate::flops::chinchilla_params_at(c, tpp);
-        Suggestion { params: n, tokens: tpp * n, tokens_per_param: tpp, flops: c, why }
+        Suggestion { params: n, tokens: tpp * n, tokens_per_param: tpp, flops: c, trained_flops: None, why }
     };
     if split_determined {
         let n = p.n_opt(c);
@@ -240,7 +261,7 @@ fn suggestions(
             ),
         )];
     }
-    if let Some(searched) = searched(fit, points, c_max, max_tokens) {
+    if let Some(searched) = searched(fit, points, c_max, families) {
         return searched;
     }
     let iv = fit.intervals.get("tokens_per_param").copied();
@@ -266,35 +287,79 @@ const SEARCH_TPP: [f64; 9] = [2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 64
 /// At most this many searched runs (a short table; the search's gains fall off after a few).
 const SEARCH_MAX_RUNS: usize = 6;
 
-/// The split's runs chosen by search instead of a fixed recipe: among one-run candidates (the
-/// sweep's own sizes and sizes 2x and 4x its largest, at `SEARCH_TPP`, each within a factor
-/// `SUGGEST_FACTOR` of the largest run's compute and none already trained), greedily the one with
-/// the largest drop of N_opt's linearised log spread per FLOP (`simulate::fisher_spreads` under
-/// the fit's bootstrap laws, as `design --continue` ranks), within 3 x `SUGGEST_FACTOR` x the
-/// largest run's compute in all, none over `max_tokens`. None when the fit has no target or
-/// prior, or nothing helps (the IsoFLOP profile is suggested then). Trained on the quickstart
-/// (N_opt's interval 10x wide), the six searched runs (6.6x the largest run's compute) took it to
-/// 5.4x; the fixed profile (12x) left it 11x.
-fn searched(fit: &FitReport, points: &[(f64, f64)], c_max: f64, max_tokens: f64) -> Option<Vec<Suggestion>> {
+/// At most this many searched WSD families (each three or more runs).
+const SEARCH_MAX_FAMILIES: usize = 3;
+
+/// Sizes of a searched WSD family, as multiples of the sweep's largest.
+const FAMILY_SIZES: [f64; 4] = [1.5, 2.0, 3.0, 4.0];
+
+/// The split's runs chosen by search instead of a fixed recipe: among candidates (without WSD
+/// branches, one run each at the sweep's own sizes and sizes 2x and 4x its largest, at
+/// `SEARCH_TPP`, none already trained; with them, whole families of new sizes, `families`),
+/// each within a factor `SUGGEST_FACTOR` of the largest run's compute, greedily the one with the
+/// largest drop of N_opt's linearised log spread per FLOP (`simulate::fisher_spreads` under the
+/// fit's bootstrap laws, as `design --continue` ranks), within 3 x `SUGGEST_FACTOR` x the largest
+/// run's compute in all. None when the fit has no target or prior, or
+/// nothing helps (the IsoFLOP profile is suggested then). Trained on the quickstart (N_opt's
+/// interval 10x wide), the six searched runs (6.6x the largest run's compute) took it to 5.4x;
+/// the fixed profile (12x) left it 11x. On realtext (68x) single runs took it to 22x but
+/// retrained the two families whose trunks they lengthened (16 runs, 15 min on one job), while
+/// three new families (`design --continue`'s proposal, 9 runs, 2 min 49 s on two) took it to 18x.
+fn searched(
+    fit: &FitReport,
+    points: &[(f64, f64)],
+    c_max: f64,
+    families: Option<&Families>,
+) -> Option<Vec<Suggestion>> {
     let target = fit.target.as_ref()?.flops;
     let prior = crate::fit::simulate::Prior::from_fit(fit, "the sweep's fit").ok()?;
     let n_max = points.iter().map(|p| p.0).fold(0.0, f64::max);
-    let mut sizes: Vec<f64> = points.iter().map(|p| p.0).chain([2.0 * n_max, 4.0 * n_max]).collect();
-    sizes.sort_by(f64::total_cmp);
-    sizes.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
-    let trained =
-        |n: f64, d: f64| points.iter().any(|&(pn, pd)| (pn / n - 1.0).abs() < 1e-9 && (pd / d - 1.0).abs() < 0.1);
-    let candidates: Vec<(f64, f64)> = sizes
-        .iter()
-        .flat_map(|&n| SEARCH_TPP.iter().map(move |&x| (n, x * n)))
-        .filter(|&(n, d)| {
-            // From 1/4x to 4x the largest run's compute: runs that lengthen the sweep's lever arm
-            // toward the target (per FLOP, the tiny runs' small gains would otherwise win, and
-            // short runs are what the fit leaves out).
-            let c = crate::flops::chinchilla_flops(n, d);
-            c >= c_max / SUGGEST_FACTOR && c <= SUGGEST_FACTOR * c_max * 1.0001 && d <= max_tokens && !trained(n, d)
-        })
-        .collect();
+    // From 1/4x to 4x the largest run's compute: runs that lengthen the sweep's lever arm
+    // toward the target (per FLOP, the tiny runs' small gains would otherwise win, and short
+    // runs are what the fit leaves out).
+    let in_range = |n: f64, d: f64| {
+        let c = crate::flops::chinchilla_flops(n, d);
+        c >= c_max / SUGGEST_FACTOR && c <= SUGGEST_FACTOR * c_max * 1.0001
+    };
+    // Units: the points a candidate adds and the FLOPs it trains.
+    let units: Vec<(Vec<(f64, f64)>, f64)> = match families {
+        None => {
+            let mut sizes: Vec<f64> = points.iter().map(|p| p.0).chain([2.0 * n_max, 4.0 * n_max]).collect();
+            sizes.sort_by(f64::total_cmp);
+            sizes.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
+            let trained = |n: f64, d: f64| {
+                points.iter().any(|&(pn, pd)| (pn / n - 1.0).abs() < 1e-9 && (pd / d - 1.0).abs() < 0.1)
+            };
+            sizes
+                .iter()
+                .flat_map(|&n| SEARCH_TPP.iter().map(move |&x| (n, x * n)))
+                .filter(|&(n, d)| in_range(n, d) && !trained(n, d))
+                .map(|(n, d)| (vec![(n, d)], crate::flops::chinchilla_flops(n, d)))
+                .collect()
+        }
+        Some(f) => {
+            let top = f.values.iter().copied().fold(0.0, f64::max);
+            let mut values: Vec<f64> = f.values.iter().copied().chain([2.0 * top, 4.0 * top]).collect();
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            let mut out = Vec::new();
+            for n in FAMILY_SIZES.map(|k| k * n_max) {
+                let tokens: Vec<f64> = values.iter().map(|&x| if f.per_param { x * n } else { x }).collect();
+                for i in 0..tokens.len() {
+                    for j in i + 2..tokens.len() {
+                        let w = &tokens[i..=j];
+                        if w[w.len() - 1] / w[0] > f.span * 0.999 || !in_range(n, w[w.len() - 1]) {
+                            continue;
+                        }
+                        // The trunk trains its whole run; each branch only its decay.
+                        let trained = w[w.len() - 1] + f.decay * w[..w.len() - 1].iter().sum::<f64>();
+                        out.push((w.iter().map(|&d| (n, d)).collect(), crate::flops::chinchilla_flops(n, trained)));
+                    }
+                }
+            }
+            out
+        }
+    };
     let ln_spread = |pts: &[(f64, f64)]| {
         let s = crate::fit::simulate::fisher_spreads(pts, target, &prior).1;
         // As `design --continue` scores: an unbounded spread is a very large one.
@@ -304,30 +369,41 @@ fn searched(fit: &FitReport, points: &[(f64, f64)], c_max: f64, max_tokens: f64)
             1e6
         }
     };
-    let singles: Vec<[(f64, f64); 1]> = candidates.iter().map(|&p| [p]).collect();
-    let costed: Vec<(&[(f64, f64)], f64)> =
-        singles.iter().map(|p| (&p[..], crate::flops::chinchilla_flops(p[0].0, p[0].1))).collect();
+    let costed: Vec<(&[(f64, f64)], f64)> = units.iter().map(|(p, c)| (p.as_slice(), *c)).collect();
     let budget = 3.0 * SUGGEST_FACTOR * c_max;
-    let admissible =
-        |chosen: &[usize], i: usize| chosen.iter().map(|&c| costed[c].1).sum::<f64>() + costed[i].1 <= budget;
-    let picked = crate::fit::simulate::greedy_by_gain(points, &costed, ln_spread, admissible, SEARCH_MAX_RUNS);
-    let mut chosen: Vec<(f64, f64)> = picked.into_iter().map(|i| candidates[i]).collect();
-    if chosen.is_empty() {
+    let admissible = |chosen: &[usize], i: usize| {
+        // One family per size.
+        let same_size = families.is_some() && chosen.iter().any(|&c| units[c].0[0].0 == units[i].0[0].0);
+        !same_size && chosen.iter().map(|&c| costed[c].1).sum::<f64>() + costed[i].1 <= budget
+    };
+    let most = if families.is_some() { SEARCH_MAX_FAMILIES } else { SEARCH_MAX_RUNS };
+    let picked = crate::fit::simulate::greedy_by_gain(points, &costed, ln_spread, admissible, most);
+    if picked.is_empty() {
         return None;
     }
-    chosen.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    Some(
-        chosen
-            .into_iter()
-            .map(|(n, d)| Suggestion {
+    let mut chosen: Vec<Suggestion> = Vec::new();
+    for i in picked {
+        let (pts, _) = &units[i];
+        let d_max = pts.iter().map(|p| p.1).fold(0.0, f64::max);
+        for &(n, d) in pts {
+            let flops = crate::flops::chinchilla_flops(n, d);
+            let branch = families.is_some() && d < d_max;
+            chosen.push(Suggestion {
                 params: n,
                 tokens: d,
                 tokens_per_param: d / n,
-                flops: crate::flops::chinchilla_flops(n, d),
-                why: "searched: the largest linearised drop of N_opt's interval per FLOP".into(),
-            })
-            .collect(),
-    )
+                flops,
+                trained_flops: families.map(|f| if branch { f.decay * flops } else { flops }),
+                why: if families.is_some() {
+                    "searched: a WSD family of a new size (one trunk; its branches train only their decay)".into()
+                } else {
+                    "searched: the largest linearised drop of N_opt's interval per FLOP".into()
+                },
+            });
+        }
+    }
+    chosen.sort_by(|a, b| a.params.total_cmp(&b.params).then(a.tokens.total_cmp(&b.tokens)));
+    Some(chosen)
 }
 
 /// Three significant digits with an SI suffix (k, M, G, T).
@@ -394,11 +470,81 @@ mod tests {
             assert!(s.why.starts_with("searched"), "{s:?}");
             assert!(!pts.iter().any(|o| o.params == s.params && (o.tokens / s.tokens - 1.0).abs() < 0.1), "{s:?}");
         }
-        // A token cap (a sweep of WSD branches) is respected.
+    }
+
+    /// A sweep of WSD branches (realtext's grid: six sizes, 0.5M to 16M tokens, drawn from a
+    /// prior law with 2% noise) is searched by whole families of new sizes: three or more runs of
+    /// one size each, larger than any trained, token counts from the sweep's own and 2x and 4x its
+    /// largest within the recipe's span, the branches costed by their decay alone. Trained (drawn
+    /// from the same law) and refitted, they narrow N_opt's interval.
+    #[test]
+    fn a_branch_sweep_is_searched_by_whole_families_of_new_sizes() {
+        let prior = crate::fit::simulate::Prior::quickstart();
+        let law = &prior.laws[0];
+        let sizes: Vec<f64> = [(32, 1), (32, 2), (48, 2), (64, 2), (80, 2), (96, 2)]
+            .map(|(w, d)| crate::flops::params(w, d, 256) as f64)
+            .to_vec();
+        let tokens = [5e5, 1e6, 2e6, 4e6, 8e6, 16e6];
+        let mut pts = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            for (j, &d) in tokens.iter().enumerate() {
+                if j < 6 - i / 2 {
+                    pts.push(obs(n, d, law.predict(n, d) * noise(pts.len(), 0.02)));
+                }
+            }
+        }
+        let fam = Families { span: 40.0, decay: 0.2, values: tokens.to_vec(), per_param: false };
+        let opts = FitOptions {
+            target_flops: Some(1e16),
+            bootstrap: 100,
+            backtest: false,
+            wsd_families: Some(fam.clone()),
+            ..Default::default()
+        };
+        let rep = fit_all(&pts, &opts).unwrap();
+        let v = rep.verdict.clone().unwrap();
+        assert!(!v.determined, "{v:?}");
+        let n_max = sizes.iter().copied().fold(0.0, f64::max);
+        let c_max = pts.iter().map(|o| o.flops).fold(0.0, f64::max);
+        let mut by_size: std::collections::BTreeMap<u64, Vec<&Suggestion>> = Default::default();
+        for s in &v.suggest {
+            by_size.entry(s.params.to_bits()).or_default().push(s);
+        }
+        assert!(!by_size.is_empty() && by_size.len() <= SEARCH_MAX_FAMILIES, "{v:?}");
+        let allowed = [5e5, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6, 64e6];
+        let mut trained = 0.0;
+        for family in by_size.values() {
+            let (lo, hi) = (family[0].tokens, family[family.len() - 1].tokens);
+            assert!(family.len() >= 3 && hi / lo <= fam.span, "{family:?}");
+            assert!(family[0].params > n_max * 1.01, "{family:?}");
+            for s in family {
+                assert!(allowed.contains(&s.tokens) && s.why.contains("WSD family"), "{s:?}");
+                let share = if s.tokens == hi { 1.0 } else { fam.decay };
+                assert!((s.trained_flops.unwrap() / (share * s.flops) - 1.0).abs() < 1e-9, "{s:?}");
+                trained += s.trained_flops.unwrap();
+            }
+        }
+        assert!(trained <= 3.0 * SUGGEST_FACTOR * c_max * 1.0001, "{trained:e} vs {c_max:e}");
+        let spread_of = |extra: &[(f64, f64)]| {
+            let mut all = pts.clone();
+            for (j, &(n, d)) in extra.iter().enumerate() {
+                all.push(obs(n, d, law.predict(n, d) * noise(500 + j, 0.02)));
+            }
+            let iv = fit_all(&all, &FitOptions { wsd_families: None, ..opts.clone() }).unwrap().intervals["n_opt"];
+            iv.hi / iv.lo
+        };
+        // On a grid over tokens per parameter, a family takes ratios, not counts.
+        let per_param = Families { span: 18.0, decay: 0.1, values: vec![5.0, 10.0, 20.0, 40.0], per_param: true };
         let points: Vec<(f64, f64)> = pts.iter().map(|o| (o.params, o.tokens)).collect();
-        let cap = 2.0 * pts.iter().map(|o| o.tokens).fold(0.0, f64::max);
-        let capped = judge(&rep, &points, None, Some(cap));
-        assert!(!capped.suggest.is_empty() && capped.suggest.iter().all(|s| s.tokens <= cap), "{capped:?}");
+        let vp = judge(&rep, &points, None, Some(&per_param));
+        assert!(!vp.suggest.is_empty(), "{vp:?}");
+        for s in &vp.suggest {
+            let tpp = s.tokens / s.params;
+            assert!([5.0, 10.0, 20.0, 40.0, 80.0, 160.0].iter().any(|&x| (tpp / x - 1.0).abs() < 1e-9), "{s:?}");
+        }
+        let families: Vec<(f64, f64)> = v.suggest.iter().map(|s| (s.params, s.tokens)).collect();
+        let (alone, with) = (spread_of(&[]), spread_of(&families));
+        assert!(with < alone, "N_opt spread: grid alone {alone:.1}x, with the searched families {with:.1}x");
     }
 
     /// What the search is for: on a grid like the quickstart's (7 sizes, 2.5 to 160 tokens per

@@ -365,6 +365,7 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
             tokens: 4.0 * t.n_opt * 20.0,
             tokens_per_param: 20.0,
             flops: 6.0 * 16.0 * t.n_opt * t.n_opt * 20.0,
+            trained_flops: None,
             why: "on the fitted frontier".into(),
         }],
         floor: None,
@@ -381,6 +382,28 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
     write_report(&dir, &sweep, &profile, &df, &[], &ReportOptions::default()).unwrap();
     let md = std::fs::read_to_string(dir.report_md()).unwrap();
     assert!(md.contains("Runs that would narrow it") && md.contains("A fixed recipe, not a search"), "{md}");
+    // A searched WSD family keeps its token counts (the branches share the trunk's), and the
+    // compute "in all" counts the branches' decays only.
+    let mut family = profile.clone();
+    let v = family.verdict.as_mut().unwrap();
+    let n = 4.0 * t.n_opt;
+    v.suggest = [1e6, 2e6, 4e6]
+        .iter()
+        .map(|&d| crate::fit::verdict::Suggestion {
+            params: n,
+            tokens: d,
+            tokens_per_param: d / n,
+            flops: 6.0 * n * d,
+            trained_flops: Some(6.0 * n * d * if d < 4e6 { 0.2 } else { 1.0 }),
+            why: "searched: a WSD family of a new size".into(),
+        })
+        .collect();
+    write_report(&dir, &sweep, &family, &df, &[], &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(dir.report_md()).unwrap();
+    assert!(md.contains("Searched one WSD family of a new size at a time"), "{md}");
+    for d in ["| 1M |", "| 2M |", "| 4M |"] {
+        assert!(md.contains(d), "{d} {md}");
+    }
     let _ = std::fs::remove_dir_all(&dir.root);
 }
 

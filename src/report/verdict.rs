@@ -109,9 +109,16 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
             rule: String::new(),
         });
         let Some(shape) = own.or_else(|| target_shape(s.params, reference, cfg.vocab)) else { continue };
-        let tokens = ((crate::flops::chinchilla_tokens(s.flops, shape.params)) / per_step).ceil().max(1.0) * per_step;
+        // A suggested WSD family keeps its token counts (the sweep's own, which its branches
+        // share with the trunk); a single run keeps its compute.
+        let tokens = if s.trained_flops.is_some() {
+            s.tokens
+        } else {
+            ((crate::flops::chinchilla_tokens(s.flops, shape.params)) / per_step).ceil().max(1.0) * per_step
+        };
         let c = crate::flops::chinchilla_flops(shape.params, tokens);
-        total += c;
+        // A branch of a suggested WSD family trains only its decay.
+        total += c * s.trained_flops.map_or(1.0, |t| t / s.flops);
         rows.push(vec![
             shape.width.to_string(),
             shape.depth.to_string(),
@@ -133,12 +140,17 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
         )
     } else {
         let searched = v.suggest.iter().any(|s| s.why.starts_with("searched"));
+        let families = v.suggest.iter().any(|s| s.trained_flops.is_some());
         format!(
             "**Runs that would narrow it** (add them to the sweep, same recipe: learning rate, schedule, μP base \
              width and sequence length; {x:.1}x the largest run's compute in all). {} `windtunnel design --continue \
              DIR` also simulates a proposal's effect before you train it (for grids over width and depth, and tokens \
              per parameter or tokens):",
-            if searched {
+            if families {
+                "Searched one WSD family of a new size at a time (a run at a trained size would retrain its family; \
+                 a family's branches train only their decay) for the largest linearised drop of N_opt's interval \
+                 per FLOP under the fit's bootstrap laws: a ranking, not a promise that they determine the split."
+            } else if searched {
                 "Searched one run at a time for the largest linearised drop of N_opt's interval per FLOP under the \
                  fit's bootstrap laws: a ranking, not a promise that they determine the split."
             } else {
