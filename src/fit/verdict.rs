@@ -321,44 +321,9 @@ fn searched(
         let c = crate::flops::chinchilla_flops(n, d);
         c >= c_max / SUGGEST_FACTOR && c <= SUGGEST_FACTOR * c_max * 1.0001
     };
-    // Units: the points a candidate adds and the FLOPs it trains.
-    let units: Vec<(Vec<(f64, f64)>, f64)> = match families {
-        None => {
-            let mut sizes: Vec<f64> = points.iter().map(|p| p.0).chain([2.0 * n_max, 4.0 * n_max]).collect();
-            sizes.sort_by(f64::total_cmp);
-            sizes.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
-            let trained = |n: f64, d: f64| {
-                points.iter().any(|&(pn, pd)| (pn / n - 1.0).abs() < 1e-9 && (pd / d - 1.0).abs() < 0.1)
-            };
-            sizes
-                .iter()
-                .flat_map(|&n| SEARCH_TPP.iter().map(move |&x| (n, x * n)))
-                .filter(|&(n, d)| in_range(n, d) && !trained(n, d))
-                .map(|(n, d)| (vec![(n, d)], crate::flops::chinchilla_flops(n, d)))
-                .collect()
-        }
-        Some(f) => {
-            let top = f.values.iter().copied().fold(0.0, f64::max);
-            let mut values: Vec<f64> = f.values.iter().copied().chain([2.0 * top, 4.0 * top]).collect();
-            values.sort_by(f64::total_cmp);
-            values.dedup();
-            let mut out = Vec::new();
-            for n in FAMILY_SIZES.map(|k| k * n_max) {
-                let tokens: Vec<f64> = values.iter().map(|&x| if f.per_param { x * n } else { x }).collect();
-                for i in 0..tokens.len() {
-                    for j in i + 2..tokens.len() {
-                        let w = &tokens[i..=j];
-                        if w[w.len() - 1] / w[0] > f.span * 0.999 || !in_range(n, w[w.len() - 1]) {
-                            continue;
-                        }
-                        // The trunk trains its whole run; each branch only its decay.
-                        let trained = w[w.len() - 1] + f.decay * w[..w.len() - 1].iter().sum::<f64>();
-                        out.push((w.iter().map(|&d| (n, d)).collect(), crate::flops::chinchilla_flops(n, trained)));
-                    }
-                }
-            }
-            out
-        }
+    let units = match families {
+        None => single_runs(points, in_range),
+        Some(f) => family_units(f, n_max, in_range),
     };
     let ln_spread = |pts: &[(f64, f64)]| {
         let s = crate::fit::simulate::fisher_spreads(pts, target, &prior).1;
@@ -404,6 +369,53 @@ fn searched(
     }
     chosen.sort_by(|a, b| a.params.total_cmp(&b.params).then(a.tokens.total_cmp(&b.tokens)));
     Some(chosen)
+}
+
+/// A search's candidates: the points each adds and the FLOPs it trains.
+type Units = Vec<(Vec<(f64, f64)>, f64)>;
+
+/// One run each at the sweep's sizes and 2x and 4x its largest, at `SEARCH_TPP`, none already
+/// trained.
+fn single_runs(points: &[(f64, f64)], in_range: impl Fn(f64, f64) -> bool) -> Units {
+    let n_max = points.iter().map(|p| p.0).fold(0.0, f64::max);
+    let mut sizes: Vec<f64> = points.iter().map(|p| p.0).chain([2.0 * n_max, 4.0 * n_max]).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
+    let trained =
+        |n: f64, d: f64| points.iter().any(|&(pn, pd)| (pn / n - 1.0).abs() < 1e-9 && (pd / d - 1.0).abs() < 0.1);
+    sizes
+        .iter()
+        .flat_map(|&n| SEARCH_TPP.iter().map(move |&x| (n, x * n)))
+        .filter(|&(n, d)| in_range(n, d) && !trained(n, d))
+        .map(|(n, d)| (vec![(n, d)], crate::flops::chinchilla_flops(n, d)))
+        .collect()
+}
+
+/// WSD families of new sizes (`FAMILY_SIZES` x the largest): contiguous sets of three or more
+/// of the sweep's data values and 2x and 4x the largest, no wider than the recipe's span, the
+/// trunk (the family's longest run) within `in_range`. A family trains its trunk whole and each
+/// branch only its decay.
+fn family_units(f: &Families, n_max: f64, in_range: impl Fn(f64, f64) -> bool) -> Units {
+    let top = f.values.iter().copied().fold(0.0, f64::max);
+    let mut values: Vec<f64> = f.values.iter().copied().chain([2.0 * top, 4.0 * top]).collect();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let mut out = Vec::new();
+    for n in FAMILY_SIZES.map(|k| k * n_max) {
+        let tokens: Vec<f64> = values.iter().map(|&x| if f.per_param { x * n } else { x }).collect();
+        for i in 0..tokens.len() {
+            for j in i + 2..tokens.len() {
+                let w = &tokens[i..=j];
+                let longest = w[w.len() - 1];
+                if longest / w[0] > f.span * 0.999 || !in_range(n, longest) {
+                    continue;
+                }
+                let trained = longest + f.decay * w[..w.len() - 1].iter().sum::<f64>();
+                out.push((w.iter().map(|&d| (n, d)).collect(), crate::flops::chinchilla_flops(n, trained)));
+            }
+        }
+    }
+    out
 }
 
 /// Three significant digits with an SI suffix (k, M, G, T).
