@@ -583,6 +583,13 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         with_even.spread("n_opt"),
         with_even.spread("loss"),
     );
+    let ids = |sw: &Sweep| sw.runs.iter().map(|r| r.run_id()).collect::<BTreeSet<String>>();
+    if ids(&prop_sweep) == ids(&even_sweep) {
+        // Few candidates (a sweep of WSD families, a small grid): both choose the same runs, and
+        // training both arms would compare a proposal with itself.
+        s += "The uniform extension is the same runs as the proposal: there are too few candidates here for the two \
+              to differ.\n\n";
+    }
     s += &format!("wrote {}", out.display());
     if let Some(u) = &args.uniform_out {
         s += &format!(" and {} (the uniform extension)", u.display());
