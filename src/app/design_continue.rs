@@ -351,8 +351,8 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         ))
     })?;
     let shown = sweep_path.display().to_string();
-    let mut sweep = crate::spec::parse(&text, &shown).map_err(|e| UserError(e.to_string()))?;
-    crate::data::prepare::stamp(&mut sweep, &crate::data::prepare::cache_root())?;
+    // With its file-backed domains' fingerprints: run ids depend on the data's contents.
+    let sweep = super::sweep::load_sweep(&sweep_path)?;
     let recipe: toml::Table = text.parse().map_err(|e| UserError(format!("{shown}: {e}")))?;
     let axes = grid_axes(&recipe, &shown)?;
     // Refit on what is finished now (writes runs.parquet, fit.json and the report, as `collect`).
