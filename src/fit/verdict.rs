@@ -94,7 +94,8 @@ fn spread(iv: &Interval) -> f64 {
 
 /// Judge `fit`. `points` are the final (N, D) the law was fitted to; `floor` is the data's
 /// known entropy floor in nats/token (built-in domains), if any.
-/// `max_tokens` caps the training tokens of a searched suggestion (`FitOptions::max_suggest_tokens`).
+/// `families`: the sweep's WSD branch families, if it has them (`FitOptions::wsd_families`): the
+/// search then suggests whole families of new sizes.
 pub fn judge(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, families: Option<&Families>) -> Verdict {
     judged(fit, points, floor, Some(families))
 }
@@ -303,8 +304,8 @@ const FAMILY_SIZES: [f64; 4] = [1.5, 2.0, 3.0, 4.0];
 /// nothing helps (the IsoFLOP profile is suggested then). Trained on the quickstart (N_opt's
 /// interval 10x wide), the six searched runs (6.6x the largest run's compute) took it to 5.4x;
 /// the fixed profile (12x) left it 11x. On realtext (68x) single runs took it to 22x but
-/// retrained the two families whose trunks they lengthened (16 runs, 15 min on one job), while
-/// three new families (`design --continue`'s proposal, 9 runs, 2 min 49 s on two) took it to 18x.
+/// retrained the two families whose trunks they lengthened (16 runs, 15 min on one job); the
+/// three searched families (9 runs, 2 min 26 s on two jobs) took it to 24x, the next three to 16x.
 fn searched(
     fit: &FitReport,
     points: &[(f64, f64)],
