@@ -304,8 +304,8 @@ const FAMILY_SIZES: [f64; 4] = [1.5, 2.0, 3.0, 4.0];
 /// nothing helps (the IsoFLOP profile is suggested then). Trained on the quickstart (N_opt's
 /// interval 10x wide), the six searched runs (6.6x the largest run's compute) took it to 5.4x;
 /// the fixed profile (12x) left it 11x. On realtext (68x) single runs took it to 22x but
-/// retrained the two families whose trunks they lengthened (16 runs, 15 min on one job); the
-/// three searched families (9 runs, 2 min 26 s on two jobs) took it to 24x, the next three to 16x.
+/// retrained the two families whose trunks they lengthened (16 runs, 15 min on one job); the two
+/// searched families (6 runs, 3 min 45 s on two jobs) took it to 19x.
 fn searched(
     fit: &FitReport,
     points: &[(f64, f64)],
@@ -394,8 +394,11 @@ fn single_runs(points: &[(f64, f64)], in_range: impl Fn(f64, f64) -> bool) -> Un
 
 /// WSD families of new sizes (`FAMILY_SIZES` x the largest): contiguous sets of three or more
 /// of the sweep's data values and 2x and 4x the largest, no wider than the recipe's span, the
-/// trunk (the family's longest run) within `in_range`. A family trains its trunk whole and each
-/// branch only its decay.
+/// trunk (the family's longest run) within `in_range`, none under the single runs' lowest
+/// tokens per parameter (`SEARCH_TPP`). A family trains its trunk whole and each branch only its
+/// decay. Without that floor, realtext's families ran at 0.2 to 4 tokens per parameter; trained,
+/// they narrowed N_opt less (24x against 19x with it) and moved the 2x check model's prediction
+/// away from its actual loss (15% off against 0.2%).
 fn family_units(f: &Families, n_max: f64, in_range: impl Fn(f64, f64) -> bool) -> Units {
     let top = f.values.iter().copied().fold(0.0, f64::max);
     let mut values: Vec<f64> = f.values.iter().copied().chain([2.0 * top, 4.0 * top]).collect();
@@ -408,7 +411,7 @@ fn family_units(f: &Families, n_max: f64, in_range: impl Fn(f64, f64) -> bool) -
             for j in i + 2..tokens.len() {
                 let w = &tokens[i..=j];
                 let longest = w[w.len() - 1];
-                if longest / w[0] > f.span * 0.999 || !in_range(n, longest) {
+                if longest / w[0] > f.span * 0.999 || !in_range(n, longest) || w[0] < SEARCH_TPP[0] * n {
                     continue;
                 }
                 let trained = longest + f.decay * w[..w.len() - 1].iter().sum::<f64>();
@@ -532,6 +535,7 @@ mod tests {
             assert!(family[0].params > n_max * 1.01, "{family:?}");
             for s in family {
                 assert!(allowed.contains(&s.tokens) && s.why.contains("WSD family"), "{s:?}");
+                assert!(s.tokens_per_param >= SEARCH_TPP[0], "{s:?}");
                 let share = if s.tokens == hi { 1.0 } else { fam.decay };
                 assert!((s.trained_flops.unwrap() / (share * s.flops) - 1.0).abs() < 1e-9, "{s:?}");
                 trained += s.trained_flops.unwrap();
