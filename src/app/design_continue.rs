@@ -415,6 +415,13 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         let ids = sw.runs.iter().map(|r| r.run_id()).collect();
         Some((Unit { shape, values: xs.to_vec(), flops, secs, points: sweep_points(&sw) }, ids))
     };
+    // A new run on a token-count axis keeps the tokens per parameter that `design` allows (2.5
+    // or more): on realtext, families of new sizes at 0.5M-2M tokens (1.2 to 4 tokens per
+    // parameter) narrowed N_opt but moved a larger model's predicted loss 15% away from its
+    // actual. The sweep's own cells stay as written.
+    let too_short = |s: (usize, usize), tokens: f64| {
+        axes.data == DataAxis::Tokens && tokens < DEFAULT_TPP[0] * crate::flops::params(s.0, s.1, r0.vocab) as f64
+    };
     if !branches {
         for &s in &shapes {
             for &x in &values {
@@ -422,7 +429,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
                 let in_sweep = own_cells.contains(&(s, x)) && ids.iter().all(|i| all_ids.contains(i));
                 if in_sweep && ids.iter().any(|i| done_ids.contains(i)) {
                     kept.insert((s, x.to_bits()));
-                } else {
+                } else if in_sweep || !too_short(s, x) {
                     units.push(u);
                 }
             }
@@ -452,7 +459,8 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
                     units.push(u);
                 }
             } else {
-                for w in design::windows(&values, |w| w[w.len() - 1] / w[0] <= max_ratio * 0.999) {
+                for w in design::windows(&values, |w| w[w.len() - 1] / w[0] <= max_ratio * 0.999 && !too_short(s, w[0]))
+                {
                     if let Some((u, _)) = unit_of(s, &w) {
                         units.push(u);
                     }
