@@ -213,6 +213,15 @@ fn grid_text(
     Ok(toml::to_string(&t)?)
 }
 
+/// A new run on a token-count axis keeps the tokens per parameter that `design` allows (2.5 or
+/// more): on realtext, families of new sizes at 0.5M-2M tokens (1.2 to 4 tokens per parameter)
+/// narrowed N_opt but moved a larger model's predicted loss 15% away from its actual. (On a
+/// tokens-per-parameter axis the candidate values already start at 2.5; the sweep's own cells
+/// stay as written either way.)
+fn too_short(data: DataAxis, shape: (usize, usize), tokens: f64, vocab: usize) -> bool {
+    data == DataAxis::Tokens && tokens < DEFAULT_TPP[0] * crate::flops::params(shape.0, shape.1, vocab) as f64
+}
+
 fn base_width(sweep: &Sweep) -> Option<usize> {
     match sweep.runs.first()?.parametrization {
         Parametrization::Mup { base_width, .. } => Some(base_width),
@@ -415,13 +424,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
         let ids = sw.runs.iter().map(|r| r.run_id()).collect();
         Some((Unit { shape, values: xs.to_vec(), flops, secs, points: sweep_points(&sw) }, ids))
     };
-    // A new run on a token-count axis keeps the tokens per parameter that `design` allows (2.5
-    // or more): on realtext, families of new sizes at 0.5M-2M tokens (1.2 to 4 tokens per
-    // parameter) narrowed N_opt but moved a larger model's predicted loss 15% away from its
-    // actual. The sweep's own cells stay as written.
-    let too_short = |s: (usize, usize), tokens: f64| {
-        axes.data == DataAxis::Tokens && tokens < DEFAULT_TPP[0] * crate::flops::params(s.0, s.1, r0.vocab) as f64
-    };
+    let too_short = |s: (usize, usize), tokens: f64| too_short(axes.data, s, tokens, r0.vocab);
     if !branches {
         for &s in &shapes {
             for &x in &values {
@@ -689,6 +692,9 @@ mod tests {
         assert!(sweep.runs[0].branch.as_ref().is_some_and(|b| b.from.is_some()));
         let span = super::super::fit::wsd_families(&sweep).unwrap().span;
         assert!((span / 40.0 - 1.0).abs() < 0.01, "{span}");
+        // A new 128x2 (N 427k) at 0.5M tokens is under 2.5 tokens per parameter, at 2M it is not.
+        assert!(too_short(axes.data, (128, 2), 5e5, 256) && !too_short(axes.data, (128, 2), 2e6, 256));
+        assert!(!too_short(DataAxis::TokensPerParam, (128, 2), 5e5, 256));
     }
 
     /// A continuation file holds exactly its cells, whatever the recipe excluded (the
