@@ -397,7 +397,7 @@ fn single_runs(points: &[(f64, f64)], in_range: impl Fn(f64, f64) -> bool) -> Un
 /// trunk (the family's longest run) within `in_range`, none under the single runs' lowest
 /// tokens per parameter (`SEARCH_TPP`). A family trains its trunk whole and each branch only its
 /// decay. Without that floor, realtext's families ran at 0.5 to 4 tokens per parameter; trained,
-/// they narrowed N_opt less (24x against 19x with it) and moved the 2x check model's prediction
+/// they narrowed N_opt less (24x against 19x with it) and moved the check model's prediction
 /// away from its actual loss (15% off against 0.2%).
 fn family_units(f: &Families, n_max: f64, in_range: impl Fn(f64, f64) -> bool) -> Units {
     let top = f.values.iter().copied().fold(0.0, f64::max);
