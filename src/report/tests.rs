@@ -404,6 +404,16 @@ fn a_degenerate_fit_yields_the_not_determined_headline() {
     for d in ["| 1M |", "| 2M |", "| 4M |"] {
         assert!(md.contains(d), "{d} {md}");
     }
+    // A second family whose size takes the same shape under the rule is not listed twice.
+    let v = family.verdict.as_mut().unwrap();
+    let twin: Vec<_> =
+        v.suggest.iter().map(|s| crate::fit::verdict::Suggestion { params: s.params * 1.0001, ..s.clone() }).collect();
+    v.suggest.extend(twin);
+    write_report(&dir, &sweep, &family, &df, &[], &ReportOptions::default()).unwrap();
+    let twice = std::fs::read_to_string(dir.report_md()).unwrap();
+    assert_eq!(twice.matches("| 2M |").count(), md.matches("| 2M |").count(), "{twice}");
+    let total = |m: &str| m.split("compute in all").next().map(|h| h.rsplit("; ").next().unwrap().to_string());
+    assert_eq!(total(&twice), total(&md));
     let _ = std::fs::remove_dir_all(&dir.root);
 }
 

@@ -96,6 +96,7 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
     }
     let per_step = (cfg.batch_size * cfg.seq_len) as f64;
     let mut rows = Vec::new();
+    let mut listed: Vec<(usize, usize, u64)> = Vec::new();
     let mut total = 0.0;
     for s in &v.suggest {
         // A suggestion at one of the sweep's own sizes keeps that size's shape; a new size
@@ -117,6 +118,13 @@ fn suggestions(d: &mut Doc, f: &Facts, v: &Verdict) {
             ((crate::flops::chinchilla_tokens(s.flops, shape.params)) / per_step).ceil().max(1.0) * per_step
         };
         let c = crate::flops::chinchilla_flops(shape.params, tokens);
+        // Two suggested sizes can take the same shape under the rule: that run is listed, and
+        // costed, once.
+        let key = (shape.width, shape.depth, tokens.to_bits());
+        if listed.contains(&key) {
+            continue;
+        }
+        listed.push(key);
         // A branch of a suggested WSD family trains only its decay.
         total += c * s.trained_flops.map_or(1.0, |t| t / s.flops);
         rows.push(vec![
