@@ -205,7 +205,7 @@ pub struct DesignArgs {
 pub const DEFAULT_SHAPES: [(usize, usize); 10] =
     [(16, 1), (32, 1), (32, 2), (48, 2), (64, 2), (80, 2), (96, 2), (128, 2), (160, 3), (192, 3)];
 /// Default tokens-per-parameter candidates: 2.5 to 160, doubling.
-pub const DEFAULT_TPP: [f64; 7] = [2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0];
+pub const DEFAULT_TPP: [f64; 7] = [crate::fit::verdict::MIN_TPP, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0];
 
 /// The candidate shapes from `--widths` / `--depths`: pairs when the lists have equal length,
 /// one depth for every width, or the defaults when both are empty.

@@ -14,6 +14,7 @@
 
 use super::design::{self, sweep_cost, sweep_points, Objective, DEFAULT_SHAPES, DEFAULT_TPP, SIM_BOOTSTRAP};
 use crate::fit::simulate::{self, Precision, Prior};
+use crate::fit::verdict::MIN_TPP;
 use crate::runner::{self, plan};
 use crate::spec::config::{Parametrization, RunConfig, Sweep};
 use crate::store::SweepDir;
@@ -213,13 +214,37 @@ fn grid_text(
     Ok(toml::to_string(&t)?)
 }
 
-/// A new run on a token-count axis keeps the tokens per parameter that `design` allows (2.5 or
-/// more): on realtext, families of new sizes at 0.5M-2M tokens (1.2 to 4 tokens per parameter)
-/// narrowed N_opt but moved a larger model's predicted loss 15% away from its actual. (On a
-/// tokens-per-parameter axis the candidate values already start at 2.5; the sweep's own cells
-/// stay as written either way.)
+/// A new run on a token-count axis keeps `MIN_TPP` tokens per parameter or more, as `design`'s
+/// candidates and the verdict's searched runs do: on realtext, families of new sizes at 0.5M-2M
+/// tokens (1.2 to 4 tokens per parameter) narrowed N_opt but moved a larger model's predicted
+/// loss 15% away from its actual. (On a tokens-per-parameter axis the candidate values already
+/// start there; the sweep's own cells stay as written either way.)
 fn too_short(data: DataAxis, shape: (usize, usize), tokens: f64, vocab: usize) -> bool {
-    data == DataAxis::Tokens && tokens < DEFAULT_TPP[0] * crate::flops::params(shape.0, shape.1, vocab) as f64
+    data == DataAxis::Tokens && tokens < MIN_TPP * crate::flops::params(shape.0, shape.1, vocab) as f64
+}
+
+/// The data values a unit may take: the grid's own and, on a tokens-per-parameter axis, the
+/// `design` defaults (or --tpp); on a token-count axis, 2x and 4x the grid's largest count (a
+/// fixed-budget recipe has no per-size ratio to extend, and longer runs are what a larger
+/// size's frontier needs), and --tpp is refused.
+fn candidate_values(axes: &GridAxes, tpp: &[f64], shown: &str) -> Result<Vec<f64>> {
+    let mut values = axes.values.clone();
+    match axes.data {
+        DataAxis::TokensPerParam => values.extend(if tpp.is_empty() { DEFAULT_TPP.to_vec() } else { tpp.to_vec() }),
+        DataAxis::Tokens => {
+            if !tpp.is_empty() {
+                bail!(UserError(format!(
+                    "{shown}: this grid counts data in `tokens`, so --tpp does not apply; the candidates are its own \
+                     token counts and 2x and 4x its largest"
+                )));
+            }
+            let top = axes.values.iter().copied().fold(0.0, f64::max);
+            values.extend([2.0 * top, 4.0 * top]);
+        }
+    }
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    Ok(values)
 }
 
 fn base_width(sweep: &Sweep) -> Option<usize> {
@@ -395,28 +420,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     shapes.extend(extra.into_iter().filter(|s| s.0 >= min_w));
     shapes.sort_by_key(|&(w, d)| crate::flops::params(w, d, r0.vocab));
     shapes.dedup();
-    // The data values a unit may take: the grid's own and, on a tokens-per-parameter axis, the
-    // `design` defaults (or --tpp); on a token-count axis, 2x and 4x the grid's largest count (a
-    // fixed-budget recipe has no per-size ratio to extend, and longer runs are what a larger
-    // size's frontier needs).
-    let mut values = axes.values.clone();
-    match axes.data {
-        DataAxis::TokensPerParam => {
-            values.extend(if args.tpp.is_empty() { DEFAULT_TPP.to_vec() } else { args.tpp.clone() })
-        }
-        DataAxis::Tokens => {
-            if !args.tpp.is_empty() {
-                bail!(UserError(format!(
-                    "{shown}: this grid counts data in `tokens`, so --tpp does not apply; the candidates are its own \
-                     token counts and 2x and 4x its largest"
-                )));
-            }
-            let top = axes.values.iter().copied().fold(0.0, f64::max);
-            values.extend([2.0 * top, 4.0 * top]);
-        }
-    }
-    values.sort_by(f64::total_cmp);
-    values.dedup();
+    let values = candidate_values(&axes, &args.tpp, &shown)?;
     let unit_of = |shape: (usize, usize), xs: &[f64]| -> Option<(Unit, Vec<String>)> {
         let set: BTreeSet<_> = xs.iter().map(|x| (shape, x.to_bits())).collect();
         let sw = parse_like(&cells_text(&recipe, bw, axes.data, &set, target).ok()?, "candidate", &sweep).ok()?;
@@ -695,6 +699,10 @@ mod tests {
         // A new 128x2 (N 427k) at 0.5M tokens is under 2.5 tokens per parameter, at 2M it is not.
         assert!(too_short(axes.data, (128, 2), 5e5, 256) && !too_short(axes.data, (128, 2), 2e6, 256));
         assert!(!too_short(DataAxis::TokensPerParam, (128, 2), 5e5, 256));
+        // Its candidate counts: its own and 2x and 4x the largest; --tpp is refused, by name.
+        assert_eq!(candidate_values(&axes, &[], "r.toml").unwrap(), vec![5e5, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6, 64e6]);
+        let e = candidate_values(&axes, &[10.0], "r.toml").unwrap_err().to_string();
+        assert!(e.contains("r.toml") && e.contains("--tpp does not apply"), "{e}");
     }
 
     /// A continuation file holds exactly its cells, whatever the recipe excluded (the
