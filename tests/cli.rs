@@ -149,6 +149,8 @@ fn tiny_sweep_end_to_end_and_resume_trains_nothing() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("| proposed run |") && t.contains("+ uniform extension"), "{t}");
+    // The replay of the simulation on the sweep's own runs is printed, or why it is not.
+    assert!(t.contains("hindsight"), "{t}");
     let o = bin().args(["plan", next.to_str().unwrap(), "--results", results.to_str().unwrap()]).output().unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");

@@ -11,6 +11,7 @@ pub mod chinchilla;
 pub mod curve;
 pub mod density;
 pub mod envelope;
+pub mod hindsight;
 pub mod hyperparams;
 pub mod isoflop;
 pub mod kaplan;
