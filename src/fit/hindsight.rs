@@ -154,21 +154,25 @@ mod tests {
         assert!(!h(39.0).broke_its_promise() && h(41.0).broke_its_promise() && h(f64::INFINITY).broke_its_promise());
     }
 
+    /// The replay of six sizes x four tokens per parameter drawn from one law with `noise` per
+    /// run and `size_noise` per size.
+    fn replayed(noise: f64, size_noise: f64, seed: u64) -> Hindsight {
+        let pts = grid(&[8e3, 1.6e4, 3.2e4, 6.4e4, 1.28e5, 2.56e5], &[5.0, 10.0, 20.0, 40.0]);
+        let law = Law { e: 1.7, a: 150.0, b: 40.0, alpha: 0.6, beta: 0.3 };
+        let obs = simulate::synthetic_obs(&pts, &law, noise, size_noise, &mut Rng::from_state(seed));
+        let opts = simulate::exact_options(1e15, 200, 3);
+        let full = fit_all(&obs, &opts).unwrap();
+        replay(&obs, &opts, spread(full.intervals.get("n_opt")), 16, 30).expect("six sizes")
+    }
+
     #[test]
     fn a_replay_on_data_of_the_laws_own_form_keeps_its_promise() {
         // Runs drawn from a law with 1% noise: the form holds, so the fit with the largest sizes
         // should come out within what the simulation expected of four in five sweeps.
-        let pts = grid(&[8e3, 1.6e4, 3.2e4, 6.4e4, 1.28e5, 2.56e5], &[5.0, 10.0, 20.0, 40.0]);
-        let law = Law { e: 1.7, a: 150.0, b: 40.0, alpha: 0.6, beta: 0.3 };
-        let obs = simulate::synthetic_obs(&pts, &law, 0.01, 0.0, &mut Rng::from_state(7));
-        let opts = simulate::exact_options(1e15, 200, 3);
-        let full = fit_all(&obs, &opts).unwrap();
-        let actual = spread(full.intervals.get("n_opt"));
-        let h = replay(&obs, &opts, actual, 16, 30).expect("six sizes");
+        let h = replayed(0.01, 0.0, 7);
         assert_eq!(h.held_sizes, vec![2.56e5, 1.28e5, 6.4e4]);
         assert_eq!((h.held_runs, h.base_runs), (12, 12));
         assert!(h.before > h.expected, "{h:?}");
-        eprintln!("replay on the law's own form: {h:?}");
         assert!(!h.broke_its_promise(), "the simulation was optimistic on data of the law's own form: {h:?}");
     }
 
@@ -178,13 +182,7 @@ mod tests {
         // embedding share differ from size to size): three sizes cannot measure that offset,
         // so the simulation from them expects the largest sizes to narrow N_opt far more than
         // they do.
-        let pts = grid(&[8e3, 1.6e4, 3.2e4, 6.4e4, 1.28e5, 2.56e5], &[5.0, 10.0, 20.0, 40.0]);
-        let law = Law { e: 1.7, a: 150.0, b: 40.0, alpha: 0.6, beta: 0.3 };
-        let obs = simulate::synthetic_obs(&pts, &law, 0.01, 0.02, &mut Rng::from_state(9));
-        let opts = simulate::exact_options(1e15, 200, 3);
-        let full = fit_all(&obs, &opts).unwrap();
-        let h = replay(&obs, &opts, spread(full.intervals.get("n_opt")), 16, 30).expect("six sizes");
-        eprintln!("replay with per-size offsets: {h:?}");
+        let h = replayed(0.01, 0.02, 9);
         assert!(h.broke_its_promise() && h.optimism() > 5.0, "{h:?}");
     }
 }
