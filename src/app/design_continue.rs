@@ -585,22 +585,25 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
             crate::flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * plan::trained_share(&r)
         );
     }
+    // The median spread and, beside it, the 80th percentile: one trained sweep is one draw,
+    // and every continuation measured so far trained wider than its simulated median.
+    let nopt = |p: &Precision| format!("{:.2}x ({:.2}x)", p.spread("n_opt"), p.spread80("n_opt"));
     s += &format!(
         "\nexpected 95% spreads at the target ({sims} simulated sweeps each, prior: the refit's bootstrap laws and \
-         its residual noise; for comparing the options):\n\n\
+         its residual noise; for comparing the options; N_opt: the median, in brackets the 80th percentile):\n\n\
          | | new runs | FLOPs | est. wall | N_opt spread | loss spread |\n|---|---|---|---|---|---|\n\
-         | finished runs only | 0 | 0 | 0s | {:.2}x | {:.4}x |\n\
-         | + proposal | {} | {pf:.3e} | {} | {:.2}x | {:.4}x |\n\
-         | + uniform extension (same FLOPs, sizes in turn) | {} | {ef:.3e} | {} | {:.2}x | {:.4}x |\n\n",
-        now.spread("n_opt"),
+         | finished runs only | 0 | 0 | 0s | {} | {:.4}x |\n\
+         | + proposal | {} | {pf:.3e} | {} | {} | {:.4}x |\n\
+         | + uniform extension (same FLOPs, sizes in turn) | {} | {ef:.3e} | {} | {} | {:.4}x |\n\n",
+        nopt(&now),
         now.spread("loss"),
         new_of(&prop_sweep).len(),
         plan::hms(ps),
-        with_prop.spread("n_opt"),
+        nopt(&with_prop),
         with_prop.spread("loss"),
         new_of(&even_sweep).len(),
         plan::hms(es),
-        with_even.spread("n_opt"),
+        nopt(&with_even),
         with_even.spread("loss"),
     );
     s += &hindsight_text(&sweep, &sdir, &fit, target, sims);
