@@ -9,11 +9,12 @@
 //! than its simulated median: a half-trained `realtext` expected 12.8x and trained to 68x, a
 //! half-trained `handgrid` 4.56x and 12.1x, a whole `handgrid` 4.84x and 9.70x, the quickstart
 //! 5.78x and 9.55x. Measured on the user's own runs, the replay says whether the simulation
-//! kept its promise on this data. It is one draw, so it counts against the simulation only past the simulation's own 80th
-//! percentile (one draw in five from a well-specified law gets there too), and it is a
-//! measurement of the past, not a correction: its factor did not carry over to the proposal it
-//! was printed beside (`handgrid`: 7.9x in the replay, 2.0x in the trained proposal).
-
+//! kept its promise on this data. It is one draw, so it counts against the simulation only past
+//! the simulation's own 80th percentile (one draw in five from a well-specified law gets there
+//! too), and it is a measurement of the past, not a correction: its factor did not carry over
+//! to the proposal it was printed beside (`handgrid`: 7.9x in the replay, 2.0x in the trained
+//! proposal).
+//!
 //! Nothing here depends on the rest of the crate (fit/ is a leaf).
 
 use super::chinchilla::bootstrap::Interval;
