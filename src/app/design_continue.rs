@@ -634,16 +634,11 @@ fn hindsight_text(sweep: &Sweep, sdir: &SweepDir, fit: &crate::fit::FitReport, t
     let replay = || -> Result<Option<hindsight::Hindsight>> {
         let df = crate::store::frame::read_frame(&sdir.runs_parquet())?;
         let (obs, _) = super::fit::obs_of_frame(&df, &sdir.runs_parquet().display().to_string(), sweep.fit.min_steps)?;
-        let opts = crate::fit::FitOptions {
-            target_flops: Some(target),
-            target_params: None,
-            backtest: false,
-            laws: Vec::new(),
-            wsd_families: None,
-            mixing: None,
-            ..super::fit::fit_options(sweep)
-        };
-        let actual = hindsight::spread(fit.intervals.get("n_opt"));
+        // The sweep's bootstrap and seed, as its fit.json was fitted; no backtests, curve law or
+        // entropy floor, which do not touch N_opt's interval (`simulate::exact_options`).
+        let own = super::fit::fit_options(sweep);
+        let opts = simulate::exact_options(target, own.bootstrap, own.seed);
+        let actual = hindsight::n_opt_spread(fit);
         Ok(hindsight::replay(&obs, &opts, actual, sims, SIM_BOOTSTRAP))
     };
     let h = match replay() {
@@ -656,24 +651,26 @@ fn hindsight_text(sweep: &Sweep, sdir: &SweepDir, fit: &crate::fit::FitReport, t
         Err(e) => return format!("hindsight: not replayed ({e:#})\n\n"),
     };
     let sizes: Vec<String> = h.held_sizes.iter().map(|n| format!("{n:.0}")).collect();
+    // An interval that reaches 0 has no finite spread.
+    let x = |v: f64| if v.is_finite() { format!("{v:.2}x") } else { "unbounded".to_string() };
     let mut s = format!(
         "hindsight (the same simulation replayed on this sweep's own runs): fitted without its largest size(s) \
-         (N = {}: {} of {} runs), N_opt's spread is {:.2}x; the simulation expects adding them back to give {:.2}x \
-         (four in five simulated sweeps under {:.2}x); the fit with them gives {:.2}x.\n",
+         (N = {}: {} of {} runs), N_opt's spread is {}; the simulation expects adding them back to give {} \
+         (four in five simulated sweeps under {}); the fit with them gives {}.\n",
         sizes.join(", "),
         h.held_runs,
         h.held_runs + h.base_runs,
-        h.before,
-        h.expected,
-        h.expected80,
-        h.actual
+        x(h.before),
+        x(h.expected),
+        x(h.expected80),
+        x(h.actual)
     );
     if h.broke_its_promise() {
         s += &format!(
-            "WARNING: on this data the simulation was optimistic ({:.1}x its median; its sweeps are drawn from the \
+            "WARNING: on this data the simulation was optimistic ({} its median; its sweeps are drawn from the \
              law's own form, which knows run noise but not the form's misses or offsets that three sizes cannot \
              measure): read the expected spreads above as lower bounds and the comparison of the options as a ranking.\n",
-            h.optimism()
+            if h.optimism().is_finite() { format!("{:.1}x", h.optimism()) } else { "unbounded against".to_string() }
         );
     }
     s.push('\n');

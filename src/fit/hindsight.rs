@@ -17,7 +17,6 @@
 //!
 //! Nothing here depends on the rest of the crate (fit/ is a leaf).
 
-use super::chinchilla::bootstrap::Interval;
 use super::simulate::{self, Prior};
 use super::{fit_all, FitOptions, FitReport, Obs};
 
@@ -54,12 +53,9 @@ impl Hindsight {
     }
 }
 
-/// A 95% interval as a spread hi/lo (infinite when it reaches 0).
-pub fn spread(iv: Option<&Interval>) -> f64 {
-    match iv {
-        Some(iv) if iv.lo > 0.0 && iv.hi.is_finite() => iv.hi / iv.lo,
-        _ => f64::INFINITY,
-    }
+/// N_opt's spread in a fit (infinite without an interval or when it reaches 0).
+pub fn n_opt_spread(fit: &FitReport) -> f64 {
+    fit.intervals.get("n_opt").map_or(f64::INFINITY, super::verdict::spread)
 }
 
 /// The runs the replay holds out: the largest sizes, from the top, as long as together they
@@ -106,7 +102,7 @@ pub fn replay(obs: &[Obs], opts: &FitOptions, actual: f64, sims: usize, bootstra
         held_runs: held_ids.len(),
         base_runs: finals.len() - held_ids.len(),
         held_sizes: held,
-        before: spread(fit.intervals.get("n_opt")),
+        before: n_opt_spread(&fit),
         expected: sim.spread("n_opt"),
         expected80: sim.spread80("n_opt"),
         actual,
@@ -163,7 +159,7 @@ mod tests {
         let obs = simulate::synthetic_obs(&pts, &law, noise, size_noise, &mut Rng::from_state(seed));
         let opts = simulate::exact_options(1e15, 200, 3);
         let full = fit_all(&obs, &opts).unwrap();
-        replay(&obs, &opts, spread(full.intervals.get("n_opt")), 16, 30).expect("six sizes")
+        replay(&obs, &opts, n_opt_spread(&full), 16, 30).expect("six sizes")
     }
 
     #[test]

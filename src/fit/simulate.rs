@@ -299,12 +299,8 @@ pub fn simulate(
 pub fn summarise(fits: Vec<(FitReport, Law)>, sims: usize, bootstrap: usize) -> Precision {
     let mut spreads = Vec::new();
     for q in QUANTITIES {
-        let v: Vec<f64> = fits
-            .iter()
-            .map(|(r, _)| {
-                r.intervals.get(q).map_or(f64::INFINITY, |iv| if iv.lo > 0.0 { iv.hi / iv.lo } else { f64::INFINITY })
-            })
-            .collect();
+        let v: Vec<f64> =
+            fits.iter().map(|(r, _)| r.intervals.get(q).map_or(f64::INFINITY, crate::fit::verdict::spread)).collect();
         spreads.push((q.to_string(), nearest_rank(v.clone(), 0.5), nearest_rank(v, 0.8)));
     }
     let undetermined = fits.iter().filter(|(r, _)| r.verdict.as_ref().is_some_and(|v| !v.determined)).count() as f64

@@ -84,7 +84,8 @@ pub struct Families {
     pub per_param: bool,
 }
 
-fn spread(iv: &Interval) -> f64 {
+/// A 95% interval as a spread hi/lo (infinite when it reaches 0).
+pub fn spread(iv: &Interval) -> f64 {
     if iv.lo > 0.0 {
         iv.hi / iv.lo
     } else {
