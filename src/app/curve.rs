@@ -646,6 +646,9 @@ pub fn holdout_table(
     }
     let _ = writeln!(out, "\n{}", decay_gain_table(&fit, &runs, fit_tpp, predict_tpp, by));
     let _ = writeln!(out, "{}", rollout_summary(&fit));
+    for w in &fit.warnings {
+        let _ = writeln!(out, "\nwarning: {w}");
+    }
     let _ = writeln!(out, "\nfitted law: {}", serde_json::to_string(&fit.law).expect("serialisable"));
     Ok(out)
 }

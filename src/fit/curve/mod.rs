@@ -3,7 +3,8 @@
 //! a few percent of its evaluations), and predicts a run's whole curve under its own schedule,
 //! across model sizes. The law is the multi-power law of Luo et al. 2025
 //! with size-dependent amplitudes (`mpl.rs`); `prep.rs` turns schedules into the sums it
-//! needs; `solve.rs` searches; `protocol.rs` reproduces the paper's published-curve protocol.
+//! needs; `solve.rs` searches; `protocol.rs` reproduces the paper's published-curve protocol;
+//! `shape.rs` warns when the curves turn in a way the form cannot follow.
 //! Like the rest of `fit`, nothing here depends on the rest of the crate: a run arrives as its
 //! learning rate at every update and its evaluations.
 
@@ -12,6 +13,7 @@ pub mod noise;
 pub mod prep;
 pub mod protocol;
 pub mod rollout;
+pub mod shape;
 pub mod solve;
 
 #[cfg(test)]
@@ -338,7 +340,12 @@ pub fn fit_with(runs: &[CurveRun], bootstrap: usize, seed: u64, effort: solve::E
         fit_seconds: t0.elapsed().as_secs_f64(),
         residual_rms: run_residual_rms(&law, &prepared, runs),
         eval_scatter_rms: noise::scatter(&runs.iter().collect::<Vec<_>>()).map_or(0.0, |s| s.rms),
-        warnings: degenerate(&law, runs.iter().flat_map(|r| r.loss.iter().copied()).fold(f64::INFINITY, f64::min)),
+        warnings: {
+            let mut w =
+                degenerate(&law, runs.iter().flat_map(|r| r.loss.iter().copied()).fold(f64::INFINITY, f64::min));
+            w.extend(shape::warning(runs));
+            w
+        },
         rollout: None,
     })
 }
