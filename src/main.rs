@@ -548,7 +548,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 let df = frame::read_frame(&sd.runs_parquet())?;
                 let origin = sd.runs_parquet().display().to_string();
                 let (obs, left_out) = app_fit::obs_of_frame(&df, &origin, sw.fit.min_steps)?;
-                (obs, app_fit::fit_options_with_frame(&sw, &df), sd.fit_json(), left_out)
+                (obs, app_fit::fit_options_of_dir(&sw, &sd, &df), sd.fit_json(), left_out)
             } else {
                 let df = frame::read_frame(&path)?;
                 let opts = fit::FitOptions {

@@ -67,6 +67,13 @@ pub fn curve_run(dir: &RunDir, cfg: &RunConfig, skip: f64) -> Result<CurveRun> {
     })
 }
 
+/// The verdict's reason from the finished runs' whole curves (`curve::shape::loss_reason`):
+/// why a law of their final points would extrapolate badly, if the curves say so.
+pub fn turning(done: &[(RunDir, RunConfig)]) -> Option<String> {
+    let runs: Vec<CurveRun> = curve_runs(done, 0.0).ok()?.into_iter().map(|x| x.0).collect();
+    curve::shape::loss_reason(&runs)
+}
+
 /// The runs the law is fitted to: of the runs sharing (N, D), the best final loss (as for the
 /// Chinchilla law: a learning-rate sweep's bad corners are not the law), with their configs.
 pub fn curve_runs(done: &[(RunDir, RunConfig)], skip: f64) -> Result<Vec<(CurveRun, RunConfig)>> {

@@ -22,6 +22,7 @@ pub fn fit_options(sweep: &Sweep) -> FitOptions {
         entropy_floor: report::facts::entropy_floors(sweep).1,
         wsd_families: wsd_families(sweep),
         mixing: None,
+        turning: None,
     }
 }
 
@@ -64,6 +65,13 @@ fn distinct(mut v: Vec<f64>) -> Vec<f64> {
 /// `fit_options` with the data_mixing law's per-domain data from the sweep's results frame.
 pub fn fit_options_with_frame(sweep: &Sweep, df: &DataFrame) -> FitOptions {
     FitOptions { mixing: Some(mixing_data(sweep, df).map_err(|e| format!("{e:#}"))), ..fit_options(sweep) }
+}
+
+/// `fit_options_with_frame` with what the finished runs' whole curves say (`turning`): the
+/// options of a refit of a sweep's results folder.
+pub fn fit_options_of_dir(sweep: &Sweep, dir: &SweepDir, df: &DataFrame) -> FitOptions {
+    let (done, _) = runner::finished(sweep, dir);
+    FitOptions { turning: super::curve::turning(&done), ..fit_options_with_frame(sweep, df) }
 }
 
 /// A results frame's observations without the runs that trained fewer than `min_steps`
@@ -123,8 +131,8 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     }
     let df = frame::write_parquet(dir, &done)?;
     let (obs, left_out) = obs_of_frame(&df, &dir.runs_parquet().display().to_string(), sweep.fit.min_steps)?;
-    let mut report =
-        fit_leaving_out(&obs, left_out, &fit_options_with_frame(sweep, &df)).context("fitting the scaling law")?;
+    let opts = FitOptions { turning: super::curve::turning(&done), ..fit_options_with_frame(sweep, &df) };
+    let mut report = fit_leaving_out(&obs, left_out, &opts).context("fitting the scaling law")?;
     for (id, why) in &damaged {
         report
             .warnings

@@ -88,6 +88,11 @@ pub struct FitOptions {
     /// Data, not a setting: never in a file.
     #[serde(skip)]
     pub mixing: Option<Result<mixing::MixingData, String>>,
+    /// Why the runs' whole curves say the final points' law extrapolates badly
+    /// (`curve::shape::loss_reason`), which `Obs` cannot show: the verdict's loss is then not
+    /// determined. Data, not a setting: never in a file.
+    #[serde(skip)]
+    pub turning: Option<String>,
 }
 
 impl Default for FitOptions {
@@ -102,6 +107,7 @@ impl Default for FitOptions {
             entropy_floor: None,
             wsd_families: None,
             mixing: None,
+            turning: None,
         }
     }
 }
@@ -230,7 +236,11 @@ impl FitReport {
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
     let mut rep = steps::run(obs, opts)?;
     let points: Vec<(f64, f64)> = obs.iter().filter(|o| o.is_final).map(|o| (o.params, o.tokens)).collect();
-    rep.verdict = Some(verdict::judge(&rep, &points, opts.entropy_floor, opts.wsd_families.as_ref()));
+    let v = verdict::judge(&rep, &points, opts.entropy_floor, opts.wsd_families.as_ref());
+    rep.verdict = Some(match &opts.turning {
+        Some(why) => verdict::with_loss_reason(v, &rep, &points, opts.wsd_families.as_ref(), why.clone()),
+        None => v,
+    });
     Ok(rep)
 }
 

@@ -264,6 +264,7 @@ pub fn exact_options(target_flops: f64, bootstrap: usize, seed: u64) -> FitOptio
         entropy_floor: None,
         wsd_families: None,
         mixing: None,
+        turning: None,
     }
 }
 

@@ -107,6 +107,24 @@ pub fn judge_only(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) ->
     judged(fit, points, floor, None)
 }
 
+/// `judge`'s verdict with one more reason the loss at the target is not determined, which the
+/// final points cannot show (the caller's, from the runs' whole curves: `curve::shape`); the
+/// runs that would narrow it are searched if the verdict had none.
+pub fn with_loss_reason(
+    mut v: Verdict,
+    fit: &FitReport,
+    points: &[(f64, f64)],
+    families: Option<&Families>,
+    reason: String,
+) -> Verdict {
+    v.loss_reasons.push(reason);
+    v.loss_determined = false;
+    if let (Some(p), true) = (fit.params.as_ref(), v.suggest.is_empty()) {
+        v.suggest = suggestions(fit, p, points, v.determined, families);
+    }
+    v
+}
+
 /// `suggest`: None, no suggestions; Some(families), suggestions, as whole WSD families when the
 /// sweep has them.
 fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, suggest: Option<Option<&Families>>) -> Verdict {
@@ -635,6 +653,13 @@ mod tests {
         let v = fit_all(&pts, &opts).unwrap().verdict.unwrap();
         assert!(v.determined && v.loss_determined, "{v:?}");
         assert!(v.suggest.is_empty());
+        // The same final points from curves that are still turning (the caller's reason): the
+        // split stays determined, the loss does not, and runs that would narrow it are named.
+        let opts = FitOptions { turning: Some("still turning".into()), ..opts };
+        let v = fit_all(&pts, &opts).unwrap().verdict.unwrap();
+        assert!(v.determined && !v.loss_determined, "{v:?}");
+        assert_eq!(v.loss_reasons, vec!["still turning".to_string()]);
+        assert!(!v.suggest.is_empty());
     }
 
     /// A known floor above the fitted E and above the prediction: neither the split nor the
