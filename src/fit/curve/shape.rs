@@ -79,20 +79,18 @@ fn turn(params: f64, p: &[(f64, f64)]) -> Option<Turn> {
     Some(Turn { params, early: -early * ln2, late: -late * ln2, se: se_e.hypot(se_l) * ln2 })
 }
 
-/// Least-squares slope of y on x and its standard error; None with fewer than 3 points or no
-/// spread in x.
+/// Least-squares slope of y on x (`regress::ols`) and its standard error from the residuals;
+/// None with fewer than 3 points or no spread in x.
 fn slope(p: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = p.len() as f64;
+    let (x, y): (Vec<f64>, Vec<f64>) = p.iter().copied().unzip();
     if p.len() < 3 {
         return None;
     }
-    let (mx, my) = (p.iter().map(|q| q.0).sum::<f64>() / n, p.iter().map(|q| q.1).sum::<f64>() / n);
-    let sxx: f64 = p.iter().map(|q| (q.0 - mx).powi(2)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let b = p.iter().map(|q| (q.0 - mx) * (q.1 - my)).sum::<f64>() / sxx;
-    let rss: f64 = p.iter().map(|q| (q.1 - my - b * (q.0 - mx)).powi(2)).sum();
+    let (a, b, _) = crate::fit::regress::ols(&x, &y)?;
+    let n = x.len() as f64;
+    let mx = x.iter().sum::<f64>() / n;
+    let sxx: f64 = x.iter().map(|v| (v - mx).powi(2)).sum();
+    let rss: f64 = x.iter().zip(&y).map(|(u, v)| (v - a - b * u).powi(2)).sum();
     Some((b, (rss / (n - 2.0) / sxx).sqrt()))
 }
 
