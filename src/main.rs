@@ -312,7 +312,8 @@ enum Cmd {
         dir: PathBuf,
     },
     /// Internal: the loss-curve law's length backtest: fit on runs at some tokens per
-    /// parameter, predict the whole curves of the runs at others.
+    /// parameter, predict the whole curves of the runs at others. Without --fit and --predict:
+    /// every split the sweep allows (each length from the third on, from the two below it).
     #[command(hide = true)]
     CurveHoldout {
         dir: PathBuf,
@@ -744,7 +745,20 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::CurveHoldout { dir, fit, predict, skip_frac, params, tokens, replicates } => {
-            let by = if tokens { app::curve::LengthAxis::Tokens } else { app::curve::LengthAxis::TokensPerParam };
+            use app::curve::LengthAxis;
+            if fit.is_empty() && predict.is_empty() {
+                // Every split the sweep allows, on the axis its grid is over (or --tokens).
+                let runs = app::curve::holdout_runs(&dir, skip_frac, params, &replicates)?;
+                let by = if tokens { LengthAxis::Tokens } else { app::curve_splits::grid_axis(&runs) };
+                print!("{}", app::curve_splits::table(&runs, by)?);
+                return Ok(0);
+            }
+            if fit.is_empty() || predict.is_empty() {
+                return Err(
+                    UserError("curve-holdout: give both --fit and --predict, or neither (every split)".into()).into()
+                );
+            }
+            let by = if tokens { LengthAxis::Tokens } else { LengthAxis::TokensPerParam };
             print!("{}", app::curve::holdout_table(&dir, &fit, &predict, by, skip_frac, params, &replicates)?);
             Ok(0)
         }

@@ -350,7 +350,7 @@ pub enum LengthAxis {
 }
 
 impl LengthAxis {
-    fn unit(self) -> &'static str {
+    pub(crate) fn unit(self) -> &'static str {
         match self {
             LengthAxis::TokensPerParam => "tokens per parameter",
             LengthAxis::Tokens => "tokens",
@@ -524,18 +524,15 @@ pub fn rollout_summary(fit: &curve::CurveFit) -> String {
     )
 }
 
-/// `curve-holdout DIR --fit 5,10 --predict 20`: `holdout` on a results folder, as a table.
-/// `skip` leaves out each run's evaluations before that fraction of its steps; `params`, if
-/// given, keeps only the runs of that model size (a per-size fit, as the paper's).
-pub fn holdout_table(
+/// A results folder's finished runs as curves with their training tokens, for the length
+/// backtests: each run's evaluations from `skip` of its steps on, only model size `params` if
+/// given, and each run's mean curve over the `replicates` folders (other seeds) if any.
+pub fn holdout_runs(
     dir: &Path,
-    fit_tpp: &[f64],
-    predict_tpp: &[f64],
-    by: LengthAxis,
     skip: f64,
     params: Option<f64>,
     replicates: &[PathBuf],
-) -> Result<String> {
+) -> Result<Vec<(CurveRun, u64)>> {
     let mut sets = Vec::new();
     let mut names = Vec::new();
     for d in std::iter::once(&dir.to_path_buf()).chain(replicates) {
@@ -549,7 +546,22 @@ pub fn holdout_table(
     let tokens: Vec<u64> = sets[0].iter().map(|x| x.2).collect();
     let keyed: Vec<Vec<(CurveRun, String)>> =
         sets.into_iter().map(|s| s.into_iter().map(|(r, k, _)| (r, k)).collect()).collect();
-    let runs: Vec<(CurveRun, u64)> = average_replicates(&keyed, &names)?.into_iter().zip(tokens).collect();
+    Ok(average_replicates(&keyed, &names)?.into_iter().zip(tokens).collect())
+}
+
+/// `curve-holdout DIR --fit 5,10 --predict 20`: `holdout` on a results folder, as a table.
+/// `skip` leaves out each run's evaluations before that fraction of its steps; `params`, if
+/// given, keeps only the runs of that model size (a per-size fit, as the paper's).
+pub fn holdout_table(
+    dir: &Path,
+    fit_tpp: &[f64],
+    predict_tpp: &[f64],
+    by: LengthAxis,
+    skip: f64,
+    params: Option<f64>,
+    replicates: &[PathBuf],
+) -> Result<String> {
+    let runs = holdout_runs(dir, skip, params, replicates)?;
     let (fit, all, rows) = holdout(&runs, fit_tpp, predict_tpp, by)?;
     let mut out = String::new();
     if !replicates.is_empty() {

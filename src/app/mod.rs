@@ -8,6 +8,7 @@ pub mod bench;
 pub mod check;
 pub mod coord_check;
 pub mod curve;
+pub mod curve_splits;
 pub mod design;
 pub mod design_continue;
 pub mod fit;
