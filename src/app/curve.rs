@@ -672,6 +672,29 @@ pub fn holdout_table(
     Ok(out)
 }
 
+/// Test curves: a known law's (`curve::known_law`) at sizes 1e5 to 8e5, `lengths` WSD runs
+/// each (20% linear decay, `steps_of(N, j)` steps, 1,024 tokens a step, 30 evaluations), with
+/// 0.2% noise per evaluation drawn from `seed`; each with its training tokens.
+#[cfg(test)]
+pub(crate) fn known_law_runs(steps_of: impl Fn(f64, usize) -> u64, lengths: usize, seed: u64) -> Vec<(CurveRun, u64)> {
+    let law = curve::known_law(3e5);
+    let s = Schedule::Wsd { warmup: 0.05, decay: 0.2, decay_shape: crate::spec::config::DecayShape::Linear };
+    let mut rng = crate::rng::Rng::from_state(seed);
+    let mut runs = Vec::new();
+    for n in [1e5, 2e5, 4e5, 8e5] {
+        for j in 0..lengths {
+            let steps = steps_of(n, j);
+            let lr = schedule_lr(&s, 1e-2, steps);
+            let evals = curve::even_steps(steps, 30);
+            let loss = curve::predict(&law, n, &lr, &evals).iter().map(|l| l * (1.0 + 2e-3 * rng.normal())).collect();
+            let run =
+                CurveRun { run: format!("{n}-{steps}"), params: n, tokens_per_step: 1024.0, lr, steps: evals, loss };
+            runs.push((run, steps * 1024));
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,29 +784,8 @@ mod tests {
 
     #[test]
     fn the_length_backtest_scores_error_and_coverage_of_held_out_lengths() {
-        use crate::spec::config::DecayShape;
         // Curves of a known law (0.2% noise per evaluation) at three WSD lengths per size.
-        let law = curve::known_law(3e5);
-        let s = Schedule::Wsd { warmup: 0.05, decay: 0.2, decay_shape: DecayShape::Linear };
-        let mut rng = crate::rng::Rng::from_state(3);
-        let mut runs = Vec::new();
-        for n in [1e5, 2e5, 4e5, 8e5] {
-            for steps in [800u64, 1600, 3200] {
-                let lr = schedule_lr(&s, 1e-2, steps);
-                let evals = curve::even_steps(steps, 30);
-                let loss =
-                    curve::predict(&law, n, &lr, &evals).iter().map(|l| l * (1.0 + 2e-3 * rng.normal())).collect();
-                let run = CurveRun {
-                    run: format!("{n}-{steps}"),
-                    params: n,
-                    tokens_per_step: 1024.0,
-                    lr,
-                    steps: evals,
-                    loss,
-                };
-                runs.push((run, steps * 1024));
-            }
-        }
+        let runs = known_law_runs(|_, j| 800 << j, 3, 3);
         let (fit, all, rows) = holdout(&runs, &[819_200.0, 1_638_400.0], &[3_276_800.0], LengthAxis::Tokens).unwrap();
         assert_eq!(rows.len(), 4, "one held-out run per size");
         assert!(rows.iter().all(|h| h.run.lr.len() == 3200 && h.band.len() == h.run.loss.len()));

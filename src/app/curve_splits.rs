@@ -150,42 +150,12 @@ pub fn table(runs: &[(CurveRun, u64)], by: LengthAxis) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::curve::schedule_lr;
-    use crate::fit::curve;
-    use crate::spec::config::{DecayShape, Schedule};
-
-    /// Curves of a known law (0.2% noise per evaluation), WSD with 20% decay, `steps` per size:
-    /// a grid over tokens (the same steps for every size) or over tokens per parameter.
-    fn sweep(steps_of: impl Fn(f64, usize) -> u64, lengths: usize) -> Vec<(CurveRun, u64)> {
-        let law = curve::known_law(3e5);
-        let s = Schedule::Wsd { warmup: 0.05, decay: 0.2, decay_shape: DecayShape::Linear };
-        let mut rng = crate::rng::Rng::from_state(5);
-        let mut runs = Vec::new();
-        for n in [1e5, 2e5, 4e5, 8e5] {
-            for j in 0..lengths {
-                let steps = steps_of(n, j);
-                let lr = schedule_lr(&s, 1e-2, steps);
-                let evals = curve::even_steps(steps, 30);
-                let loss =
-                    curve::predict(&law, n, &lr, &evals).iter().map(|l| l * (1.0 + 2e-3 * rng.normal())).collect();
-                let run = CurveRun {
-                    run: format!("{n}-{steps}"),
-                    params: n,
-                    tokens_per_step: 1024.0,
-                    lr,
-                    steps: evals,
-                    loss,
-                };
-                runs.push((run, steps * 1024));
-            }
-        }
-        runs
-    }
+    use crate::app::curve::known_law_runs;
 
     #[test]
     fn every_length_from_the_third_is_predicted_from_the_two_below() {
         // A grid over tokens: four lengths, the same for every size.
-        let runs = sweep(|_, j| 400 << j, 4);
+        let runs = known_law_runs(|_, j| 400 << j, 4, 5);
         assert_eq!(grid_axis(&runs), LengthAxis::Tokens);
         assert_eq!(run_lengths(&runs, LengthAxis::Tokens), vec![410_000.0, 819_000.0, 1_640_000.0, 3_280_000.0]);
         let all = splits(&runs, LengthAxis::Tokens);
@@ -202,7 +172,7 @@ mod tests {
         assert!(t.contains("| 819k, 1.64M | 3.28M | 4 | 120 |"), "{t}");
         assert!(t.lines().any(|l| l.starts_with("| **all** | | 8 | 240 |")), "{t}");
         // A grid over tokens per parameter (steps in proportion to N): that axis is chosen.
-        let tpp = sweep(|n, j| (n / 1e5) as u64 * (100 << j), 3);
+        let tpp = known_law_runs(|n, j| (n / 1e5) as u64 * (100 << j), 3, 5);
         assert_eq!(grid_axis(&tpp), LengthAxis::TokensPerParam);
         assert_eq!(run_lengths(&tpp, LengthAxis::TokensPerParam), vec![1.02, 2.05, 4.1]);
         // Two lengths cannot be backtested; the error says what is needed.
