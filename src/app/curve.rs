@@ -615,7 +615,7 @@ pub fn holdout_table(
         rows.len()
     );
     // The same errors by phase of the predicted runs' schedules: the first tenth of a run's
-    // steps (the end of warmup and the early fall), the rest at peak learning rate, the decay.
+    // steps (the end of warmup and the early fall), the rest at peak learning rate, the rest below it.
     let mut phases: [Vec<curve::Errors>; 3] = Default::default();
     // The signed mean of pred / actual - 1 by phase: whether the law runs above or below.
     let mut signed = [(0.0, 0usize); 3];
@@ -625,10 +625,11 @@ pub fn holdout_table(
         let peak = r.lr.iter().cloned().fold(0.0, f64::max);
         let total = r.lr.len() as f64;
         for (i, &s) in r.steps.iter().enumerate() {
-            let k = if r.lr[s as usize - 1] < peak {
-                2
-            } else if (s as f64) < 0.1 * total {
+            // The first tenth first: under a cosine schedule every point is past the peak.
+            let k = if (s as f64) < 0.1 * total {
                 0
+            } else if r.lr[s as usize - 1] < peak {
+                2
             } else {
                 1
             };
@@ -638,8 +639,14 @@ pub fn holdout_table(
         }
     }
     let _ = write!(out, "\nby phase:");
-    for ((name, e), (sum, n)) in ["first 10% of steps", "stable", "decay"].iter().zip(&phases).zip(signed) {
+    for ((name, e), (sum, n)) in
+        ["first 10% of steps", "stable", "decay (below peak lr)"].iter().zip(&phases).zip(signed)
+    {
         let e = curve::Errors::pool(e);
+        if e.points == 0 {
+            let _ = write!(out, " {name} no points;");
+            continue;
+        }
         let _ = write!(
             out,
             " {name} {} points, mean {:.3}% (signed {:+.3}%: the law {}), worst {:.3}%;",
