@@ -349,7 +349,27 @@ pub enum LengthAxis {
     Tokens,
 }
 
+/// Runs whose lengths differ by less than this fraction are one length: a run trains whole
+/// steps, ceil(tpp N / tokens per step) of them, within one step of tpp N.
+pub const SAME_LENGTH: f64 = 0.15;
+
 impl LengthAxis {
+    /// A run's length on this axis, from its training tokens.
+    pub fn of(self, r: &CurveRun, tokens: u64) -> f64 {
+        match self {
+            LengthAxis::TokensPerParam => tokens as f64 / r.params,
+            LengthAxis::Tokens => tokens as f64,
+        }
+    }
+
+    /// A length as the tables print it: tokens in SI units, tokens per parameter as they are.
+    pub fn label(self, v: f64) -> String {
+        match self {
+            LengthAxis::Tokens => crate::report::chart::si(v),
+            LengthAxis::TokensPerParam => format!("{v}"),
+        }
+    }
+
     pub(crate) fn unit(self) -> &'static str {
         match self {
             LengthAxis::TokensPerParam => "tokens per parameter",
@@ -415,15 +435,10 @@ pub fn holdout(
     Ok((fit, curve::Errors::pool(&rows.iter().map(|r| r.errors).collect::<Vec<_>>()), rows))
 }
 
-/// The entry of `set` that a run's length (on axis `by`) matches, if any: tokens =
-/// ceil(tpp N / tokens per step) whole steps, within one step of tpp N, so lengths match within
-/// 15%.
+/// The entry of `set` that a run's length (on axis `by`) matches, if any, within `SAME_LENGTH`.
 fn length_in(r: &CurveRun, tokens: u64, by: LengthAxis, set: &[f64]) -> Option<f64> {
-    let x = match by {
-        LengthAxis::TokensPerParam => tokens as f64 / r.params,
-        LengthAxis::Tokens => tokens as f64,
-    };
-    set.iter().copied().find(|v| (x / v - 1.0).abs() < 0.15)
+    let x = by.of(r, tokens);
+    set.iter().copied().find(|v| (x / v - 1.0).abs() < SAME_LENGTH)
 }
 
 /// The decay gains of a length backtest (the relative fall of each run's loss over its
@@ -470,10 +485,7 @@ pub fn decay_gain_table(
     if cells.is_empty() {
         return "decay gains: no run has an evaluation at peak learning rate before its decay".into();
     }
-    let label = |v: f64| match by {
-        LengthAxis::Tokens => crate::report::chart::si(v),
-        LengthAxis::TokensPerParam => format!("{v}"),
-    };
+    let label = |v: f64| by.label(v);
     let mut out = format!(
         "decay gains (the relative fall of the loss over each run's learning-rate decay: actual / the law's), by \
          model size and {}; * = held out:\n\n| N |",

@@ -6,33 +6,22 @@
 //! researcher needs (how far past its fitted runs a run's curve can be trusted), and always
 //! two fitted lengths, so every split asks the same question of the law.
 
-use super::curve::{holdout, HoldoutRow, LengthAxis};
+use super::curve::{holdout, HoldoutRow, LengthAxis, SAME_LENGTH};
 use crate::fit::curve::{CurveRun, Errors};
 use anyhow::Result;
 use std::fmt::Write;
 
-/// Runs whose lengths differ by less than this fraction count as one length: `length_in`'s
-/// tolerance (a run trains whole steps, so its tokens per parameter are its grid value rounded
-/// up to a step).
-const SAME: f64 = 0.15;
-
 /// The distinct run lengths on axis `by`, ascending: runs are sorted by length and a run
-/// within `SAME` of the first run of the current group joins it; each group is named by its
+/// within `SAME_LENGTH` of the first run of the current group joins it; each group is named by its
 /// median run, rounded to three significant digits.
 pub fn run_lengths(runs: &[(CurveRun, u64)], by: LengthAxis) -> Vec<f64> {
-    let mut x: Vec<f64> = runs
-        .iter()
-        .map(|(r, tokens)| match by {
-            LengthAxis::TokensPerParam => *tokens as f64 / r.params,
-            LengthAxis::Tokens => *tokens as f64,
-        })
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .collect();
+    let mut x: Vec<f64> =
+        runs.iter().map(|(r, tokens)| by.of(r, *tokens)).filter(|v| v.is_finite() && *v > 0.0).collect();
     x.sort_by(f64::total_cmp);
     let mut groups: Vec<Vec<f64>> = Vec::new();
     for v in x {
         match groups.last_mut() {
-            Some(g) if v / g[0] - 1.0 < SAME => g.push(v),
+            Some(g) if v / g[0] - 1.0 < SAME_LENGTH => g.push(v),
             _ => groups.push(vec![v]),
         }
     }
@@ -91,10 +80,7 @@ pub fn table(runs: &[(CurveRun, u64)], by: LengthAxis) -> Result<String> {
         .into());
     }
     let all = splits(runs, by);
-    let label = |v: f64| match by {
-        LengthAxis::Tokens => crate::report::chart::si(v),
-        LengthAxis::TokensPerParam => format!("{v}"),
-    };
+    let label = |v: f64| by.label(v);
     let mut out = format!(
         "length backtests of the loss-curve law on {} {}: fitted on two run lengths, every run of the next length \
          predicted, whole curves, with its 95% band (`--fit A,B --predict C` prints one split in detail):\n\n\
