@@ -2,8 +2,8 @@
 //! data-mixing law's inputs and `mix-predict`. Each step reads the previous step's files only.
 
 use crate::fit::{self, FitOptions, FitReport};
-use crate::spec::config::{BacktestMode, Sweep};
-use crate::store::{self, frame, SweepDir};
+use crate::spec::config::{BacktestMode, RunConfig, Sweep};
+use crate::store::{self, frame, RunDir, SweepDir};
 use crate::{report, runner, UserError};
 use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
@@ -70,8 +70,12 @@ pub fn fit_options_with_frame(sweep: &Sweep, df: &DataFrame) -> FitOptions {
 /// `fit_options_with_frame` with what the finished runs' whole curves say (`turning`): the
 /// options of a refit of a sweep's results folder.
 pub fn fit_options_of_dir(sweep: &Sweep, dir: &SweepDir, df: &DataFrame) -> FitOptions {
-    let (done, _) = runner::finished(sweep, dir);
-    FitOptions { turning: super::curve::turning(&done), ..fit_options_with_frame(sweep, df) }
+    fit_options_of_runs(sweep, &runner::finished(sweep, dir).0, df)
+}
+
+/// `fit_options_of_dir` for finished runs already listed.
+fn fit_options_of_runs(sweep: &Sweep, done: &[(RunDir, RunConfig)], df: &DataFrame) -> FitOptions {
+    FitOptions { turning: super::curve::turning(done), ..fit_options_with_frame(sweep, df) }
 }
 
 /// A results frame's observations without the runs that trained fewer than `min_steps`
@@ -131,8 +135,8 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
     }
     let df = frame::write_parquet(dir, &done)?;
     let (obs, left_out) = obs_of_frame(&df, &dir.runs_parquet().display().to_string(), sweep.fit.min_steps)?;
-    let opts = FitOptions { turning: super::curve::turning(&done), ..fit_options_with_frame(sweep, &df) };
-    let mut report = fit_leaving_out(&obs, left_out, &opts).context("fitting the scaling law")?;
+    let mut report =
+        fit_leaving_out(&obs, left_out, &fit_options_of_runs(sweep, &done, &df)).context("fitting the scaling law")?;
     for (id, why) in &damaged {
         report
             .warnings

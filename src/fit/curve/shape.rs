@@ -116,7 +116,7 @@ pub fn warning(runs: &[CurveRun]) -> Option<String> {
 /// The verdict's reason, when at least half of the sizes judged (and two or more) turn: their
 /// final points lie before the turn, on a stretch a power law in N and D does not extrapolate,
 /// so the law's loss at a larger compute is not a result (`realtext`'s check at 11.8x its
-/// largest run came in 6.5% below the law, which had not seen the drop finish).
+/// largest run came in 6.5-8.4% below the law on two machines: it had not seen the drop finish).
 pub fn loss_reason(runs: &[CurveRun]) -> Option<String> {
     let t = turns(runs);
     let acc = t.iter().filter(|x| x.accelerating()).count();
