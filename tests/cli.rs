@@ -51,6 +51,12 @@ fn bad_sweep_file_is_located_and_exits_2() {
     assert!(!res.join("tiny/runs").exists(), "run folders written before the backend check");
     let o = bin().args(["bench", "tiny", "--backend", "cuda", "--steps", "1"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // A length backtest with a fitted length and nothing to predict: said, before any reading.
+    let o = bin().args(["curve-holdout", dir.to_str().unwrap(), "--fit", "5,10"]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("give both --fit and --predict, or neither"), "{t}");
 }
 
 fn run_tiny(results: &Path) -> Output {
