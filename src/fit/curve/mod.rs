@@ -503,6 +503,10 @@ pub fn known_law(n_ref: f64) -> CurveLaw {
         d_exp: 0.3,
         tau: 0.4,
         tau_exp: 0.1,
+        d2: 0.0,
+        d2_exp: 0.0,
+        tau2: 1.0,
+        tau2_exp: 0.0,
     }
 }
 

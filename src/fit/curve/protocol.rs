@@ -40,6 +40,10 @@ pub fn published(size: &str) -> Option<CurveLaw> {
         d_exp: 0.0,
         tau: 1.0,
         tau_exp: 0.0,
+        d2: 0.0,
+        d2_exp: 0.0,
+        tau2: 1.0,
+        tau2_exp: 0.0,
     })
 }
 

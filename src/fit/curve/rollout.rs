@@ -29,7 +29,7 @@ pub const ROLLOUT_BOOTSTRAP: usize = 10;
 /// A rollout fit's search: half the law's starts at 400 iterations, about a quarter of its
 /// cost (its objective lands within about 1% of a full search's: the law's own starts end
 /// within 0.5% of each other).
-pub const EFFORT: super::solve::Effort = super::solve::Effort { starts: 2, max_iters: 400 };
+pub const EFFORT: super::solve::Effort = super::solve::Effort { starts: 2, max_iters: 400, slow_iters: 1000 };
 /// At most this many factors: each costs about half the law's own fit with its refits.
 pub const MAX_FACTORS: u32 = 3;
 /// A factor's fitted set needs this many runs (and two model sizes, and the law's point count).
