@@ -172,7 +172,9 @@ pub fn minimize(data: &Data, w: &[f64], t0: &[f64; NP], max_iters: u64) -> ([f64
 /// The slow term's
 /// scale starts where the early-time term's ends and stays within twice the fitted curves'
 /// longest summed learning rate: longer, it is a second power law in disguise, not a
-/// saturation the fitted curves show.
+/// saturation the fitted curves show. Its size exponent may reach +-4: on `curve_law` under
+/// other seeds the fit ran to +-2 when that was the bound, and +-4 predicted the held-out
+/// lengths as well or better on every sweep tried (to 0.42% from 0.48% on one split).
 fn ranges(data: &Data) -> Vec<(usize, f64, f64)> {
     if data.layout != Layout::AcrossSizes {
         return Vec::new();
@@ -181,7 +183,7 @@ fn ranges(data: &Data) -> Vec<(usize, f64, f64)> {
     let top = s1_quantile(data, 1.0).max(10.0 * q);
     vec![
         (LN_TAU2, (5.0 * q).ln(), (2.0 * top).ln()),
-        (TAU2_EXP, -2.0, 2.0),
+        (TAU2_EXP, -4.0, 4.0),
         (LN_ALPHA, 0.02f64.ln(), 2f64.ln()),
         (LN_BETA, 0.05f64.ln(), 10f64.ln()),
         (LN_GAMMA, 0.05f64.ln(), 2f64.ln()),
