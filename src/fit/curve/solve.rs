@@ -169,9 +169,8 @@ pub fn minimize(data: &Data, w: &[f64], t0: &[f64; NP], max_iters: u64) -> ([f64
 /// the published fits (alpha 0.4-0.6, beta and gamma about 0.6, C about 2). The exponent of
 /// L0(N)'s power law stays within +-2: unbounded, it ran to 641 on `curve_law`, where P x^-p
 /// then served as an offset of the smallest model alone, and P underflowed to 0 in fit.json.
-/// The slow term's
-/// scale starts where the early-time term's ends and stays within twice the fitted curves'
-/// longest summed learning rate: longer, it is a second power law in disguise, not a
+/// The slow term's scale starts where the early-time term's ends and stays within twice the
+/// fitted curves' longest summed learning rate (`slow_span`): longer, it is a second power law in disguise, not a
 /// saturation the fitted curves show. Its size exponent may reach +-4: on `curve_law` under
 /// other seeds the fit ran to +-2 when that was the bound, and +-4 predicted the held-out
 /// lengths as well or better on every sweep tried (to 0.42% from 0.48% on one split).
@@ -179,8 +178,7 @@ fn ranges(data: &Data) -> Vec<(usize, f64, f64)> {
     if data.layout != Layout::AcrossSizes {
         return Vec::new();
     }
-    let q = s1_quantile(data, 0.1);
-    let top = s1_quantile(data, 1.0).max(10.0 * q);
+    let (q, top) = slow_span(data);
     vec![
         (LN_TAU2, (5.0 * q).ln(), (2.0 * top).ln()),
         (TAU2_EXP, -4.0, 4.0),
@@ -254,6 +252,13 @@ fn linear_amplitudes(
         out[c] = x[a];
     }
     Some(out)
+}
+
+/// The summed learning rate at the first tenth of the fitted points (the early-time term's
+/// scale is measured in it) and the longest one (at least 10x the first: the slow term's).
+fn slow_span(data: &Data) -> (f64, f64) {
+    let q = s1_quantile(data, 0.1);
+    (q, s1_quantile(data, 1.0).max(10.0 * q))
 }
 
 /// The `q` quantile of the summed learning rate over every fitted point.
@@ -363,8 +368,7 @@ pub struct Effort {
     pub starts: usize,
     pub max_iters: u64,
     /// Iterations of each refit with the slow term: its valley is long and narrow (on
-    /// `curve_law`, 1,000 iterations stopped at an objective 20% above the optimum that
-    /// 3,000 reach).
+    /// `curve_law`, 1,000 iterations stopped 20% above the optimum's objective).
     pub slow_iters: u64,
 }
 
@@ -374,7 +378,7 @@ pub const FULL: Effort = Effort { starts: STARTS, max_iters: 1000, slow_iters: 3
 
 /// The slow term's starts: its time scale as a fraction of the fitted curves' longest summed
 /// learning rate, and its size exponent. On `curve_law` the fitted term has a scale of about
-/// that longest sum and larger models exhaust it sooner (exponent 0.5 to 1.2); from a start
+/// that longest sum and larger models exhaust it sooner (exponent 0.5 to 2); from a start
 /// with no size dependence the search often ends at the exponent's bound instead.
 const SLOW_STARTS: [(f64, f64); 2] = [(0.5, 0.0), (1.0, 1.0)];
 
@@ -389,9 +393,9 @@ fn with_slow(t: &[f64; NP], tau2: f64, k2: f64, min_y: f64) -> [f64; NP] {
     s
 }
 
-/// `t`'s early-time term handed over to the slow term, and a short transient (a scale of
-/// 0.3 of the summed learning rate at the first tenth of the points, `q`; `curve_law`'s is
-/// 0.3) started in its place. Where the slow saturation is strong, the law without it runs
+/// `t`'s early-time term handed over to the slow term, and a short transient started in its
+/// place, at a scale of 0.3 q (`q`: the summed learning rate at the first tenth of the
+/// points; `curve_law`'s fitted transient has about that scale). Where the slow saturation is strong, the law without it runs
 /// its early-time term to the longest scale it may have (5 q) to stand in for it, and from
 /// there the refits of `SLOW_STARTS` do not bring the transient back: on synthetic curves
 /// with both terms they ended with the early-time term at its cap and 0.09% in-sample error
@@ -426,11 +430,12 @@ pub fn fit(data: &Data, w: &[f64], effort: Effort) -> Option<([f64; NP], f64, us
     if data.layout != Layout::AcrossSizes {
         return Some((plain.0, plain.1, n_screened, n));
     }
-    let top = s1_quantile(data, 1.0);
+    // The starts are fractions of the fitted curves' own longest summed learning rate (the
+    // range's top is at least 10 q, which a rollout's subset of short runs may not reach).
+    let (q, longest) = (slow_span(data).0, s1_quantile(data, 1.0));
     let min_y = data.loss.iter().flatten().cloned().fold(f64::INFINITY, f64::min);
     let mut from: Vec<[f64; NP]> =
-        SLOW_STARTS.iter().map(|&(frac, k2)| with_slow(&plain.0, frac * top, k2, min_y)).collect();
-    let q = s1_quantile(data, 0.1);
+        SLOW_STARTS.iter().map(|&(frac, k2)| with_slow(&plain.0, frac * longest, k2, min_y)).collect();
     if plain.0[LN_TAU] > (2.5 * q).ln() {
         from.push(handoff(&plain.0, q, min_y));
     }
