@@ -43,9 +43,14 @@ fn truth() -> CurveLaw {
 
 /// A run of `truth()` under `kind` with multiplicative Gaussian noise `sigma`.
 fn synth(params: f64, kind: &str, steps: usize, sigma: f64, rng: &mut Rng) -> CurveRun {
+    synth_of(&truth(), params, kind, steps, sigma, rng)
+}
+
+/// A run of `law` under `kind` with multiplicative Gaussian noise `sigma`.
+fn synth_of(law: &CurveLaw, params: f64, kind: &str, steps: usize, sigma: f64, rng: &mut Rng) -> CurveRun {
     let lr = schedule(kind, steps, 1e-2);
     let evals = even_steps(steps as u64, 40);
-    let clean = predict(&truth(), params, &lr, &evals);
+    let clean = predict(law, params, &lr, &evals);
     let loss = clean.iter().map(|l| l * (1.0 + sigma * rng.normal())).collect();
     CurveRun { run: format!("{kind}-{params}"), params, tokens_per_step: 1024.0, lr, steps: evals, loss }
 }
@@ -104,13 +109,8 @@ fn recovers_a_known_law_from_synthetic_curves() {
 fn recovers_a_slow_saturation_and_predicts_past_it() {
     let truth = CurveLaw { d2: 0.15, d2_exp: 0.0, tau2: 15.0, tau2_exp: 0.5, ..truth() };
     let mut rng = Rng::from_state(11);
-    let run = |n: f64, kind: &str, steps: usize, sigma: f64, rng: &mut Rng| {
-        let lr = schedule(kind, steps, 1e-2);
-        let evals = even_steps(steps as u64, 40);
-        let clean = predict(&truth, n, &lr, &evals);
-        let loss = clean.iter().map(|l| l * (1.0 + sigma * rng.normal())).collect();
-        CurveRun { run: format!("{kind}-{n}"), params: n, tokens_per_step: 1024.0, lr, steps: evals, loss }
-    };
+    let run =
+        |n: f64, kind: &str, steps: usize, sigma: f64, rng: &mut Rng| synth_of(&truth, n, kind, steps, sigma, rng);
     let mut runs = Vec::new();
     for n in [1e5, 3e5, 9e5] {
         for (kind, steps) in [("constant", 1500), ("cosine", 3000), ("wsd", 2000)] {
