@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # into its observations); and `store` is the on-disk format shared by the writers (train,
 # runner) and the readers (report, app), so it sits below both.
 declare -A layer=(
-  [rng]=0 [flops]=0 [kernels]=0 [backend]=0 [fit]=0
+  [rng]=0 [human]=0 [flops]=0 [kernels]=0 [backend]=0 [fit]=0
   [spec]=1 [data]=2 [model]=3 [store]=4 [train]=5 [runner]=6 [report]=7 [app]=8
 )
 

@@ -26,6 +26,7 @@ pub mod backend;
 pub mod data;
 pub mod fit;
 pub mod flops;
+pub mod human;
 pub mod kernels;
 pub mod model;
 pub mod report;

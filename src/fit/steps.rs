@@ -6,7 +6,7 @@ use crate::fit::chinchilla::backtest::{self, final_per_run};
 use crate::fit::chinchilla::bootstrap::bootstrap;
 use crate::fit::chinchilla::law::{Law, TargetSpec};
 use crate::fit::chinchilla::objective::{LogData, Theta};
-use crate::fit::chinchilla::parametric::{fit_grid, hoffmann_grid, MultiFit, EXACT_MAX, SCREEN_POINTS};
+use crate::fit::chinchilla::parametric::{fit_grid, hoffmann_grid, EXACT_MAX, SCREEN_POINTS};
 use crate::fit::chinchilla::rollout::{self, residual_quantiles, ROLLOUT_RESAMPLES};
 use crate::fit::chinchilla::validate::{
     check_chinchilla_points, check_obs, count_distinct, design_warnings, fit_warnings,
@@ -121,13 +121,7 @@ impl PartialEq<&str> for LawName {
     }
 }
 
-/// A fitted Chinchilla law with what produced it.
-#[derive(Clone, Debug)]
-pub struct ChinchillaFit {
-    pub law: Law,
-    pub multi: MultiFit,
-    pub data: LogData,
-}
+pub use crate::fit::chinchilla::parametric::ChinchillaFit;
 
 /// Approach 3 on the given points (one per run): the 4,500-start grid (on every point up to
 /// `EXACT_MAX` points, screened on a subsample above; see `parametric::fit_grid`).

@@ -190,10 +190,9 @@ fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>, suggest: O
         }
         match fit.intervals.get("loss") {
             Some(iv) if iv.width() > MAX_LOSS_WIDTH * t.loss => loss_reasons.push(format!(
-                "its 95% interval [{:.4}, {:.4}] spans {:.0}% of the prediction (more than {:.0}%)",
-                iv.lo,
-                iv.hi,
-                100.0 * iv.width() / t.loss,
+                "its 95% interval {} spans {} of the prediction (more than {:.0}%)",
+                crate::human::loss_interval(iv.lo, iv.hi),
+                crate::human::percent(iv.width() / t.loss, 0),
                 100.0 * MAX_LOSS_WIDTH
             )),
             Some(_) => {}
@@ -444,23 +443,13 @@ fn family_units(f: &Families, n_max: f64, in_range: impl Fn(f64, f64) -> bool) -
     out
 }
 
-/// Three significant digits with an SI suffix (k, M, G, T).
+/// Three significant digits with an SI suffix; "unbounded" past any meaning (`human`).
 fn short(x: f64) -> String {
-    let a = x.abs();
-    for (s, m) in [("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)] {
-        if a >= m && a.is_finite() {
-            return format!("{:.3}{s}", x / m);
-        }
-    }
-    format!("{x:.3}")
+    crate::human::si(x)
 }
 
 fn ratio(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.0}x")
-    } else {
-        "unboundedly".into()
-    }
+    crate::human::ratio(x)
 }
 
 #[cfg(test)]

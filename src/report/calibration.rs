@@ -32,7 +32,7 @@ pub(super) fn section(d: &mut Doc, f: &Facts) {
                 format!("{:.1}", e.tokens_per_param),
                 format!("{:.1}x", e.factor),
                 format!("{:.4}", e.predicted),
-                e.interval.map_or("n/a".into(), |i| format!("[{:.4}, {:.4}]", i.lo, i.hi)),
+                e.interval.map_or("n/a".into(), |i| crate::human::loss_interval(i.lo, i.hi)),
                 e.actual.map_or("not trained".into(), |a| format!("{a:.4}")),
                 e.rel_err.map_or(String::new(), |r| format!("{:+.2}%", 100.0 * r)),
                 match e.inside {
@@ -84,7 +84,7 @@ fn curve_rows(d: &mut Doc, l: &crate::fit::calibration::Ledger) {
                 format!("{:.2}%", 100.0 * c.mean_rel),
                 format!("{:.2}%", 100.0 * c.max_rel),
                 format!("{} of {}", c.inside, c.points),
-                format!("{:.4} [{:.4}, {:.4}]", c.final_predicted, c.final_lo, c.final_hi),
+                format!("{} {}", crate::human::loss(c.final_predicted), crate::human::loss_interval(c.final_lo, c.final_hi)),
                 format!("{:.4}", c.final_actual),
                 if c.final_inside() { "yes".into() } else { "**no**".into() },
             ]

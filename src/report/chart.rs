@@ -151,9 +151,12 @@ pub fn geomspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// Number with SI suffix for legends and tables: 12.3k, 4.56M, 7.8G, 1.2T, 3.4P.
 pub fn si(x: f64) -> String {
     if !x.is_finite() {
-        return format!("{x}");
+        return crate::human::g(x);
     }
     let a = x.abs();
+    if a >= 1e21 {
+        return format!("{x:.3e}");
+    }
     for (s, u) in [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
         if a >= s {
             let v = format!("{:.3}", x / s);

@@ -3,13 +3,8 @@
 use super::chart::si;
 use super::doc::{Block, Doc, Figure};
 use super::facts::Facts;
-use super::g;
-use crate::fit::Interval;
+use super::{g, iv, tpp};
 use serde_json::Value;
-
-pub(super) fn iv(i: Option<Interval>, f: fn(f64) -> String) -> String {
-    i.map_or("n/a".into(), |i| format!("[{}, {}]", f(i.lo), f(i.hi)))
-}
 
 /// GPU-hours, with a readable duration when under an hour.
 fn hours(h: f64) -> String {
@@ -18,15 +13,6 @@ fn hours(h: f64) -> String {
         s if s < 60.0 => format!("{} ({s:.1} s)", g(h)),
         s if s < 3600.0 => format!("{} ({:.1} min)", g(h), s / 60.0),
         _ => format!("{h:.1}"),
-    }
-}
-
-/// Tokens per parameter: one decimal, or scientific when absurd (a degenerate fit).
-pub(super) fn tpp(x: f64) -> String {
-    if (1.0..1e5).contains(&x.abs()) {
-        format!("{x:.1}")
-    } else {
-        g(x)
     }
 }
 
@@ -301,14 +287,14 @@ fn data_mixture(d: &mut Doc, f: &Facts) {
          95% {}.",
         mix_str(&m.domains, &m.recommended.mix),
         m.recommended.objective,
-        iv(m.recommended.objective_ci, |x| format!("{x:.4}"))
+        iv(m.recommended.objective_ci, crate::human::loss)
     ));
     let mut rows = Vec::new();
     for p in std::iter::once(&m.recommended).chain(&m.baselines) {
         let mut row = vec![p.label.clone(), mix_str(&m.domains, &p.mix)];
         row.extend(p.losses.iter().map(|l| format!("{l:.4}")));
         row.push(format!("{:.4}", p.objective));
-        row.push(iv(p.objective_ci, |x| format!("{x:.4}")));
+        row.push(iv(p.objective_ci, crate::human::loss));
         rows.push(row);
     }
     let mut head: Vec<String> = vec!["mixture".into(), "weights".into()];

@@ -31,16 +31,22 @@ use anyhow::{Context, Result};
 use polars::prelude::DataFrame;
 use std::path::PathBuf;
 
-/// Compact general-purpose number format.
+/// Compact general-purpose number format (`human::g`: at most five significant digits).
 pub fn g(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if (1e-3..1e5).contains(&a) {
-        format!("{:.4}", x).trim_end_matches('0').trim_end_matches('.').to_string()
+    crate::human::g(x)
+}
+
+/// An interval as `[lo, hi]`, each end by `f`; "n/a" without one.
+pub(crate) fn iv(i: Option<crate::fit::Interval>, f: fn(f64) -> String) -> String {
+    i.map_or("n/a".into(), |i| format!("[{}, {}]", f(i.lo), f(i.hi)))
+}
+
+/// Tokens per parameter: one decimal, or scientific when absurd (a degenerate fit).
+pub(crate) fn tpp(x: f64) -> String {
+    if (1.0..1e5).contains(&x.abs()) {
+        format!("{x:.1}")
     } else {
-        format!("{x:.3e}")
+        g(x)
     }
 }
 

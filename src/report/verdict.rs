@@ -6,7 +6,7 @@
 //! The judgement itself is fit.json's `verdict` (`crate::fit::verdict`); this only renders it.
 
 use super::chart::si;
-use super::content::{iv, tpp};
+use super::{iv, tpp};
 use super::doc::{Block, Doc};
 use super::facts::Facts;
 use super::headline::{best_largest, target_shape, Headline, Shape};
@@ -16,7 +16,7 @@ use crate::fit::Verdict;
 /// fit's number as context only (never as the result) and the reasons.
 pub(super) fn loss_row(f: &Facts, h: &Headline) -> Vec<String> {
     let t = &h.target;
-    let band = iv(h.loss_iv, |x| format!("{x:.4}"));
+    let band = iv(h.loss_iv, crate::human::loss);
     match f.verdict.as_ref().filter(|v| !v.loss_determined) {
         None => vec![
             "**predicted loss** (nats/token)".into(),
@@ -65,7 +65,7 @@ pub(super) fn undetermined(d: &mut Doc, f: &Facts, h: &Headline, v: &Verdict) {
              whichever split is used near the optimum: the frontier's loss is pinned down even where its N/D split \
              is not.",
             t.loss,
-            iv(h.loss_iv, |x| format!("{x:.4}"))
+            iv(h.loss_iv, crate::human::loss)
         ));
     } else {
         d.p(format!("**The loss at the target compute is not determined either:** {}.", v.loss_reasons.join("; ")));

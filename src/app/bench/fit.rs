@@ -84,6 +84,7 @@ pub fn bench_with(csv_path: &Path, resamples: usize) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     #[test]
+    #[ignore = "needs ../shared/reference-data/chinchilla (Epoch's CSV; .ci/run runs it with --ignored)"]
     fn bench_runs_on_reference_data() {
         let p = crate::fit::chinchilla::reference::chinchilla_csv();
         // The full 1,000-resample run is what `bench-fit` does; 50 keeps the

@@ -236,6 +236,7 @@ mod tests {
     /// 95% intervals (E 1.769-1.871, alpha 0.317-0.373, beta 0.331-0.415).
     /// Also checks that the result does not depend on the thread count.
     #[test]
+    #[ignore = "needs ../shared/reference-data/chinchilla (Epoch's CSV; .ci/run runs it with --ignored)"]
     fn chinchilla_intervals_match_epoch_widths() {
         let (data, fit) = cached_chinchilla_fit();
         let warm: Vec<Theta> = fit.optima.iter().map(|s| s.theta).collect();

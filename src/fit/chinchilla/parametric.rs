@@ -298,6 +298,15 @@ pub fn distinct_optima(sols: &[Solution], k: usize, tol: f64) -> Vec<Solution> {
     out
 }
 
+/// A fitted Chinchilla law with what produced it (the grid's starts and the log data), as
+/// `steps::fit_chinchilla` returns it and the rollout refits it.
+#[derive(Clone, Debug)]
+pub struct ChinchillaFit {
+    pub law: crate::fit::Law,
+    pub multi: MultiFit,
+    pub data: LogData,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +322,7 @@ mod tests {
     /// Acceptance: Epoch's optimum on the 240 points (objective 1.01827e-3,
     /// E 1.8172, A 477.8, B 2143, alpha 0.3473, beta 0.3672).
     #[test]
+    #[ignore = "needs ../shared/reference-data/chinchilla (Epoch's CSV; .ci/run runs it with --ignored)"]
     fn chinchilla_full_grid_matches_epoch() {
         let (_, fit) = cached_chinchilla_fit();
         let law = crate::fit::chinchilla::law::Law::from_theta(&fit.best.theta);

@@ -16,7 +16,7 @@ use crate::fit::chinchilla::bootstrap::{bootstrap, percentile, Interval};
 use crate::fit::chinchilla::law::Law;
 use crate::fit::chinchilla::objective::{LogData, Theta};
 use crate::fit::chinchilla::validate::{check_chinchilla_points, count_distinct, MIN_POINTS};
-use crate::fit::steps::ChinchillaFit;
+use crate::fit::chinchilla::parametric::ChinchillaFit;
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};

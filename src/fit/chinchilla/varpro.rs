@@ -188,6 +188,7 @@ mod tests {
     /// VarPro and grid L-BFGS agree on the Chinchilla points. Measured:
     /// see the printed line; the tolerances below are what it must meet.
     #[test]
+    #[ignore = "needs ../shared/reference-data/chinchilla (Epoch's CSV; .ci/run runs it with --ignored)"]
     fn agrees_with_lbfgs_on_chinchilla() {
         let (data, lb) = cached_chinchilla_fit();
         let vp = fit(data);

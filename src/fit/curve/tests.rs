@@ -145,6 +145,7 @@ fn mpl_dir() -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs ../shared/reference-data/mpl (.ci/run runs it with --ignored)"]
 fn reproduces_the_multi_power_law_protocol() {
     let res = protocol::run(&mpl_dir()).expect("protocol");
     eprintln!("{}", protocol::table(&res));
