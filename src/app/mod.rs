@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod cli;
 pub mod coord_check;
 pub mod curve;
 pub mod curve_splits;

@@ -117,7 +117,8 @@ impl Entry {
 
     /// One line for the terminal: predicted, interval, actual and whether it lies inside.
     pub fn line(&self) -> String {
-        let iv = self.interval.map_or("no interval".into(), |i| format!("95% {}", crate::human::loss_interval(i.lo, i.hi)));
+        let iv =
+            self.interval.map_or("no interval".into(), |i| format!("95% {}", crate::human::loss_interval(i.lo, i.hi)));
         let out = match (self.actual, self.inside) {
             (Some(a), Some(true)) => {
                 format!("actual {a:.4} ({:+.2}%): INSIDE the interval", 100.0 * (a / self.predicted - 1.0))

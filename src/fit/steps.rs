@@ -126,23 +126,55 @@ pub use crate::fit::chinchilla::parametric::ChinchillaFit;
 /// Approach 3 on the given points (one per run): the 4,500-start grid (on every point up to
 /// `EXACT_MAX` points, screened on a subsample above; see `parametric::fit_grid`).
 pub fn fit_chinchilla(points: &[Obs]) -> Result<ChinchillaFit> {
+    fit_on_starts(points, &hoffmann_grid())
+}
+
+/// The fit from the given starts (screened on a subsample above `EXACT_MAX` points).
+fn fit_on_starts(points: &[Obs], starts: &[Theta]) -> Result<ChinchillaFit> {
     check_chinchilla_points(points)?;
     crate::fit::progress::note(points.len(), || {
         format!(
-            "chinchilla on {} points: 4,500 grid starts on a {SCREEN_POINTS}-point subsample, best basins polished on all (above {EXACT_MAX} points)",
-            points.len()
+            "chinchilla on {} points: {} grid starts on a {SCREEN_POINTS}-point subsample, best basins polished on all (above {EXACT_MAX} points)",
+            points.len(),
+            starts.len()
         )
     });
     let n: Vec<f64> = points.iter().map(|o| o.params).collect();
     let d: Vec<f64> = points.iter().map(|o| o.tokens).collect();
     let l: Vec<f64> = points.iter().map(|o| o.loss).collect();
     let data = LogData::new(&n, &d, &l);
-    let multi = fit_grid(&data, &hoffmann_grid());
+    let multi = fit_grid(&data, starts);
     let law = Law::from_theta(&multi.best.theta);
     if !multi.best.objective.is_finite() || !law.is_finite() {
         bail!("chinchilla fit failed: no grid start reached a finite optimum");
     }
     Ok(ChinchillaFit { law, multi, data })
+}
+
+/// Approach 3 again on a subset of the points the law was fitted to (the backtest's and the
+/// rollout's training sets), from `warm`, the full fit's distinct optima, plus `refit_grid`'s 243
+/// starts instead of all 4,500: a subset's optimum lies in or near a basin the full grid already
+/// found, and the coarse grid catches one it did not. The full grid on each of the rollout's
+/// factors and the backtest was three quarters of `fit`'s time on Epoch's 240 points.
+pub fn refit_chinchilla(points: &[Obs], warm: &[Theta]) -> Result<ChinchillaFit> {
+    let starts: Vec<Theta> = warm.iter().copied().chain(refit_grid()).collect();
+    fit_on_starts(points, &starts)
+}
+
+/// Every other value of each axis of Hoffmann's grid (a, b in {0, 10, 20}, e in {-1, 0, 1},
+/// alpha, beta in {0, 1, 2}): 243 starts that span the same box.
+pub fn refit_grid() -> Vec<Theta> {
+    hoffmann_grid()
+        .into_iter()
+        .filter(|t| {
+            let even = |x: f64, step: f64, origin: f64| (((x - origin) / step).round() as i64) % 2 == 0;
+            even(t[0], 5.0, 0.0)
+                && even(t[1], 5.0, 0.0)
+                && even(t[2], 0.5, -1.0)
+                && even(t[3], 0.5, 0.0)
+                && even(t[4], 0.5, 0.0)
+        })
+        .collect()
 }
 
 fn target_spec(opts: &FitOptions) -> Result<Option<TargetSpec>> {
@@ -254,6 +286,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         (obs.to_vec(), 0)
     };
     let fit = fit_chinchilla(&points)?;
+    let warm_starts: Vec<Theta> = fit.multi.optima.iter().map(|s| s.theta).collect();
     let min_loss = points.iter().map(|o| o.loss).fold(f64::INFINITY, f64::min);
     let mut warnings = design_warnings(&points);
     if left_out > 0 {
@@ -304,7 +337,7 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
     }
 
     let backtest = if opts.backtest {
-        match backtest::run(&obs_law, |train| fit_chinchilla(train).map(|f| f.law)) {
+        match backtest::run(&obs_law, |train| refit_chinchilla(train, &warm_starts).map(|f| f.law)) {
             Ok(bt) => Some(bt),
             Err(e) => {
                 warnings.push(format!("backtest skipped: {e}"));
@@ -319,7 +352,9 @@ fn chinchilla_part(obs: &[Obs], opts: &FitOptions, spec: Option<TargetSpec>) -> 
         // Each factor's intervals need their own refits; a few hundred are enough for a
         // percentile interval, and `bootstrap = 0` still gets some (the rollout is its point).
         let resamples = ROLLOUT_RESAMPLES.min(opts.bootstrap.max(50));
-        match rollout::run(&points, resamples, opts.seed, target.map(|t| t.flops), fit_chinchilla) {
+        match rollout::run(&points, resamples, opts.seed, target.map(|t| t.flops), |p| {
+            refit_chinchilla(p, &warm_starts)
+        }) {
             Ok(r) => Some(r),
             Err(e) => {
                 warnings.push(format!("rollout backtest skipped: {e}; intervals are not widened for extrapolation"));

@@ -84,7 +84,11 @@ fn curve_rows(d: &mut Doc, l: &crate::fit::calibration::Ledger) {
                 format!("{:.2}%", 100.0 * c.mean_rel),
                 format!("{:.2}%", 100.0 * c.max_rel),
                 format!("{} of {}", c.inside, c.points),
-                format!("{} {}", crate::human::loss(c.final_predicted), crate::human::loss_interval(c.final_lo, c.final_hi)),
+                format!(
+                    "{} {}",
+                    crate::human::loss(c.final_predicted),
+                    crate::human::loss_interval(c.final_lo, c.final_hi)
+                ),
                 format!("{:.4}", c.final_actual),
                 if c.final_inside() { "yes".into() } else { "**no**".into() },
             ]

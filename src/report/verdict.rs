@@ -6,10 +6,10 @@
 //! The judgement itself is fit.json's `verdict` (`crate::fit::verdict`); this only renders it.
 
 use super::chart::si;
-use super::{iv, tpp};
 use super::doc::{Block, Doc};
 use super::facts::Facts;
 use super::headline::{best_largest, target_shape, Headline, Shape};
+use super::{iv, tpp};
 use crate::fit::Verdict;
 
 /// The predicted-loss row of the headline table: the value, or "not determined" with the

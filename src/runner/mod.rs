@@ -94,9 +94,8 @@ struct Active {
     est_s: f64,
     device: usize,
     micro: Option<usize>,
-    /// (step, steps, loss, tokens/s, last other line: the worker's outcome, e.g. `DONE ...`,
-    /// `ALREADY_DONE` or `FAILED <error>`)
-    state: Arc<Mutex<(u64, u64, f64, f64, String)>>,
+    /// What the worker has said so far (its stdout messages).
+    state: Arc<Mutex<Heard>>,
     /// The thread reading the worker's stdout; joined when the worker exits, so its last line
     /// is in `state` before the outcome is judged.
     reader: Option<std::thread::JoinHandle<()>>,
@@ -235,7 +234,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
         let mut k = 0;
         while k < active.len() {
             let a = &mut active[k];
-            let (step, steps, loss, tps, _) = a.state.lock().unwrap().clone();
+            let Heard { step, steps, loss, tokens_per_s: tps, .. } = a.state.lock().unwrap().clone();
             a.bar.set_length(steps.max(1));
             a.bar.set_position(step);
             a.bar.set_message(format!("loss {loss:.4} {:.0} tok/s", tps));
@@ -244,7 +243,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 if let Some(r) = a.reader.take() {
                     let _ = r.join();
                 }
-                let said = a.state.lock().unwrap().4.clone();
+                let said = a.state.lock().unwrap().clone();
                 a.bar.finish_and_clear();
                 mp.remove(&a.bar);
                 finished_est += a.est_s;
@@ -254,7 +253,9 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
                 // other worker has finished it by now: checked before `is_done`, or two
                 // concurrent runs would both count that run.
                 let exit = worker::Exit::of(code);
-                if a.dir.is_done() && (said == "ALREADY_DONE" || exit == Some(worker::Exit::Busy)) {
+                if a.dir.is_done()
+                    && (said.outcome == Some(worker::Message::AlreadyDone) || exit == Some(worker::Exit::Busy))
+                {
                     // Another `run` of the sweep trained it while this one waited: not counted
                     // as trained here, so two concurrent runs together report each run once.
                     log(&mp, tty, &format!("run {id} was finished by another worker meanwhile"));
@@ -351,7 +352,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
             .iter()
             .map(|a| {
                 let s = a.state.lock().unwrap();
-                a.est_s * (s.0 as f64 / s.1.max(1) as f64)
+                a.est_s * (s.step as f64 / s.steps.max(1) as f64)
             })
             .sum();
         overall.set_position(((finished_est + partial) * 10.0) as u64);
@@ -427,16 +428,48 @@ fn seed_branch(sweep: &Sweep, dir: &SweepDir, run: &RunConfig, trunk_here: &dyn 
     Ok(Seed::Seeded(from))
 }
 
+/// What the pool has heard from one worker: its latest progress and its outcome message.
+#[derive(Clone, Debug, Default)]
+struct Heard {
+    step: u64,
+    steps: u64,
+    loss: f64,
+    tokens_per_s: f64,
+    /// The last message that is not progress: how the worker ended (`Done`, `Failed`, ...).
+    outcome: Option<worker::Message>,
+}
+
+impl Heard {
+    fn hear(&mut self, line: &str) {
+        match worker::Message::parse(line) {
+            Some(worker::Message::Progress { step, steps, loss, tokens_per_s }) => {
+                (self.step, self.steps, self.loss, self.tokens_per_s) = (step, steps, loss, tokens_per_s);
+            }
+            Some(m) => self.outcome = Some(m),
+            // Not a message (a library printing to stdout): nothing to act on.
+            None => {}
+        }
+    }
+
+    /// The worker's own error, if it said one.
+    fn error(&self) -> Option<&str> {
+        match &self.outcome {
+            Some(worker::Message::Failed { error }) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// The worker's own error (its `FAILED` line), as ": <error>" for a log line.
-fn failure_text(said: &str) -> String {
-    said.strip_prefix("FAILED ").map_or(String::new(), |e| format!(": {e}"))
+fn failure_text(said: &Heard) -> String {
+    said.error().map_or(String::new(), |e| format!(": {e}"))
 }
 
 /// If the worker failed because the results disk is full, the error. The worker says so on
 /// its stdout; a worker that could not even say it (it died writing to worker.log) is caught
 /// by the pool's own write to worker.log failing the same way.
-fn disk_full(a: &Active, code: i32, said: &str) -> Option<String> {
-    if let Some(e) = said.strip_prefix("FAILED ") {
+fn disk_full(a: &Active, code: i32, said: &Heard) -> Option<String> {
+    if let Some(e) = said.error() {
         let full = ["No space left on device", "os error 28", "Disk quota exceeded", "os error 122"];
         return full.iter().any(|p| e.contains(p)).then(|| e.to_string());
     }
@@ -545,21 +578,12 @@ fn spawn(
         .stderr(Stdio::from(log_file))
         .spawn()
         .with_context(|| format!("starting worker {}", exe.display()))?;
-    let state = Arc::new(Mutex::new((0u64, run.steps, f64::NAN, 0.0f64, String::new())));
+    let state = Arc::new(Mutex::new(Heard { steps: run.steps, loss: f64::NAN, ..Default::default() }));
     let out = child.stdout.take().unwrap();
     let st = state.clone();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let p: Vec<&str> = line.split_whitespace().collect();
-            if p.first() == Some(&"PROGRESS") && p.len() == 5 {
-                let mut s = st.lock().unwrap();
-                s.0 = p[1].parse().unwrap_or(s.0);
-                s.1 = p[2].parse().unwrap_or(s.1);
-                s.2 = p[3].parse().unwrap_or(s.2);
-                s.3 = p[4].parse().unwrap_or(s.3);
-            } else {
-                st.lock().unwrap().4 = line;
-            }
+            st.lock().unwrap().hear(&line);
         }
     });
     let bar = mp.add(ProgressBar::new(run.steps));
@@ -572,6 +596,29 @@ fn spawn(
 
 #[cfg(test)]
 mod tests {
+    /// The worker's lines are typed messages: progress updates the counters, the last other
+    /// message is the outcome, and a stray line on stdout (a library printing) changes nothing,
+    /// even one that looks like the old string verbs.
+    #[test]
+    fn the_pool_hears_typed_messages_and_ignores_other_text() {
+        use super::worker::Message;
+        let said = |m: &Message| serde_json::to_string(m).unwrap();
+        let mut h = super::Heard::default();
+        h.hear(&said(&Message::Progress { step: 3, steps: 10, loss: 2.5, tokens_per_s: 900.0 }));
+        assert_eq!((h.step, h.steps, h.loss, h.tokens_per_s), (3, 10, 2.5, 900.0));
+        h.hear("FAILED not a message");
+        h.hear("ALREADY_DONE");
+        assert_eq!(h.outcome, None);
+        assert_eq!(super::failure_text(&h), "");
+        let fail = Message::Failed { error: "No space left on device (os error 28)".into() };
+        h.hear(&said(&fail));
+        assert_eq!(h.error(), Some("No space left on device (os error 28)"));
+        assert_eq!(super::failure_text(&h), ": No space left on device (os error 28)");
+        for m in [Message::AlreadyDone, Message::Stopped { step: 7 }, Message::Busy { holder: "pid 1".into() }] {
+            assert_eq!(Message::parse(&said(&m)), Some(m));
+        }
+    }
+
     #[test]
     fn runs_go_to_the_least_busy_device() {
         assert_eq!(super::pick_device(&[], &[]), 0);

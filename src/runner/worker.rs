@@ -1,15 +1,61 @@
 //! The worker: one run end to end in its own process (`windtunnel worker RUN_DIR`). A
 //! process per run isolates crashes (a panic or abort loses only that run's work in flight)
 //! and lets each job have its own single-threaded backend: two single-threaded processes
-//! measured 1.95x one, while two threads in one process gave 1.1x. Progress goes to stdout
-//! as `PROGRESS step steps loss tokens_per_s` lines that the pool parses.
+//! measured 1.95x one, while two threads in one process gave 1.1x. The worker talks to its pool
+//! on stdout, one JSON `Message` per line (progress, then the outcome); anything else it prints
+//! there is kept as text for the log, never parsed.
 
 use super::sys;
 use crate::spec::config::{Backend, RunConfig};
 use crate::store::{self, RunDir};
 use crate::train::{self, Outcome};
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One line from a worker to its pool (serde JSON, tagged by `msg`): the progress of training,
+/// then how it ended. Typed, so the pool matches on variants instead of string prefixes, and a
+/// line that is not a message (a library printing to stdout) cannot be mistaken for one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case")]
+pub enum Message {
+    Progress {
+        step: u64,
+        steps: u64,
+        loss: f64,
+        tokens_per_s: f64,
+    },
+    /// Another worker holds the run's lock (`holder` says who); nothing trained.
+    Busy {
+        holder: String,
+    },
+    /// Finished by another worker since the pool looked; nothing trained.
+    AlreadyDone,
+    Done {
+        final_loss: f64,
+        wall_s: f64,
+        tokens_per_s: f64,
+    },
+    Diverged {
+        step: u64,
+        why: String,
+    },
+    /// Stopped by a signal at `step`, checkpointed.
+    Stopped {
+        step: u64,
+    },
+    /// The error, on one line.
+    Failed {
+        error: String,
+    },
+}
+
+impl Message {
+    /// The message of a stdout line, `None` for any other text.
+    pub fn parse(line: &str) -> Option<Message> {
+        serde_json::from_str(line).ok()
+    }
+}
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -78,7 +124,7 @@ pub fn main(args: &WorkerArgs) -> Result<i32> {
     if let Err(e) = &res {
         // The pool hears the error through the pipe: on a full disk worker.log cannot take
         // it.
-        say(&format!("FAILED {}", format!("{e:#}").replace('\n', " ")));
+        say(&Message::Failed { error: format!("{e:#}").replace('\n', " ") });
     }
     res
 }
@@ -112,7 +158,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
                 run_dir.id,
                 run_dir.lock_file().display()
             ));
-            say(&format!("BUSY {who}"));
+            say(&Message::Busy { holder: who.to_string() });
             return Ok(Exit::Busy);
         }
     };
@@ -120,7 +166,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
         store::DoneCheck::NotDone => {}
         store::DoneCheck::Good(_) => {
             // Finished by another worker since the pool looked: not trained here.
-            say("ALREADY_DONE");
+            say(&Message::AlreadyDone);
             return Ok(Exit::Done);
         }
         store::DoneCheck::Damaged(why) => set_aside_damaged(&run_dir, &why)?,
@@ -129,7 +175,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
     let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
     let mut progress = |step: u64, steps: u64, loss: f64, tps: f64| {
         if last.elapsed().as_millis() >= 250 || step == steps {
-            say(&format!("PROGRESS {step} {steps} {loss:.5} {tps:.1}"));
+            say(&Message::Progress { step, steps, loss, tokens_per_s: tps });
             last = std::time::Instant::now();
         }
     };
@@ -146,11 +192,11 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
     };
     match result {
         Ok(Outcome::Done(s)) => {
-            say(&format!("DONE {:.6} {:.1} {:.1}", s.final_loss, s.wall_s, s.tokens_per_s));
+            say(&Message::Done { final_loss: s.final_loss, wall_s: s.wall_s, tokens_per_s: s.tokens_per_s });
             Ok(Exit::Done)
         }
         Ok(Outcome::Diverged(step, why)) => {
-            say(&format!("DIVERGED {step} {why}"));
+            say(&Message::Diverged { step, why: why.to_string() });
             Ok(Exit::Diverged)
         }
         Ok(Outcome::Stopped(step)) => {
@@ -160,7 +206,7 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
                 st.heartbeat = store::now_unix();
                 let _ = run_dir.write_status(&st);
             }
-            say(&format!("STOPPED {step}"));
+            say(&Message::Stopped { step });
             Ok(Exit::Stopped)
         }
         Err(e) => {
@@ -201,8 +247,10 @@ fn set_aside_damaged(run_dir: &RunDir, why: &str) -> Result<()> {
 
 /// One line to the pool. Never panics: after the parent died, stdout is a broken pipe and
 /// `println!` would abort the checkpoint the worker is about to write.
-fn say(line: &str) {
+fn say(msg: &Message) {
     use std::io::Write;
+    // Serialising a plain enum of numbers and strings cannot fail.
+    let line = serde_json::to_string(msg).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }

@@ -15,8 +15,8 @@
 use crate::fit::chinchilla::bootstrap::{bootstrap, percentile, Interval};
 use crate::fit::chinchilla::law::Law;
 use crate::fit::chinchilla::objective::{LogData, Theta};
-use crate::fit::chinchilla::validate::{check_chinchilla_points, count_distinct, MIN_POINTS};
 use crate::fit::chinchilla::parametric::ChinchillaFit;
+use crate::fit::chinchilla::validate::{check_chinchilla_points, count_distinct, MIN_POINTS};
 use crate::fit::Obs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -409,6 +409,37 @@ mod tests {
             }
         }
         v
+    }
+
+    /// The rollout's and backtest's refits start from the full fit's optima and a 243-start
+    /// grid instead of all 4,500: on every training set the rollout cuts from a noisy sweep
+    /// they reach the full grid's optimum (same objective to 1e-9 relative, same law).
+    #[test]
+    fn warm_refits_reach_the_full_grids_optimum() {
+        use crate::fit::steps::{refit_chinchilla, refit_grid};
+        assert_eq!(refit_grid().len(), 243);
+        let pts = sweep(7);
+        let full = fit_chinchilla(&pts).unwrap();
+        let warm: Vec<_> = full.multi.optima.iter().map(|s| s.theta).collect();
+        let c_max = pts.iter().map(c6).fold(0.0, f64::max);
+        let mut k = 2.0;
+        loop {
+            let train: Vec<Obs> = pts.iter().filter(|o| c6(o) < c_max / k).cloned().collect();
+            if check_chinchilla_points(&train).is_err() {
+                break;
+            }
+            let a = fit_chinchilla(&train).unwrap();
+            let b = refit_chinchilla(&train, &warm).unwrap();
+            let (fa, fb) = (a.multi.best.objective, b.multi.best.objective);
+            assert!((fb - fa) / fa.max(1e-300) < 1e-9, "k = {k}: refit objective {fb} vs full grid {fa}");
+            // Far outside a few-point set the optimum is a flat ridge (equal objective, other
+            // laws), so the laws are compared on the training set's own largest run.
+            let big = train.iter().max_by(|x, y| c6(x).total_cmp(&c6(y))).unwrap();
+            let (pa, pb) = (a.law.predict(big.params, big.tokens), b.law.predict(big.params, big.tokens));
+            assert!((pb / pa - 1.0).abs() < 1e-4, "k = {k}: {pb} vs {pa}");
+            k *= 2.0;
+        }
+        assert!(k >= 8.0, "too few factors were compared");
     }
 
     /// With the law's form right and only known noise, the rollout's 95% prediction intervals
