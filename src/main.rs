@@ -655,12 +655,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
                 }
                 return Ok(0);
             }
-            let entries = app::check::run(&dir, &opts)?;
-            let inside = entries.iter().filter(|e| e.inside == Some(true)).count();
-            for e in &entries {
-                println!("{}", e.line());
-            }
-            println!("calibration: {inside} of {} actual losses inside their 95% interval", entries.len());
+            print!("{}", app::check::run(&dir, &opts)?.summary());
             println!("ledger: {}", SweepDir::at(&dir).check_json().display());
             println!("report: {}", SweepDir::at(&dir).report_md().display());
             Ok(0)
@@ -808,6 +803,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             min_tokens,
         } => {
             let jobs = jobs.unwrap_or_else(runner::default_jobs);
+            windtunnel::app::design::check_budgets(budget_flops, budget_hours, target_flops)?;
             if let Some(dir) = continue_dir {
                 let unused = [
                     (prior.is_some(), "--prior"),
