@@ -414,6 +414,47 @@ mod tests {
         assert_eq!(clip_to_floor(i, Some(2.5)), i);
     }
 
+    /// A second `check` while the first still trains its run says so; it used to print
+    /// "calibration: 0 of 1 inside". A vacuous interval is counted neither way.
+    #[test]
+    fn the_summary_names_runs_in_progress_and_uncounted_intervals() {
+        let law = crate::fit::Law { e: 1.0, a: 100.0, b: 100.0, alpha: 0.3, beta: 0.3 };
+        let e = |id: &str, hi: f64, actual: Option<f64>| {
+            let mut e = Entry {
+                run_id: id.into(),
+                width: 32,
+                depth: 1,
+                heads: 2,
+                params: 1e5,
+                tokens: 2e6,
+                tokens_per_param: 20.0,
+                flops: 1.2e12,
+                factor: 2.0,
+                rule: "r".into(),
+                predicted: 3.26,
+                interval: Some(Interval { lo: 3.2, hi }),
+                ln_vocab: Some(256f64.ln()),
+                law,
+                kaplan: None,
+                actual: None,
+                inside: None,
+                rel_err: None,
+                curve: None,
+            };
+            if let Some(a) = actual {
+                e.settle(a);
+            }
+            e
+        };
+        let busy = Checked { entries: vec![e("a", 3.4, None)], in_progress: vec!["a".into()] };
+        let s = busy.summary();
+        assert!(s.contains("calibration: 0 of 0 actual losses inside") && s.contains("1 still in progress in another worker (a)"), "{s}");
+        let vac = Checked { entries: vec![e("a", 3.4, Some(3.3)), e("b", 6.4e11, Some(3.27))], in_progress: vec![] };
+        let s = vac.summary();
+        assert!(s.contains("calibration: 1 of 1 actual losses inside") && s.contains("1 finished with no interval"), "{s}");
+        assert!(!s.contains("in progress"), "{s}");
+    }
+
     #[test]
     fn bad_flags_are_user_errors() {
         let o = |f: fn(&mut Options)| {
