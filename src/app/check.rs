@@ -60,6 +60,16 @@ pub fn factors(factor: Option<f64>, count: usize) -> Vec<f64> {
     }
 }
 
+/// A flag's number as written: plain when ordinary, in e-notation when huge or tiny (1e300
+/// printed whole is 301 digits).
+fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-3..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 fn check_options(o: &Options) -> Result<()> {
     let bad = |m: String| -> Result<()> { Err(UserError(m).into()) };
     if o.jobs == 0 {
@@ -71,7 +81,7 @@ fn check_options(o: &Options) -> Result<()> {
     }
     if let Some(k) = o.factor {
         if !(k.is_finite() && k > 0.0) {
-            return bad(format!("--factor {k} must be > 0"));
+            return bad(format!("--factor {} must be > 0", num(k)));
         }
     }
     if o.width.is_some() && o.count != 1 {
@@ -94,7 +104,8 @@ fn check_options(o: &Options) -> Result<()> {
     if let Some(t) = o.tokens_per_param {
         if !(t.is_finite() && t > 0.0 && t <= crate::spec::MAX_TOKENS_PER_PARAM) {
             return bad(format!(
-                "--tokens-per-param {t} must be > 0 and at most {:e} (the sweep file's own limit)",
+                "--tokens-per-param {} must be > 0 and at most {:e} (the sweep file's own limit)",
+                num(t),
                 crate::spec::MAX_TOKENS_PER_PARAM
             ));
         }
@@ -175,7 +186,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
                 return Err(UserError(format!(
                     "--factor {}: a check model of {c:.3e} FLOPs ({k:.3e}x the sweep's largest run, {c_max:.3e}) is \
                      above {:e}, the sweep file's own limit on a target",
-                    o.factor.unwrap_or(k),
+                    num(o.factor.unwrap_or(k)),
                     crate::spec::MAX_TARGET_FLOPS
                 ))
                 .into());
@@ -189,7 +200,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
                 )
             };
             let s = target_shape(n, best, cfg.vocab).ok_or_else(|| {
-                UserError(format!("--factor {k}: no model shape has N = {n:.3e} parameters (C = {c:.3e} FLOPs)"))
+                UserError(format!("--factor {}: no model shape has N = {n:.3e} parameters (C = {c:.3e} FLOPs)", num(k)))
             })?;
             shapes.push((s.width, s.depth, crate::flops::chinchilla_tokens(c, s.params), rule));
         }
@@ -473,7 +484,7 @@ mod tests {
         let e = o(|x| (x.count, x.width, x.depth) = (2, Some(32), Some(1))).unwrap_err().to_string();
         assert!(e.contains("--count 2 does not apply to a given shape"), "{e}");
         let e = o(|x| (x.width, x.depth, x.tokens_per_param) = (Some(32), Some(1), Some(1e30))).unwrap_err();
-        assert!(e.to_string().contains("--tokens-per-param 1000000000000000000000000000000 must be"), "{e}");
+        assert!(e.to_string().contains("--tokens-per-param 1e30 must be > 0 and at most 1e4"), "{e}");
         assert!(o(|x| {
             (x.width, x.depth, x.factor) = (Some(32), Some(1), Some(2.0));
         })

@@ -709,6 +709,15 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
     if let Some(w) = prior_mismatch(&base, prior) {
         s = w + "\n" + &s;
     }
+    if args.budget_flops.is_some_and(|b| b >= args.target_flops) {
+        s = format!(
+            "NOTE: the budget ({:.3e} FLOPs) is not below the target run ({:.3e} FLOPs): grids were limited to less than \
+             the target's compute, with every run below it (a sweep costing more than the run it predicts is better \
+             spent training that run)\n{s}",
+            args.budget_flops.unwrap_or(0.0),
+            args.target_flops
+        );
+    }
     s += "| sizes (width x depth) | tokens per param | FLOPs | est. wall | linearised N_opt spread | simulated N_opt spread | simulated loss spread |\n|---|---|---|---|---|---|---|\n";
     for c in cands.iter().filter(|c| c.sim.is_some()) {
         let p = c.sim.as_ref().unwrap();
