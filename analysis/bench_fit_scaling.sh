@@ -9,8 +9,13 @@
 #           every row its own run (no run_id column: every row is a final point)
 #   sweep:  100 runs (10 sizes x 10 token budgets), 100 evaluations each (10,000 rows),
 #           run_id and is_final columns: only the last evaluation of a run is final
+#   repeat1m: an undetermined verdict on a million rows (law 1.8 + 400/N^0.34 + 400/D^0.28):
+#           20 points (N 1e6 to 1.8e6, 10 to 20 tokens per parameter) x 50,000 copies, each
+#           with its own 1% noise, fitted with --target-flops 4e17 (1,000x the largest run), so
+#           the verdict searches runs to suggest (issue 38: over 300 s before the search scored
+#           distinct points once)
 #
-# Usage: analysis/bench_fit_scaling.sh [ROWS ...]   (default: 1000 10000 100000 1000000 sweep)
+# Usage: analysis/bench_fit_scaling.sh [ROWS ...]   (default: 1000 10000 100000 1000000 sweep repeat1m)
 # Builds nothing itself: uses $WINDTUNNEL_BIN, else target/release/windtunnel. CSVs are
 # cached in $BENCH_DIR (default: a folder under ${TMPDIR:-/tmp}).
 set -euo pipefail
@@ -21,7 +26,7 @@ wt="${WINDTUNNEL_BIN:-$root/target/release/windtunnel}"
 dir="${BENCH_DIR:-${TMPDIR:-/tmp}/windtunnel-bench-fit}"
 mkdir -p "$dir"
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(1000 10000 100000 1000000 sweep)
+[ ${#cases[@]} -gt 0 ] || cases=(1000 10000 100000 1000000 sweep repeat1m)
 
 gen() { # gen ROWS|sweep FILE
   python3 - "$1" "$2" <<'PY'
@@ -30,7 +35,14 @@ rows, out = sys.argv[1], sys.argv[2]
 rng = random.Random(7)
 law = lambda n, d: 1.8 + 480.0 / n ** 0.35 + 2100.0 / d ** 0.37
 with open(out + ".tmp", "w") as f:
-    if rows == "sweep":
+    if rows == "repeat1m":
+        f.write("params,tokens,loss\n")
+        pts = [(n, n * t) for n in (1.0e6, 1.2e6, 1.5e6, 1.8e6) for t in (10, 12, 14, 17, 20)]
+        for _ in range(50000):
+            for n, d in pts:
+                l = (1.8 + 400.0 / n ** 0.34 + 400.0 / d ** 0.28) * math.exp(0.01 * rng.gauss(0, 1))
+                f.write(f"{n:.6e},{d:.6e},{l:.6f}\n")
+    elif rows == "sweep":
         f.write("run_id,params,tokens,loss,is_final\n")
         for i in range(10):
             n = 1e6 * 1000 ** (i / 9)
@@ -58,9 +70,11 @@ printf "%-9s %8s %8s  %s\n" "case" "wall_s" "cpu_s" "fitted (true: E 1.8, A 480,
 for c in "${cases[@]}"; do
   csv="$dir/fit_$c.csv"
   [ -f "$csv" ] || gen "$c" "$csv"
-  /usr/bin/time -o "$dir/fit_$c.time" -f "%e %U %S" "$wt" fit "$csv" --out "$dir/fit_$c.json" >/dev/null 2>"$dir/fit_$c.log" \
+  extra=()
+  [ "$c" = repeat1m ] && extra=(--target-flops 4e17)
+  /usr/bin/time -o "$dir/fit_$c.time" -f "%e %U %S" "$wt" fit "$csv" --out "$dir/fit_$c.json" "${extra[@]}" >/dev/null 2>"$dir/fit_$c.log" \
     || { echo "$c: fit failed, see $dir/fit_$c.log" >&2; exit 1; }
   read -r wall user sys <"$dir/fit_$c.time"
-  law="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); p=r["params"]; print("E %.4f A %.1f B %.1f alpha %.4f beta %.4f; %d points, %d/%d bootstrap" % (p["E"], p["A"], p["B"], p["alpha"], p["beta"], r["n_points"], r["bootstrap_ok"], r["bootstrap_resamples"]))' "$dir/fit_$c.json")"
+  law="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); p=r["params"]; v=r.get("verdict") or {}; print("E %.4f A %.1f B %.1f alpha %.4f beta %.4f; %d points, %d/%d bootstrap; verdict %s" % (p["E"], p["A"], p["B"], p["alpha"], p["beta"], r["n_points"], r["bootstrap_ok"], r["bootstrap_resamples"], "determined" if v.get("determined") else "not determined, %d runs suggested" % len(v.get("suggest", []))))' "$dir/fit_$c.json")"
   printf "%-9s %8.2f %8.2f  %s\n" "$c" "$wall" "$(echo "$user + $sys" | bc -l)" "$law"
 done

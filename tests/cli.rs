@@ -209,6 +209,45 @@ fn check_calibrates_on_a_larger_run(sweep: &Path) {
         let o = bin().arg("check").arg(dir).args(bad).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
     }
+    // Issue 38 item 11: flags accepted or ignored without notice before; each now says which.
+    for (bad, want) in [
+        (&["--jobs", "0"][..], "--jobs must be at least 1"),
+        (&["--count", "2", "--width", "32", "--depth", "1"][..], "--count 2 does not apply to a given shape"),
+        (&["--width", "32", "--depth", "1", "--tokens-per-param", "1e30", "--dry-run"][..], "--tokens-per-param"),
+        (&["--factor", "1e300", "--dry-run"][..], "the sweep file's own limit"),
+    ] {
+        let o = bin().arg("check").arg(dir).args(bad).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+        assert!(text(&o).contains(want), "{bad:?}: {}", text(&o));
+    }
+    tampered_ledger_and_fit_are_not_trusted(sweep);
+}
+
+/// Issue 38 item 5: a check.json entry whose run id has no run folder is left out of the
+/// report with a warning (it said "2 of 2 inside" with a phantom row); a fit.json whose target
+/// loss was edited to -3 is refused by `report`, naming the file and the field.
+fn tampered_ledger_and_fit_are_not_trusted(sweep: &Path) {
+    let dir = sweep.to_str().unwrap();
+    let (ledger_path, fit_path) = (sweep.join("check.json"), sweep.join("fit.json"));
+    let (ledger, fit) = (std::fs::read_to_string(&ledger_path).unwrap(), std::fs::read_to_string(&fit_path).unwrap());
+    let mut l: serde_json::Value = serde_json::from_str(&ledger).unwrap();
+    let mut phantom = l["entries"][0].clone();
+    phantom["run_id"] = "0000phantom".into();
+    l["entries"].as_array_mut().unwrap().push(phantom);
+    std::fs::write(&ledger_path, serde_json::to_string(&l).unwrap()).unwrap();
+    let o = bin().args(["report", dir]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(sweep.join("report.md")).unwrap();
+    assert!(md.contains("entry 0000phantom is left out") && !md.contains("`0000phantom`"), "{md}");
+    std::fs::write(&ledger_path, &ledger).unwrap();
+    let mut f: serde_json::Value = serde_json::from_str(&fit).unwrap();
+    f["target"]["loss"] = (-3.0).into();
+    std::fs::write(&fit_path, serde_json::to_string(&f).unwrap()).unwrap();
+    let o = bin().args(["report", dir]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("fit.json: field `target.loss` = -3"), "{t}");
+    std::fs::write(&fit_path, &fit).unwrap();
 }
 
 #[test]

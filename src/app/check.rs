@@ -60,15 +60,37 @@ pub fn factors(factor: Option<f64>, count: usize) -> Vec<f64> {
     }
 }
 
+/// A flag's number as written: plain when ordinary, in e-notation when huge or tiny (1e300
+/// printed whole is 301 digits).
+fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-3..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 fn check_options(o: &Options) -> Result<()> {
     let bad = |m: String| -> Result<()> { Err(UserError(m).into()) };
+    if o.jobs == 0 {
+        // As `run --jobs 0`: zero workers would train nothing and report the ledger as if.
+        return bad("--jobs must be at least 1".into());
+    }
     if !(1..=3).contains(&o.count) {
         return bad(format!("--count {} must be 1, 2 or 3", o.count));
     }
     if let Some(k) = o.factor {
         if !(k.is_finite() && k > 0.0) {
-            return bad(format!("--factor {k} must be > 0"));
+            return bad(format!("--factor {} must be > 0", num(k)));
         }
+    }
+    if o.width.is_some() && o.count != 1 {
+        // A given shape is one model; the count spreads models over compute multiples.
+        return bad(format!(
+            "--count {} does not apply to a given shape (--width --depth is one model); drop --count, or drop the \
+             shape to spread {} models over compute multiples",
+            o.count, o.count
+        ));
     }
     if o.width.is_some() != o.depth.is_some() {
         return bad("give --width and --depth together (and optionally --tokens-per-param)".into());
@@ -80,8 +102,12 @@ fn check_options(o: &Options) -> Result<()> {
         return bad("give either a shape (--width --depth [--tokens-per-param]) or --factor, not both".into());
     }
     if let Some(t) = o.tokens_per_param {
-        if !(t.is_finite() && t > 0.0) {
-            return bad(format!("--tokens-per-param {t} must be > 0"));
+        if !(t.is_finite() && t > 0.0 && t <= crate::spec::MAX_TOKENS_PER_PARAM) {
+            return bad(format!(
+                "--tokens-per-param {} must be > 0 and at most {:e} (the sweep file's own limit)",
+                num(t),
+                crate::spec::MAX_TOKENS_PER_PARAM
+            ));
         }
     }
     Ok(())
@@ -128,6 +154,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
         UserError(format!("{}: no usable fit.json ({e:#}); run `windtunnel collect` first", dir.display()))
     })?;
     let df = frame::read_frame(&sd.runs_parquet())?;
+    super::sweep::check_fit_json(&fit, &sweep, &df, &sd.fit_json())?;
     let runs = run_curves(&df)?;
     let (best, cfg) = template(&sweep, &runs)?;
     let c_max = runs.iter().map(|r| r.c6()).fold(0.0, f64::max);
@@ -155,6 +182,15 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
     } else {
         for k in factors(o.factor, o.count) {
             let c = k * c_max;
+            if !(c <= crate::spec::MAX_TARGET_FLOPS) {
+                return Err(UserError(format!(
+                    "--factor {}: a check model of {c:.3e} FLOPs ({k:.3e}x the sweep's largest run, {c_max:.3e}) is \
+                     above {:e}, the sweep file's own limit on a target",
+                    num(o.factor.unwrap_or(k)),
+                    crate::spec::MAX_TARGET_FLOPS
+                ))
+                .into());
+            }
             let (n, rule) = if determined {
                 (law.n_opt(c), "the law's N_opt".to_string())
             } else {
@@ -163,13 +199,24 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
                     format!("{CHINCHILLA_TPP} tokens per parameter: the fit does not determine N_opt"),
                 )
             };
-            let s = target_shape(n, best, cfg.vocab).ok_or_else(|| anyhow::anyhow!("no shape for N = {n}"))?;
+            let s = target_shape(n, best, cfg.vocab).ok_or_else(|| {
+                UserError(format!("--factor {}: no model shape has N = {n:.3e} parameters (C = {c:.3e} FLOPs)", num(k)))
+            })?;
             shapes.push((s.width, s.depth, crate::flops::chinchilla_tokens(c, s.params), rule));
         }
     }
     let floor = fit.verdict.as_ref().and_then(|v| v.floor);
     let mut out: Vec<Planned> = Vec::new();
     for (w, d, tokens, rule) in shapes {
+        // Before `derive` casts it to whole steps: 1e30 tokens would saturate at 2^64.
+        if !(tokens <= crate::spec::MAX_TOKENS) {
+            return Err(UserError(format!(
+                "a check model of width {w}, depth {d} would train on {tokens:.3e} tokens, above {:e} (the sweep \
+                 file's own limit on a run's tokens); give a smaller --tokens-per-param or --factor",
+                crate::spec::MAX_TOKENS
+            ))
+            .into());
+        }
         let config = derive(cfg, &name, w, d, tokens);
         let id = config.run_id();
         if out.iter().any(|p| p.entry.run_id == id) {
@@ -189,6 +236,7 @@ pub fn plan(dir: &Path, o: &Options) -> Result<(Sweep, FitReport, Vec<Planned>, 
             rule,
             predicted: law.predict(n, dd),
             interval: fit.loss_interval_at(n, dd).map(|i| clip_to_floor(i, floor)),
+            ln_vocab: Some((cfg.vocab as f64).ln()),
             law,
             kaplan: fit.form_check.as_ref().map(|fc| fc.kaplan.law.predict(n, dd)),
             actual: None,
@@ -247,8 +295,39 @@ pub fn estimate(dir: &Path, sweep: &str, planned: &[Planned], jobs: usize) -> Re
     Ok((secs, total, runner::plan::pace_note(pace)))
 }
 
-/// Plan, record, train, settle, report. Returns the ledger's entries for this check's runs.
-pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
+/// What a `check` did: the ledger's entries for its runs, and those of its runs that another
+/// worker was still training (locked), which it could not settle.
+pub struct Checked {
+    pub entries: Vec<Entry>,
+    pub in_progress: Vec<String>,
+}
+
+impl Checked {
+    /// The terminal's lines: each entry, then the coverage over the entries whose interval is a
+    /// claim, naming the runs still training elsewhere and the intervals that are no claim.
+    pub fn summary(&self) -> String {
+        let mut s: String = self.entries.iter().map(|e| format!("{}\n", e.line())).collect();
+        let counted: Vec<bool> = self.entries.iter().filter_map(|e| e.counted_inside()).collect();
+        let inside = counted.iter().filter(|&&x| x).count();
+        let vacuous = self.entries.iter().filter(|e| e.actual.is_some() && e.counted_inside().is_none()).count();
+        let mut parts = vec![format!("{inside} of {} actual losses inside their 95% interval", counted.len())];
+        if vacuous > 0 {
+            parts.push(format!("{vacuous} finished with no interval that is a claim (not counted)"));
+        }
+        if !self.in_progress.is_empty() {
+            parts.push(format!(
+                "{} still in progress in another worker ({}): run `windtunnel check` again once it has finished",
+                self.in_progress.len(),
+                self.in_progress.join(", ")
+            ));
+        }
+        s += &format!("calibration: {}\n", parts.join("; "));
+        s
+    }
+}
+
+/// Plan, record, train, settle, report.
+pub fn run(dir: &Path, o: &Options) -> Result<Checked> {
     let (sweep, fit, planned, c_max) = plan(dir, o)?;
     let sd = SweepDir::at(dir);
     let (root, cdir) = check_dir(dir, &sweep.name)?;
@@ -258,6 +337,15 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
     } else {
         Ledger::default()
     };
+    // Entries that their runs or their own laws contradict are left out (and said), so the
+    // planned entries below are recorded afresh rather than matched to a tampered one.
+    let (valid, warnings) = crate::report::facts::read_ledger(&sd, &sweep.name);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(valid) = valid {
+        ledger.entries = valid.entries;
+    }
     (ledger.sweep, ledger.runs_dir, ledger.sweep_max_flops) =
         (sweep.name.clone(), cdir.root.display().to_string(), c_max);
     // Predictions are on disk before any check run trains.
@@ -277,8 +365,12 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
     };
     let rep = runner::run(&check_sweep, &ro)?;
     let mut out = Vec::new();
+    let mut in_progress = Vec::new();
     for p in &planned {
         let rd = cdir.run(&p.entry.run_id);
+        if !rd.is_done() && rep.elsewhere.contains(&p.entry.run_id) {
+            in_progress.push(p.entry.run_id.clone());
+        }
         let e = ledger.entry(p.entry.clone());
         if rd.is_done() {
             let last = rd
@@ -306,7 +398,7 @@ pub fn run(dir: &Path, o: &Options) -> Result<Vec<Entry>> {
             rep.failed
         );
     }
-    Ok(out)
+    Ok(Checked { entries: out, in_progress })
 }
 
 #[cfg(test)]
@@ -333,6 +425,47 @@ mod tests {
         assert_eq!(clip_to_floor(i, Some(2.5)), i);
     }
 
+    /// A second `check` while the first still trains its run says so; it used to print
+    /// "calibration: 0 of 1 inside". A vacuous interval is counted neither way.
+    #[test]
+    fn the_summary_names_runs_in_progress_and_uncounted_intervals() {
+        let law = crate::fit::Law { e: 1.0, a: 100.0, b: 100.0, alpha: 0.3, beta: 0.3 };
+        let e = |id: &str, hi: f64, actual: Option<f64>| {
+            let mut e = Entry {
+                run_id: id.into(),
+                width: 32,
+                depth: 1,
+                heads: 2,
+                params: 1e5,
+                tokens: 2e6,
+                tokens_per_param: 20.0,
+                flops: 1.2e12,
+                factor: 2.0,
+                rule: "r".into(),
+                predicted: 3.26,
+                interval: Some(Interval { lo: 3.2, hi }),
+                ln_vocab: Some(256f64.ln()),
+                law,
+                kaplan: None,
+                actual: None,
+                inside: None,
+                rel_err: None,
+                curve: None,
+            };
+            if let Some(a) = actual {
+                e.settle(a);
+            }
+            e
+        };
+        let busy = Checked { entries: vec![e("a", 3.4, None)], in_progress: vec!["a".into()] };
+        let s = busy.summary();
+        assert!(s.contains("calibration: 0 of 0 actual losses inside") && s.contains("1 still in progress in another worker (a)"), "{s}");
+        let vac = Checked { entries: vec![e("a", 3.4, Some(3.3)), e("b", 6.4e11, Some(3.27))], in_progress: vec![] };
+        let s = vac.summary();
+        assert!(s.contains("calibration: 1 of 1 actual losses inside") && s.contains("1 finished with no interval"), "{s}");
+        assert!(!s.contains("in progress"), "{s}");
+    }
+
     #[test]
     fn bad_flags_are_user_errors() {
         let o = |f: fn(&mut Options)| {
@@ -345,6 +478,13 @@ mod tests {
         assert!(o(|x| x.width = Some(32)).unwrap_err().to_string().contains("--depth"));
         assert!(o(|x| x.factor = Some(0.0)).unwrap_err().to_string().contains("--factor"));
         assert!(o(|x| x.tokens_per_param = Some(20.0)).is_err());
+        // As `run --jobs 0`; a count with a given shape (one model) is a conflict, not ignored;
+        // tokens per parameter past the sweep file's limit (1e30 saturated a u64 cast).
+        assert!(o(|x| x.jobs = 0).unwrap_err().to_string().contains("--jobs must be at least 1"));
+        let e = o(|x| (x.count, x.width, x.depth) = (2, Some(32), Some(1))).unwrap_err().to_string();
+        assert!(e.contains("--count 2 does not apply to a given shape"), "{e}");
+        let e = o(|x| (x.width, x.depth, x.tokens_per_param) = (Some(32), Some(1), Some(1e30))).unwrap_err();
+        assert!(e.to_string().contains("--tokens-per-param 1e30 must be > 0 and at most 1e4"), "{e}");
         assert!(o(|x| {
             (x.width, x.depth, x.factor) = (Some(32), Some(1), Some(2.0));
         })

@@ -266,11 +266,64 @@ pub struct CurveRequest {
     pub csv: bool,
 }
 
+/// The largest learning rate `predict-curve --lr` takes: the sweep file's own bound on `lr`.
+pub const MAX_LR: f64 = 1.0;
+
+/// `predict-curve`'s flags on their own, before fit.json is read: a learning rate of 0, NaN
+/// or below 0 gave a loss of 1.564e184 (exit 0); a size of 100 parameters, inf.
+fn check_request(req: &CurveRequest) -> Result<()> {
+    let bad = |m: String| -> Result<()> { Err(UserError(m).into()) };
+    if req.schedule_csv.is_some() {
+        // The schedule file gives every update's learning rate and its length is the run's.
+        for (given, flag) in [(req.steps.is_some(), "--steps"), (req.peak_lr.is_some(), "--lr")] {
+            if given {
+                return bad(format!(
+                    "{flag} conflicts with --schedule: the schedule file gives the learning rate of every update and \
+                     the number of steps; give one or the other"
+                ));
+            }
+        }
+    }
+    if let Some(lr) = req.peak_lr {
+        if !(lr.is_finite() && lr > 0.0 && lr <= MAX_LR) {
+            return bad(format!("--lr {lr} must be a number in (0, {MAX_LR}] (the sweep file's own bound)"));
+        }
+    }
+    if let Some(n) = req.params {
+        let max = crate::spec::MAX_TARGET_PARAMS;
+        if !(n.is_finite() && (1.0..=max).contains(&n)) {
+            return bad(format!("--params {n} must be a number of parameters from 1 to {max:e}"));
+        }
+    }
+    if req.steps == Some(0) || req.points == 0 {
+        return bad("--steps and --points must be > 0".into());
+    }
+    Ok(())
+}
+
+/// ln(vocabulary) of the sweep's data (the loss of a uniform guess), if its sweep file reads.
+fn ln_vocab_of_dir(dir: &Path) -> Option<f64> {
+    let sw = super::sweep::sweep_of_dir(dir).ok()?;
+    sw.runs.first().map(|r| (r.vocab as f64).ln()).filter(|v| v.is_finite() && *v > 0.0)
+}
+
 /// `predict-curve DIR`: the law's curve with its 95% band, as CSV or a table.
 pub fn predict_curve(dir: &Path, req: &CurveRequest) -> Result<String> {
+    check_request(req)?;
     let law = law_of_dir(dir)?;
+    predict_curve_of(&law, ln_vocab_of_dir(dir), &dir.display().to_string(), req)
+}
+
+/// `predict_curve` on a fitted law. A curve that is not finite, or whose point prediction
+/// anywhere lies above `ln_vocab` (a uniform guess: no trained model is worse), is refused
+/// (exit 2): the law does not hold there. Where only the band reaches above it, or the law
+/// sits at the bounds of its search (`solve::at_bounds`), the band is printed as "no interval"
+/// (CSV: empty lo and hi), never as if it held, with the reason on a note line (on stderr with
+/// --csv).
+pub fn predict_curve_of(law: &CurveLawReport, ln_vocab: Option<f64>, origin: &str, req: &CurveRequest) -> Result<String> {
+    check_request(req)?;
     let t = law.target.as_ref();
-    let need = |what: &str| UserError(format!("{}: fit.json has no target; give {what}", dir.display()));
+    let need = |what: &str| UserError(format!("{origin}: fit.json has no target; give {what}"));
     let params = req.params.or(t.map(|t| t.params)).ok_or_else(|| need("--params"))?;
     let tps = t.map_or(1.0, |t| t.tokens_per_step);
     let lr: Vec<f64> = match &req.schedule_csv {
@@ -285,28 +338,80 @@ pub fn predict_curve(dir: &Path, req: &CurveRequest) -> Result<String> {
     if !(params > 0.0 && params.is_finite()) || steps == 0 || req.points == 0 {
         return Err(UserError("--params, --steps and --points must be > 0".into()).into());
     }
+    if !lr[..steps as usize].iter().any(|&v| v > 0.0) {
+        return Err(UserError(format!(
+            "the learning rate is 0 at every one of the {steps} steps: nothing trains, and the law (a function of \
+             the summed learning rate) does not describe an untrained model"
+        ))
+        .into());
+    }
     // From the end of warmup, like the fitted curves (see `curve_run`).
     let warm = curve::prep::warmup_end(&lr[..steps as usize]) as u64 + 1;
     let evals: Vec<u64> = curve::even_steps(steps, req.points).into_iter().filter(|&s| s >= warm).collect();
     let pts = curve::predict_curve(&law.fit, params, &lr, &evals, tps);
+    let lv = ln_vocab.filter(|v| v.is_finite() && *v > 0.0);
+    if let Some(p) = pts.iter().find(|p| !p.loss.is_finite() || lv.is_some_and(|v| p.loss > v)) {
+        let why = match lv {
+            Some(v) if p.loss.is_finite() => {
+                format!("above ln(vocabulary) = {v:.4}, the loss of a uniform guess, which any trained model beats")
+            }
+            _ => "not a finite number".to_string(),
+        };
+        let bounds = curve::solve::at_bounds(&law.fit.law);
+        return Err(UserError(format!(
+            "{origin}: the loss-curve law predicts {} at step {} for N = {params:.4e}: {why}. The law does not hold \
+             this far from the fitted runs{}",
+            p.loss,
+            p.step,
+            if bounds.is_empty() { String::new() } else { format!(" (it sits at its bounds: {})", bounds.join("; ")) }
+        ))
+        .into());
+    }
+    let mut notes: Vec<String> = Vec::new();
+    let bounds = curve::solve::at_bounds(&law.fit.law);
+    if !bounds.is_empty() {
+        notes.push(format!(
+            "no interval: the fitted law sits at the bounds of its search ({}), so its 95% band says what the bounds \
+             allow, not what the data determine",
+            bounds.join("; ")
+        ));
+    }
+    if let Some(p) = pts.iter().find(|p| !(p.lo.is_finite() && p.hi.is_finite()) || lv.is_some_and(|v| p.hi > v)) {
+        notes.push(format!(
+            "no interval: the 95% band reaches {} at step {}{}",
+            p.hi,
+            p.step,
+            lv.map_or(String::new(), |v| format!(", above ln(vocabulary) = {v:.4}, so it excludes nothing"))
+        ));
+    }
+    let band = notes.is_empty();
     let mut out = String::new();
     if req.csv {
         out.push_str("step,tokens,lr,loss,lo,hi\n");
         for p in &pts {
-            let _ = writeln!(out, "{},{},{:e},{:.6},{:.6},{:.6}", p.step, p.tokens, p.lr, p.loss, p.lo, p.hi);
+            let (lo, hi) = if band { (format!("{:.6}", p.lo), format!("{:.6}", p.hi)) } else { Default::default() };
+            let _ = writeln!(out, "{},{},{:e},{:.6},{lo},{hi}", p.step, p.tokens, p.lr, p.loss);
+        }
+        for n in &notes {
+            eprintln!("warning: {n}");
         }
     } else {
+        for n in &notes {
+            let _ = writeln!(out, "warning: {n}");
+        }
         let _ = writeln!(
             out,
-            "loss curve of N = {params:.4e} over {steps} steps ({:.4e} tokens), 95% band:",
-            steps as f64 * tps
+            "loss curve of N = {params:.4e} over {steps} steps ({:.4e} tokens), {}:",
+            steps as f64 * tps,
+            if band { "95% band" } else { "no interval" }
         );
         let _ = writeln!(out, "{:>10} {:>12} {:>10} {:>8} {:>8} {:>8}", "step", "tokens", "lr", "loss", "lo", "hi");
         for p in &pts {
+            let (lo, hi) = if band { (format!("{:.4}", p.lo), format!("{:.4}", p.hi)) } else { ("n/a".into(), "n/a".into()) };
             let _ = writeln!(
                 out,
-                "{:>10} {:>12.4e} {:>10.3e} {:>8.4} {:>8.4} {:>8.4}",
-                p.step, p.tokens, p.lr, p.loss, p.lo, p.hi
+                "{:>10} {:>12.4e} {:>10.3e} {:>8.4} {lo:>8} {hi:>8}",
+                p.step, p.tokens, p.lr, p.loss
             );
         }
     }
@@ -829,6 +934,67 @@ mod tests {
         // The same lengths as tokens per parameter select nothing: the error names the axis.
         let e = holdout(&runs, &[819_200.0], &[3_276_800.0], LengthAxis::TokensPerParam).err().unwrap().to_string();
         assert!(e.contains("0 runs at tokens per parameter") && e.contains("need some of each"), "{e}");
+    }
+
+    /// A known law with a band of 12 refits, and the target the sweep would have given it.
+    fn known_report(law: curve::CurveLaw) -> CurveLawReport {
+        let runs: Vec<CurveRun> = known_law_runs(|_, j| 800 << j, 2, 1).into_iter().map(|r| r.0).collect();
+        let mut fit = curve::fit(&runs, 0, 0).unwrap();
+        fit.law = law;
+        fit.bootstrap = (0..12).map(|i| curve::CurveLaw { e: law.e * (1.0 + 0.002 * (i as f64 - 5.5)), ..law }).collect();
+        fit.residual_rms = 2e-3;
+        fit.rollout = None;
+        let mut rep = CurveLawReport::new(fit, &runs);
+        let s = Schedule::Wsd { warmup: 0.05, decay: 0.2, decay_shape: crate::spec::config::DecayShape::Linear };
+        rep.target = Some(target_curve(&rep, 4e5, &s, 1e-2, 3200, 1024.0));
+        rep
+    }
+
+    /// `predict-curve` refuses what would extrapolate into nonsense (a learning rate of 0, NaN
+    /// or -1 gave 1.564e184; --params 1e6 gave 19.76 above ln 256 = 5.55), rejects --steps and
+    /// --lr beside --schedule, and prints no band as if it held when the law sits at its bounds.
+    #[test]
+    fn predict_curve_refuses_nonsense_and_says_when_no_interval_holds() {
+        let law = curve::known_law(3e5);
+        let rep = known_report(law);
+        let req = CurveRequest { points: 16, ..Default::default() };
+        let ln256 = Some(256f64.ln());
+        let ok = predict_curve_of(&rep, ln256, "d", &req).unwrap();
+        assert!(ok.contains("95% band:") && !ok.contains("warning") && !ok.contains("n/a"), "{ok}");
+        let e = |r: CurveRequest, lv: Option<f64>| predict_curve_of(&rep, lv, "d", &r).unwrap_err();
+        for lr in [0.0, f64::NAN, -1.0, 2.0] {
+            let err = e(CurveRequest { peak_lr: Some(lr), ..req.clone() }, ln256);
+            assert!(err.downcast_ref::<UserError>().is_some() && err.to_string().contains("--lr"), "{lr}: {err}");
+        }
+        for n in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e30] {
+            let err = e(CurveRequest { params: Some(n), ..req.clone() }, ln256).to_string();
+            assert!(err.contains("--params"), "{n}: {err}");
+        }
+        let dir = std::env::temp_dir().join(format!("wt-predict-nonsense-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let zero = dir.join("zero.csv");
+        std::fs::write(&zero, (0..100).map(|i| format!("{i},0\n")).collect::<String>()).unwrap();
+        let sched = CurveRequest { schedule_csv: Some(zero.clone()), ..req.clone() };
+        assert!(e(sched.clone(), ln256).to_string().contains("learning rate is 0 at every one of the 100 steps"));
+        for (r, flag) in [
+            (CurveRequest { steps: Some(50), ..sched.clone() }, "--steps conflicts with --schedule"),
+            (CurveRequest { peak_lr: Some(1e-3), ..sched }, "--lr conflicts with --schedule"),
+        ] {
+            assert!(e(r, ln256).to_string().contains(flag), "{flag}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        // A prediction above ln(vocabulary) is refused (here: a vocabulary of 4, ln 4 = 1.39).
+        let err = e(req.clone(), Some(4f64.ln())).to_string();
+        assert!(err.contains("above ln(vocabulary) = 1.3863") && err.contains("does not hold"), "{err}");
+        // The law at its bounds (alpha 2, p_exp -2, a_exp 168 on the tiny sweep): no band.
+        let bounded = known_report(curve::CurveLaw { alpha: 2.0, a_exp: 168.0, ..law });
+        let out = predict_curve_of(&bounded, ln256, "d", &CurveRequest { params: Some(3e5), ..req.clone() }).unwrap();
+        assert!(out.contains("warning: no interval: the fitted law sits at the bounds"), "{out}");
+        assert!(out.contains("alpha = 2.0000 is at the end") && out.contains("a_exp = 168.0000 is past"), "{out}");
+        assert!(out.contains("no interval:\n") && out.contains("n/a"), "{out}");
+        let csv = CurveRequest { params: Some(3e5), csv: true, ..req };
+        let out = predict_curve_of(&bounded, ln256, "d", &csv).unwrap();
+        assert!(out.lines().skip(1).all(|l| l.ends_with(",,")), "{out}");
     }
 
     #[test]

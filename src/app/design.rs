@@ -463,10 +463,12 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
         let (flops, wall_s) = sweep_cost(&sw, args.jobs);
         let within =
             args.budget_flops.is_none_or(|b| flops <= b) && args.budget_hours.is_none_or(|h| wall_s <= h * 3600.0);
-        if !within {
+        let points = sweep_points(&sw);
+        // A grid is a cheap stand-in for the target run: one costing more than the target, or
+        // with a run past it, is better spent on the target itself, whatever the budget allows.
+        if !within || flops >= args.target_flops || largest_c6(&points) >= args.target_flops {
             return Ok(None);
         }
-        let points = sweep_points(&sw);
         let fisher = simulate::fisher_spreads(&points, args.target_flops, prior);
         Ok(Some(Candidate {
             shapes: ss.to_vec(),
@@ -488,7 +490,9 @@ pub fn search(recipe_text: &str, args: &DesignArgs, prior: &Prior) -> Result<Vec
     if cands.is_empty() {
         bail!(UserError(format!(
             "no candidate grid (3+ sizes x 3+ tokens-per-parameter values, runs of at least {min_tokens:.0} tokens) \
-             fits in the budget; raise it, lower --min-tokens, or allow smaller widths / fewer tokens per parameter"
+             fits in the budget and costs less than the target run ({:.3e} FLOPs) with every run below it; raise \
+             the budget or the target, lower --min-tokens, or allow smaller widths / fewer tokens per parameter",
+            args.target_flops
         )));
     }
     let (bl, bn) = cands.iter().fold((f64::INFINITY, f64::INFINITY), |a, c| (a.0.min(c.fisher.0), a.1.min(c.fisher.1)));
@@ -620,6 +624,35 @@ pub fn baseline_wins(best: &Precision, base: &Precision, objective: Objective, n
     })
 }
 
+/// The most wall-clock hours a budget may give: a century on the machine it is planned for.
+pub const MAX_BUDGET_HOURS: f64 = 876_000.0;
+
+/// `design`'s budgets and target, checked before anything is simulated (a budget of 0, -1 or
+/// NaN used to cost 6 to 9 s of simulation before "no candidate grid fits"): each given value
+/// finite and > 0, FLOPs at most the sweep file's own limit on a target (1e35), hours at most
+/// `MAX_BUDGET_HOURS`. `target_flops` is `None` with `--continue` and no `--target-flops`.
+pub fn check_budgets(budget_flops: Option<f64>, budget_hours: Option<f64>, target_flops: Option<f64>) -> Result<()> {
+    let max = crate::spec::MAX_TARGET_FLOPS;
+    let check = |v: Option<f64>, flag: &str, hi: f64, unit: &str| -> Result<()> {
+        match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => {
+                bail!(UserError(format!("{flag} must be a finite number > 0, got {x}")))
+            }
+            Some(x) if x > hi => bail!(UserError(format!("{flag} {x:e} is above {hi:e} {unit}, the most it may be"))),
+            _ => Ok(()),
+        }
+    };
+    check(budget_flops, "--budget-flops", max, "FLOPs (the sweep file's own limit on a target)")?;
+    check(budget_hours, "--budget-hours", MAX_BUDGET_HOURS, "hours (a century)")?;
+    check(target_flops, "--target-flops", max, "FLOPs (the sweep file's own limit on a target)")?;
+    Ok(())
+}
+
+/// The largest run's compute 6ND among `points` (N, D).
+fn largest_c6(points: &[(f64, f64)]) -> f64 {
+    points.iter().map(|&(n, d)| crate::flops::chinchilla_flops(n, d)).fold(0.0, f64::max)
+}
+
 /// `design`: search, write the chosen grid to `out`, and return the printout.
 pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path) -> Result<String> {
     let t0 = std::time::Instant::now();
@@ -630,14 +663,25 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
         ),
         None => (DEFAULT_RECIPE.to_string(), "sweeps/quickstart.toml (built in)".to_string()),
     };
-    if !(args.target_flops.is_finite() && args.target_flops > 0.0) {
-        bail!(UserError(format!("--target-flops must be finite and > 0, got {}", args.target_flops)));
-    }
+    check_budgets(args.budget_flops, args.budget_hours, Some(args.target_flops))?;
     if args.budget_flops.is_none() && args.budget_hours.is_none() {
         bail!(UserError("give a budget: --budget-flops C or --budget-hours H".into()));
     }
     // The recipe's own grid, simulated alike: the baseline the design is measured against.
     let base = crate::spec::parse(&recipe_text, &from_name).map_err(|e| UserError(e.to_string()))?;
+    // The sweep file's own rule for its [target]: not below its smallest run.
+    let smallest = base
+        .runs
+        .iter()
+        .map(|r| crate::flops::chinchilla_flops(crate::flops::params(r.width, r.depth, r.vocab) as f64, r.tokens as f64))
+        .fold(f64::INFINITY, f64::min);
+    if args.target_flops < smallest {
+        bail!(UserError(format!(
+            "--target-flops {:e} is below the recipe's smallest run ({smallest:.3e} FLOPs, {from_name}): the target \
+             is the larger run the grid predicts",
+            args.target_flops
+        )));
+    }
     let (bf, bw) = sweep_cost(&base, args.jobs);
     let bp = simulate::simulate(&sweep_points(&base), args.target_flops, prior, args.sims, SIM_BOOTSTRAP, 0, false);
     let baseline = (from_name.clone(), bf, bw, bp);
@@ -664,6 +708,15 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
     );
     if let Some(w) = prior_mismatch(&base, prior) {
         s = w + "\n" + &s;
+    }
+    if args.budget_flops.is_some_and(|b| b >= args.target_flops) {
+        s = format!(
+            "NOTE: the budget ({:.3e} FLOPs) is not below the target run ({:.3e} FLOPs): grids were limited to less than \
+             the target's compute, with every run below it (a sweep costing more than the run it predicts is better \
+             spent training that run)\n{s}",
+            args.budget_flops.unwrap_or(0.0),
+            args.target_flops
+        );
     }
     s += "| sizes (width x depth) | tokens per param | FLOPs | est. wall | linearised N_opt spread | simulated N_opt spread | simulated loss spread |\n|---|---|---|---|---|---|---|\n";
     for c in cands.iter().filter(|c| c.sim.is_some()) {
@@ -847,5 +900,51 @@ mod tests {
         let bad = DesignArgs { budget_flops: Some(1e6), ..args };
         let e = design(None, &bad, &Prior::quickstart(), &out).unwrap_err().to_string();
         assert!(e.contains("fits in the budget"), "{e}");
+    }
+
+    /// Budgets and targets that make no sense are refused before any simulation (exit 2 through
+    /// `UserError`), and a budget far above the target cannot buy a grid that costs more than
+    /// the target run or has a run past it (1e40 FLOPs at a 1e15 target gave a grid of 6.3x).
+    #[test]
+    fn senseless_budgets_are_refused_and_no_grid_outgrows_its_target() {
+        for (f, h, t, want) in [
+            (Some(0.0), None, Some(1e15), "--budget-flops must be a finite number > 0, got 0"),
+            (Some(-1.0), None, Some(1e15), "--budget-flops must be a finite number > 0, got -1"),
+            (Some(f64::NAN), None, Some(1e15), "--budget-flops must be a finite number > 0, got NaN"),
+            (Some(f64::INFINITY), None, Some(1e15), "--budget-flops must be a finite number > 0, got inf"),
+            (Some(1e40), None, Some(1e15), "--budget-flops 1e40 is above 1e35"),
+            (None, Some(1e40), Some(1e15), "--budget-hours 1e40 is above 8.76e5"),
+            (None, Some(0.0), Some(1e15), "--budget-hours must be"),
+            (Some(1e13), None, Some(1e36), "--target-flops 1e36 is above 1e35"),
+            (Some(1e13), None, Some(f64::NAN), "--target-flops must be"),
+        ] {
+            let e = check_budgets(f, h, t).unwrap_err();
+            assert!(e.downcast_ref::<UserError>().is_some() && e.to_string().contains(want), "{want}: {e}");
+        }
+        assert!(check_budgets(Some(1e13), Some(2.0), None).is_ok());
+        let out = std::env::temp_dir().join(format!("wt-design-senseless-{}.toml", std::process::id()));
+        let args = DesignArgs {
+            budget_flops: Some(1e35),
+            budget_hours: None,
+            jobs: 2,
+            target_flops: 1e5,
+            shapes: vec![(16, 1), (32, 1), (48, 2)],
+            tpp: vec![5.0, 10.0, 20.0],
+            objective: Objective::NOpt,
+            sims: 4,
+            screen: 1,
+            finalists: 1,
+            name: "senseless".into(),
+            warmup: None,
+            min_tokens: None,
+        };
+        let e = design(None, &args, &Prior::quickstart(), &out).unwrap_err().to_string();
+        assert!(e.contains("--target-flops 1e5 is below the recipe's smallest run"), "{e}");
+        assert!(!out.exists());
+        // A budget far above the target: every candidate costs less than the target run.
+        let big = DesignArgs { target_flops: 1e13, ..args };
+        for c in search(DEFAULT_RECIPE, &big, &Prior::quickstart()).unwrap() {
+            assert!(c.flops < 1e13 && largest_c6(&c.points) < 1e13, "{:.3e}\n{}", c.flops, c.toml);
+        }
     }
 }

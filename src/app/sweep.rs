@@ -85,5 +85,19 @@ pub fn load_dir(dir: &Path) -> Result<(Sweep, SweepDir, FitReport, DataFrame)> {
     }
     let fit: FitReport = store::read_json(&fit_path)?;
     let df = frame::read_frame(&sd.runs_parquet())?;
+    check_fit_json(&fit, &sweep, &df, &fit_path)?;
     Ok((sweep, sd, fit, df))
+}
+
+/// fit.json as read back is the user's file: before its numbers are printed as results they
+/// are checked against each other, the sweep and the runs (`fit::integrity`); a problem is bad
+/// input (exit 2) naming the file and the field.
+pub fn check_fit_json(fit: &FitReport, sweep: &Sweep, df: &DataFrame, path: &Path) -> Result<()> {
+    let runs = crate::report::runs::run_curves(df)?;
+    let left: std::collections::BTreeSet<&str> = fit.left_out.iter().map(|l| l.run.as_str()).collect();
+    let points: Vec<(f64, f64)> =
+        runs.iter().filter(|r| !left.contains(r.run_id.as_str())).map(|r| (r.params, r.tokens)).collect();
+    let target = sweep.target.flops.is_some() || sweep.target.params.is_some();
+    crate::fit::integrity::check(fit, &crate::fit::integrity::Expect { target, points: &points })
+        .map_err(|e| UserError(format!("{}: {e}", path.display())).into())
 }

@@ -33,6 +33,11 @@ pub struct Entry {
     pub rule: String,
     pub predicted: f64,
     pub interval: Option<Interval>,
+    /// ln(vocabulary size) of the check model's data: the loss of a uniform guess, which any
+    /// trained model beats. An interval reaching above it excludes nothing (`no_claim`).
+    /// Absent in ledgers written before it was recorded (then only the spread rule applies).
+    #[serde(default)]
+    pub ln_vocab: Option<f64>,
     /// The law the prediction came from (a later refit of the sweep does not change this row).
     pub law: Law,
     /// The Kaplan form's prediction for the same model (`FitReport::form_check`): how much the
@@ -107,19 +112,74 @@ impl CurveCheck {
     }
 }
 
+/// Why a 95% interval of a final loss is no claim, if it is not one: its ends are not finite
+/// numbers, its upper end lies above ln(vocabulary) (the loss of a uniform guess: an interval
+/// reaching it excludes nothing a trained model could reach), or its upper end is more than
+/// `verdict::MAX_SPREAD` (10) times its lower end (the verdict's rule for an interval that does
+/// not determine its quantity). Such an interval is "no interval": never inside, never outside,
+/// never counted in coverage (docs/verdicts.md, "Which intervals count").
+pub fn no_claim(iv: &Interval, ln_vocab: Option<f64>) -> Option<String> {
+    if !(iv.lo.is_finite() && iv.hi.is_finite() && iv.lo <= iv.hi) {
+        return Some(format!("its ends [{}, {}] are not a finite interval", iv.lo, iv.hi));
+    }
+    if let Some(lv) = ln_vocab.filter(|v| v.is_finite() && *v > 0.0) {
+        if iv.hi > lv {
+            return Some(format!(
+                "its upper end {:.4} is above ln(vocabulary) = {lv:.4}, the loss of a uniform guess",
+                iv.hi
+            ));
+        }
+    }
+    let spread = crate::fit::verdict::spread(iv);
+    if spread > crate::fit::verdict::MAX_SPREAD {
+        return Some(format!(
+            "its upper end is {} its lower end (more than {}x)",
+            if spread.is_finite() { format!("{spread:.1}x") } else { "unboundedly above".into() },
+            crate::fit::verdict::MAX_SPREAD
+        ));
+    }
+    None
+}
+
 impl Entry {
-    /// Fill in the outcome from the run's final loss.
+    /// The interval if it is a claim (`no_claim`), else None.
+    pub fn claim(&self) -> Option<Interval> {
+        self.interval.filter(|iv| no_claim(iv, self.ln_vocab).is_none())
+    }
+
+    /// Why the recorded interval is no claim, if it is not one.
+    pub fn no_claim(&self) -> Option<String> {
+        self.interval.as_ref().and_then(|iv| no_claim(iv, self.ln_vocab))
+    }
+
+    /// Fill in the outcome from the run's final loss. Inside or outside only against an
+    /// interval that is a claim: a vacuous one leaves `inside` empty.
     pub fn settle(&mut self, actual: f64) {
         self.actual = Some(actual);
-        self.inside = self.interval.map(|iv| iv.contains(actual));
+        self.inside = self.claim().map(|iv| iv.contains(actual));
         self.rel_err = Some(actual / self.predicted - 1.0);
+    }
+
+    /// Whether the actual loss lies inside a claimed interval; None when unsettled or the
+    /// interval is no claim, whatever `inside` a hand-edited or older ledger holds.
+    pub fn counted_inside(&self) -> Option<bool> {
+        Some(self.claim()?.contains(self.actual?))
     }
 
     /// One line for the terminal: predicted, interval, actual and whether it lies inside.
     pub fn line(&self) -> String {
+<<<<<<< HEAD
         let iv =
             self.interval.map_or("no interval".into(), |i| format!("95% {}", crate::human::loss_interval(i.lo, i.hi)));
         let out = match (self.actual, self.inside) {
+=======
+        let iv = match (self.interval, self.no_claim()) {
+            (None, _) => "no interval".to_string(),
+            (Some(i), None) => format!("95% [{:.4}, {:.4}]", i.lo, i.hi),
+            (Some(i), Some(why)) => format!("no interval (95% [{:.4}, {:.4}] is no claim: {why})", i.lo, i.hi),
+        };
+        let out = match (self.actual, self.counted_inside()) {
+>>>>>>> hardfit
             (Some(a), Some(true)) => {
                 format!("actual {a:.4} ({:+.2}%): INSIDE the interval", 100.0 * (a / self.predicted - 1.0))
             }
@@ -142,7 +202,65 @@ impl Entry {
     }
 }
 
+/// What the check runs' folder holds for an entry's run (the caller looks; fit/ reads no files).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RunState {
+    /// No run folder of that id.
+    Missing,
+    /// A folder, not finished.
+    NotDone,
+    /// Finished, with its final evaluation's loss.
+    Done(f64),
+}
+
 impl Ledger {
+    /// check.json as read back is the user's file: an entry is kept only if its run folder
+    /// exists (`state`), its `predicted` is what its own `law` gives at its N and D, and an
+    /// outcome it records is the run's own final loss (taken from the run when they differ).
+    /// The others are removed, each with a warning naming the entry and what is wrong: a
+    /// phantom run id made the report say "2 of 2 inside", a hand-edited `predicted: 99` was
+    /// taken as recorded.
+    pub fn validate(&mut self, state: impl Fn(&str) -> RunState) -> Vec<String> {
+        let mut warnings = Vec::new();
+        self.entries.retain_mut(|e| {
+            let again = e.law.predict(e.params, e.tokens);
+            let why = match state(&e.run_id) {
+                // Recorded before training: a run not started yet has no folder.
+                RunState::Missing if e.actual.is_some() => {
+                    Some(format!("it records an actual loss, but its run folder {} does not exist", e.run_id))
+                }
+                _ if !(e.predicted.is_finite() && (again / e.predicted - 1.0).abs() <= 1e-9) => Some(format!(
+                    "its `predicted` {} is not what its own law gives at N = {:.4e}, D = {:.4e} ({again:.6})",
+                    e.predicted, e.params, e.tokens
+                )),
+                RunState::NotDone if e.actual.is_some() => {
+                    Some("it records an actual loss, but its run has not finished".to_string())
+                }
+                RunState::Done(loss) => {
+                    if e.actual.is_some_and(|a| a != loss) {
+                        warnings.push(format!(
+                            "check.json: entry {}: `actual` {} is not its run's final loss {loss}; the run's is used",
+                            e.run_id,
+                            e.actual.unwrap_or(f64::NAN)
+                        ));
+                    }
+                    if e.actual != Some(loss) {
+                        let curve = e.curve.take();
+                        e.settle(loss);
+                        e.curve = curve;
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(w) = &why {
+                warnings.push(format!("check.json: entry {} is left out: {w}", e.run_id));
+            }
+            why.is_none()
+        });
+        warnings
+    }
+
     /// The entry of `e.run_id`, added if new. An existing entry keeps its prediction: it was
     /// made before the run trained, and a refit after seeing the run must not replace it.
     pub fn entry(&mut self, e: Entry) -> &mut Entry {
@@ -155,16 +273,104 @@ impl Ledger {
         }
     }
 
-    /// (settled entries, of which inside their interval).
+    /// (settled entries whose interval is a claim, of which inside it). Re-derived from each
+    /// entry's interval and actual loss, not read from its `inside`: an interval that is no
+    /// claim (`no_claim`) counts neither way, whatever the ledger says.
     pub fn coverage(&self) -> (usize, usize) {
-        let settled = self.entries.iter().filter(|e| e.inside.is_some()).count();
-        (settled, self.entries.iter().filter(|e| e.inside == Some(true)).count())
+        let counted: Vec<bool> = self.entries.iter().filter_map(|e| e.counted_inside()).collect();
+        (counted.len(), counted.iter().filter(|&&x| x).count())
+    }
+
+    /// Settled entries whose interval is no claim (or who have none): not in `coverage`.
+    pub fn uncounted(&self) -> usize {
+        self.entries.iter().filter(|e| e.actual.is_some() && e.counted_inside().is_none()).count()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(lo: f64, hi: f64, ln_vocab: Option<f64>) -> Entry {
+        Entry {
+            run_id: "r".into(),
+            width: 32,
+            depth: 1,
+            heads: 2,
+            params: 1e5,
+            tokens: 2e6,
+            tokens_per_param: 20.0,
+            flops: 1.2e12,
+            factor: 2.0,
+            rule: "x".into(),
+            predicted: 3.2670,
+            interval: Some(Interval { lo, hi }),
+            ln_vocab,
+            law: Law { e: 1.0, a: 100.0, b: 100.0, alpha: 0.3, beta: 0.3 },
+            kaplan: None,
+            actual: None,
+            inside: None,
+            rel_err: None,
+            curve: None,
+        }
+    }
+
+    /// A tampered check.json: a phantom run id, an edited `predicted` and an edited `actual`.
+    #[test]
+    fn a_tampered_ledger_is_validated_against_its_runs_and_its_own_law() {
+        let ln256 = Some(256f64.ln());
+        let good = |id: &str| {
+            let mut e = entry(3.0, 3.5, ln256);
+            e.run_id = id.into();
+            e.predicted = e.law.predict(e.params, e.tokens);
+            e.settle(3.2);
+            e
+        };
+        let phantom = good("phantom");
+        let mut edited = good("edited");
+        edited.predicted = 99.0;
+        let mut actual = good("actual");
+        actual.settle(3.45);
+        let mut l = Ledger { entries: vec![good("real"), phantom, edited, actual], ..Default::default() };
+        let w = l.validate(|id| match id {
+            "phantom" => RunState::Missing,
+            "actual" => RunState::Done(3.7),
+            _ => RunState::Done(3.2),
+        });
+        let ids: Vec<&str> = l.entries.iter().map(|e| e.run_id.as_str()).collect();
+        assert_eq!(ids, ["real", "actual"], "{w:?}");
+        assert!(w.iter().any(|x| x.contains("entry phantom is left out: it records an actual loss, but its run folder phantom does not exist")));
+        assert!(w.iter().any(|x| x.contains("entry edited is left out: its `predicted` 99 is not what its own law")));
+        assert!(w.iter().any(|x| x.contains("entry actual: `actual` 3.45 is not its run's final loss 3.7")));
+        // The run's own loss (3.7) lies outside [3.0, 3.5]: coverage is 1 of 2, not 2 of 2.
+        assert_eq!(l.coverage(), (2, 1));
+    }
+
+    /// The tiny sweep's recorded check: 95% [3.2113, 637019326968.8829], actual 3.2702, counted
+    /// INSIDE. Against ln 256 = 5.55 (and the 10x spread rule without it) it is no claim.
+    #[test]
+    fn a_vacuous_interval_is_never_counted_inside() {
+        let ln256 = 256f64.ln();
+        for lv in [Some(ln256), None] {
+            let mut e = entry(3.2113, 637019326968.8829, lv);
+            e.settle(3.2702);
+            assert_eq!((e.inside, e.counted_inside()), (None, None), "{lv:?}");
+            assert!(e.line().contains("no interval (95% [3.2113,") && !e.line().contains("INSIDE"), "{}", e.line());
+        }
+        // Only above ln V: an upper end of 6.0 spreads less than 10x but excludes nothing.
+        let mut e = entry(3.2113, 6.0, Some(ln256));
+        e.settle(3.2702);
+        assert!(e.no_claim().unwrap().contains("ln(vocabulary)") && e.inside.is_none());
+        // A ledger written before the rule (inside: true recorded) is re-derived, not trusted.
+        let mut old = entry(3.2113, 637019326968.8829, None);
+        (old.actual, old.inside) = (Some(3.2702), Some(true));
+        let mut good = entry(3.0, 3.5, Some(ln256));
+        good.settle(3.2702);
+        assert_eq!(good.inside, Some(true));
+        let l = Ledger { entries: vec![old, good], ..Default::default() };
+        assert_eq!((l.coverage(), l.uncounted()), ((1, 1), 1));
+        assert!(no_claim(&Interval { lo: f64::NAN, hi: 3.0 }, None).is_some());
+    }
 
     #[test]
     fn a_curve_check_scores_every_evaluation_and_the_final_one() {

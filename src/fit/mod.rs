@@ -13,6 +13,7 @@ pub mod density;
 pub mod envelope;
 pub mod hindsight;
 pub mod hyperparams;
+pub mod integrity;
 pub mod isoflop;
 pub mod kaplan;
 pub mod laws;

@@ -338,6 +338,13 @@ fn searched(
 ) -> Option<Vec<Suggestion>> {
     let target = fit.target.as_ref()?.flops;
     let prior = crate::fit::simulate::Prior::from_fit(fit, "the sweep's fit").ok()?;
+    // The search scores every candidate against every point, several rounds over: on a file of
+    // a million rows it ran for minutes (20 points x 50,000 copies: over 300 s). Repeated
+    // points count once with their multiplicity, and past `SEARCH_POINTS` distinct ones an
+    // evenly spaced share stands for the rest (a ranking device, not a result).
+    let (points, weights) = collapse(points);
+    let points = points.as_slice();
+    let base_len = points.len();
     let n_max = points.iter().map(|p| p.0).fold(0.0, f64::max);
     // From 1/4x to 4x the largest run's compute: runs that lengthen the sweep's lever arm
     // toward the target (per FLOP, the tiny runs' small gains would otherwise win, and short
@@ -351,7 +358,9 @@ fn searched(
         Some(f) => family_units(f, n_max, in_range),
     };
     let ln_spread = |pts: &[(f64, f64)]| {
-        let s = crate::fit::simulate::fisher_spreads(pts, target, &prior).1;
+        // The base points come first (greedy_by_gain appends the candidates' after them).
+        let w = |i: usize| if i < base_len { weights[i] } else { 1.0 };
+        let s = crate::fit::simulate::fisher_spreads_weighted(pts, w, target, &prior).1;
         // As `design --continue` scores: an unbounded spread is a very large one.
         if s.is_finite() && s > 0.0 {
             s.ln()
@@ -367,7 +376,17 @@ fn searched(
         !same_size && chosen.iter().map(|&c| costed[c].1).sum::<f64>() + costed[i].1 <= budget
     };
     let most = if families.is_some() { SEARCH_MAX_FAMILIES } else { SEARCH_MAX_RUNS };
-    let picked = crate::fit::simulate::greedy_by_gain(points, &costed, ln_spread, admissible, most);
+    // Each round scores every admissible candidate once (at most `most` rounds).
+    let progress = crate::fit::progress::Progress::new(
+        format!("verdict: scoring runs that would narrow the split ({base_len} distinct points), scores"),
+        (costed.len() + 1) * most,
+    );
+    let scored = |pts: &[(f64, f64)]| {
+        progress.add(1);
+        ln_spread(pts)
+    };
+    let picked = crate::fit::simulate::greedy_by_gain(points, &costed, scored, admissible, most);
+    progress.finish();
     if picked.is_empty() {
         return None;
     }
@@ -396,6 +415,37 @@ fn searched(
     Some(chosen)
 }
 
+/// At most this many distinct points enter the search's scores.
+pub const SEARCH_POINTS: usize = 4096;
+
+/// At most this many of the sweep's own sizes get candidates (evenly spaced in rank past it).
+const SEARCH_SIZES: usize = 32;
+
+/// The distinct (N, D) of `points` in order of first appearance, each with how many times it
+/// occurs; past `SEARCH_POINTS` of them, every k-th, weighted by k times its count so the total
+/// weight stays that of all the points.
+fn collapse(points: &[(f64, f64)]) -> (Vec<(f64, f64)>, Vec<f64>) {
+    let mut index: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    let (mut pts, mut w): (Vec<(f64, f64)>, Vec<f64>) = (Vec::new(), Vec::new());
+    for &(n, d) in points {
+        let at = *index.entry((n.to_bits(), d.to_bits())).or_insert_with(|| {
+            pts.push((n, d));
+            w.push(0.0);
+            pts.len() - 1
+        });
+        w[at] += 1.0;
+    }
+    if pts.len() <= SEARCH_POINTS {
+        return (pts, w);
+    }
+    let total: f64 = w.iter().sum();
+    let k = pts.len().div_ceil(SEARCH_POINTS);
+    let (p2, mut w2): (Vec<(f64, f64)>, Vec<f64>) = pts.iter().zip(&w).step_by(k).map(|(p, x)| (*p, *x)).unzip();
+    let kept: f64 = w2.iter().sum();
+    w2.iter_mut().for_each(|x| *x *= total / kept);
+    (p2, w2)
+}
+
 /// A search's candidates: the points each adds and the FLOPs it trains.
 type Units = Vec<(Vec<(f64, f64)>, f64)>;
 
@@ -403,7 +453,15 @@ type Units = Vec<(Vec<(f64, f64)>, f64)>;
 /// trained.
 fn single_runs(points: &[(f64, f64)], in_range: impl Fn(f64, f64) -> bool) -> Units {
     let n_max = points.iter().map(|p| p.0).fold(0.0, f64::max);
-    let mut sizes: Vec<f64> = points.iter().map(|p| p.0).chain([2.0 * n_max, 4.0 * n_max]).collect();
+    let mut own: Vec<f64> = points.iter().map(|p| p.0).collect();
+    own.sort_by(f64::total_cmp);
+    own.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
+    if own.len() > SEARCH_SIZES {
+        // A file of a million distinct sizes: evenly spaced ones (by rank) stand for them.
+        let last = own.len() - 1;
+        own = (0..SEARCH_SIZES).map(|i| own[i * last / (SEARCH_SIZES - 1)]).collect();
+    }
+    let mut sizes: Vec<f64> = own.into_iter().chain([2.0 * n_max, 4.0 * n_max]).collect();
     sizes.sort_by(f64::total_cmp);
     sizes.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
     let trained =
@@ -497,6 +555,53 @@ mod tests {
             assert!(s.why.starts_with("searched"), "{s:?}");
             assert!(!pts.iter().any(|o| o.params == s.params && (o.tokens / s.tokens - 1.0).abs() < 0.1), "{s:?}");
         }
+    }
+
+    /// A file that repeats its points (20 points x 50,000 copies took over 300 s in the search)
+    /// is searched on its distinct points weighted by their counts: the same runs are suggested
+    /// as by scoring every copy (the reference below, on 9 points x 300 copies), and past
+    /// `SEARCH_POINTS` distinct points an evenly spaced share keeps the total weight.
+    #[test]
+    fn repeated_points_are_searched_once_with_their_counts() {
+        let mut pts = Vec::new();
+        for (i, n) in [1.0e5, 1.2e5, 1.5e5].into_iter().enumerate() {
+            for (j, tpp) in [10.0, 14.0, 20.0].into_iter().enumerate() {
+                pts.push(obs(n, tpp * n, law_loss(n, tpp * n) * noise(3 * i + j, 0.01)));
+            }
+        }
+        let c_max = pts.iter().map(|o| o.flops).fold(0.0, f64::max);
+        let opts = FitOptions { target_flops: Some(1e3 * c_max), bootstrap: 60, backtest: false, ..Default::default() };
+        let rep = fit_all(&pts, &opts).unwrap();
+        let distinct: Vec<(f64, f64)> = pts.iter().map(|o| (o.params, o.tokens)).collect();
+        let copies: Vec<(f64, f64)> = (0..300).flat_map(|_| distinct.iter().copied()).collect();
+        let prior = crate::fit::simulate::Prior::from_fit(&rep, "t").unwrap();
+        let target = rep.target.unwrap().flops;
+        let (a, b) = (
+            crate::fit::simulate::fisher_spreads(&copies, target, &prior),
+            crate::fit::simulate::fisher_spreads_weighted(&distinct, |_| 300.0, target, &prior),
+        );
+        assert!((a.0 / b.0 - 1.0).abs() < 1e-9 && (a.1 / b.1 - 1.0).abs() < 1e-9, "{a:?} vs {b:?}");
+        let v = judge(&rep, &copies, None, None);
+        // The reference: the search as it was, every copy scored.
+        let units = single_runs(&distinct, |n, d| {
+            let c = crate::flops::chinchilla_flops(n, d);
+            c >= c_max / SUGGEST_FACTOR && c <= SUGGEST_FACTOR * c_max * 1.0001
+        });
+        let costed: Vec<(&[(f64, f64)], f64)> = units.iter().map(|(p, c)| (p.as_slice(), *c)).collect();
+        let score = |p: &[(f64, f64)]| crate::fit::simulate::fisher_spreads(p, target, &prior).1.ln();
+        let ok = |chosen: &[usize], i: usize| {
+            chosen.iter().map(|&c| costed[c].1).sum::<f64>() + costed[i].1 <= 3.0 * SUGGEST_FACTOR * c_max
+        };
+        let picked = crate::fit::simulate::greedy_by_gain(&copies, &costed, score, ok, SEARCH_MAX_RUNS);
+        let mut want: Vec<(f64, f64)> = picked.iter().flat_map(|&i| units[i].0.clone()).collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let got: Vec<(f64, f64)> = v.suggest.iter().map(|s| (s.params, s.tokens)).collect();
+        assert!(!got.is_empty() && got == want, "{got:?} vs {want:?}");
+        // Many distinct points: at most SEARCH_POINTS kept, the total weight that of all.
+        let many: Vec<(f64, f64)> = (0..10_000).map(|i| (1e5 + i as f64, 2e6)).chain([(1e5, 2e6); 5]).collect();
+        let (p, w) = collapse(&many);
+        assert!(p.len() <= SEARCH_POINTS && p.len() > SEARCH_POINTS / 2, "{}", p.len());
+        assert!((w.iter().sum::<f64>() - 10_005.0).abs() < 1e-6);
     }
 
     /// A sweep of WSD branches (realtext's grid: six sizes, 0.5M to 16M tokens, drawn from a

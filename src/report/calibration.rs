@@ -35,19 +35,27 @@ pub(super) fn section(d: &mut Doc, f: &Facts) {
                 e.interval.map_or("n/a".into(), |i| crate::human::loss_interval(i.lo, i.hi)),
                 e.actual.map_or("not trained".into(), |a| format!("{a:.4}")),
                 e.rel_err.map_or(String::new(), |r| format!("{:+.2}%", 100.0 * r)),
-                match e.inside {
-                    Some(true) => "yes".into(),
-                    Some(false) => "**no**".into(),
-                    None => String::new(),
+                match (e.counted_inside(), e.actual.is_some() && e.no_claim().is_some()) {
+                    (Some(true), _) => "yes".into(),
+                    (Some(false), _) => "**no**".into(),
+                    (None, true) => "no claim".into(),
+                    (None, false) => String::new(),
                 },
             ]
         })
         .collect();
     let (settled, inside) = l.coverage();
+    let uncounted = match l.uncounted() {
+        0 => String::new(),
+        k => format!(
+            " {k} more finished with an interval that is no claim (its upper end above ln(vocabulary), or more than \
+             10x its lower end): \"no claim\" below, counted neither inside nor outside."
+        ),
+    };
     d.p(format!(
         "Each run was planned from the fitted law before it trained (its size by {}; everything else by the sweep's \
          recipe), its prediction and 95% interval recorded in `check.json`, then trained in `{}`. **{inside} of \
-         {settled}** actual final losses lie inside their interval.",
+         {settled}** actual final losses lie inside their interval.{uncounted}",
         l.entries.first().map_or("n/a".to_string(), |e| e.rule.clone()),
         l.runs_dir
     ));

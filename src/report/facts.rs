@@ -60,7 +60,7 @@ impl<'a> Facts<'a> {
         let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, r.tokens)).collect();
         let verdict =
             Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor, None)));
-        let check = crate::store::read_json(&dir.check_json()).ok();
+        let (check, check_warnings) = read_ledger(dir, &sweep.name);
         let mut f = Facts {
             verdict,
             check,
@@ -80,6 +80,7 @@ impl<'a> Facts<'a> {
             provenance: provenance(dir, sweep),
         };
         f.warnings = f.collect_warnings();
+        f.warnings.extend(check_warnings);
         Ok(f)
     }
 
@@ -148,6 +149,40 @@ impl<'a> Facts<'a> {
         }
         w
     }
+}
+
+/// check.json, if there is one, validated against the check runs' folders and its own laws
+/// (`Ledger::validate`), with a warning per entry left out or corrected. The folder is the
+/// ledger's `runs_dir`, or `<sweep>-check` beside DIR when that is gone (a moved results
+/// folder). A ledger that does not parse is said, not silently dropped.
+pub fn read_ledger(dir: &SweepDir, sweep: &str) -> (Option<crate::fit::calibration::Ledger>, Vec<String>) {
+    use crate::fit::calibration::{Ledger, RunState};
+    let path = dir.check_json();
+    if !path.exists() {
+        return (None, Vec::new());
+    }
+    let mut l: Ledger = match crate::store::read_json(&path) {
+        Ok(l) => l,
+        Err(e) => return (None, vec![format!("check.json is not read (no Calibration section): {e:#}")]),
+    };
+    let given = SweepDir::at(std::path::Path::new(&l.runs_dir));
+    let runs = if given.runs_dir().is_dir() {
+        given
+    } else {
+        let abs = std::path::absolute(&dir.root).unwrap_or_else(|_| dir.root.clone());
+        SweepDir::new(abs.parent().unwrap_or(std::path::Path::new("/")), &format!("{sweep}-check"))
+    };
+    let warnings = l.validate(|id| {
+        let rd = runs.run(id);
+        if !rd.path.is_dir() {
+            return RunState::Missing;
+        }
+        match rd.read_evals().ok().and_then(|e| e.last().map(|x| x.loss)) {
+            Some(loss) if rd.is_done() => RunState::Done(loss),
+            _ => RunState::NotDone,
+        }
+    });
+    (Some(l), warnings)
 }
 
 /// Floors of the built-in domains, the floor of the sweep's mixture and its provable lower

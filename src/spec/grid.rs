@@ -118,11 +118,16 @@ fn float_axis(list: &S<Vec<S<f64>>>, key: &'static str, max: f64, ctx: &Ctx) -> 
     Ok(Axis { name: key, values, given: true })
 }
 
+/// The most tokens per parameter a run may have (500x Chinchilla's 20).
+pub const MAX_TOKENS_PER_PARAM: f64 = 1e4;
+/// The most training tokens a run may have (a thousand times a large run's today).
+pub const MAX_TOKENS: f64 = 1e15;
+
 /// Exactly one of tokens_per_param and tokens.
 fn amount_axis(raw: &RawGrid, ctx: &Ctx) -> Res<Axis> {
     match (&raw.tokens_per_param, &raw.tokens) {
-        (Some(tpp), None) => float_axis(tpp, "tokens_per_param", 1e4, ctx),
-        (None, Some(tokens)) => float_axis(tokens, "tokens", 1e15, ctx),
+        (Some(tpp), None) => float_axis(tpp, "tokens_per_param", MAX_TOKENS_PER_PARAM, ctx),
+        (None, Some(tokens)) => float_axis(tokens, "tokens", MAX_TOKENS, ctx),
         (Some(a), Some(b)) => {
             let (span, key) =
                 if a.span().start > b.span().start { (a.span(), "tokens_per_param") } else { (b.span(), "tokens") };

@@ -20,7 +20,8 @@ pub use config::{
     Target, Utf8Policy,
 };
 pub use diag::SpecError;
-pub use resolve::VOCAB;
+pub use grid::{MAX_TOKENS, MAX_TOKENS_PER_PARAM};
+pub use resolve::{MAX_TARGET_FLOPS, MAX_TARGET_PARAMS, VOCAB};
 
 use std::path::Path;
 

@@ -28,9 +28,9 @@ const MAX_NAME: usize = 64;
 const WEIGHT_DECAY: Bounds = (Included(0.0), Included(1.0));
 /// Largest target compute: 1e35 FLOPs is eight orders of magnitude beyond today's largest
 /// training runs (~1e27); anything above is a typo, not a plan.
-const MAX_TARGET_FLOPS: f64 = 1e35;
+pub const MAX_TARGET_FLOPS: f64 = 1e35;
 /// Largest target model: 1e18 parameters, six orders of magnitude beyond today's largest.
-const MAX_TARGET_PARAMS: f64 = 1e18;
+pub const MAX_TARGET_PARAMS: f64 = 1e18;
 
 type Bounds = (Bound<f64>, Bound<f64>);
 const POS: Bounds = (Excluded(0.0), Unbounded);

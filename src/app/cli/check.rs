@@ -57,12 +57,7 @@ pub fn run(args: Args) -> Result<Exit> {
         }
         return Ok(Exit::Success);
     }
-    let entries = crate::app::check::run(&dir, &opts)?;
-    let inside = entries.iter().filter(|e| e.inside == Some(true)).count();
-    for e in &entries {
-        println!("{}", e.line());
-    }
-    println!("calibration: {inside} of {} actual losses inside their 95% interval", entries.len());
+    print!("{}", crate::app::check::run(&dir, &opts)?.summary());
     println!("ledger: {}", crate::store::SweepDir::at(&dir).check_json().display());
     println!("report: {}", crate::store::SweepDir::at(&dir).report_md().display());
     Ok(Exit::Success)

@@ -106,6 +106,7 @@ pub fn run(args: Args) -> Result<Exit> {
         min_tokens,
     } = args;
     let jobs = jobs.unwrap_or_else(crate::runner::default_jobs);
+    crate::app::design::check_budgets(budget_flops, budget_hours, target_flops)?;
     if let Some(dir) = continue_dir {
         // --prior, --from, --warmup, --min-tokens and --name conflict with --continue (clap):
         // the prior is the sweep's own refit, the recipe and schedule are the sweep's.

@@ -89,7 +89,8 @@ pub fn quantities(law: &Law, target: Option<TargetSpec>) -> Vec<(&'static str, f
     q
 }
 
-/// Refit one resample from the warm starts; `None` if nothing converged.
+/// Refit one resample from the warm starts; `None` if nothing converged (a runaway law,
+/// `Law::is_runaway`, is not converged: it sits on a flat direction, not at a minimum).
 fn refit(data: &LogData, warm: &[Theta], seed: u64, i: usize) -> Option<Law> {
     let mut rng = Rng::for_index(seed, i as u64);
     let n = data.len();
@@ -99,7 +100,7 @@ fn refit(data: &LogData, warm: &[Theta], seed: u64, i: usize) -> Option<Law> {
     }
     let best = solve_from(&data.reweighted(&counts), warm)?;
     let law = Law::from_theta(&best);
-    law.is_finite().then_some(law)
+    (!law.is_runaway()).then_some(law)
 }
 
 /// The converged optimum of `rs` reached from the warm starts, or `None`.
@@ -173,7 +174,7 @@ fn blb(data: &LogData, warm: &[Theta], resamples: usize, seed: u64, progress: &P
                 let th = solve_from(&sub.reweighted(&counts), &starts)?;
                 let shifted: Theta = std::array::from_fn(|k| full[k] + th[k] - center[k]);
                 let law = Law::from_theta(&shifted);
-                law.is_finite().then_some(law)
+                (!law.is_runaway()).then_some(law)
             })();
             progress.add(1);
             out

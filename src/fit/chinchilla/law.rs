@@ -89,7 +89,22 @@ impl Law {
     pub fn is_finite(&self) -> bool {
         [self.e, self.a, self.b, self.alpha, self.beta].iter().all(|v| v.is_finite())
     }
+
+    /// A law the optimiser reached by running off along a flat direction rather than by
+    /// finding a minimum: not finite, E underflowed to exactly 0 (its log ran below -745), or
+    /// an exponent past `RUNAWAY_EXPONENT`. Such a law fits its points as well as any but
+    /// predicts nothing outside them: on the tiny sweep, bootstrap refits with E = 0, alpha 24
+    /// to 29 and A 1e103 to 1e124 put a check model's upper bound at 6.4e11. A bootstrap refit
+    /// like this is not counted as converged.
+    pub fn is_runaway(&self) -> bool {
+        !self.is_finite() || self.e <= 0.0 || self.alpha > RUNAWAY_EXPONENT || self.beta > RUNAWAY_EXPONENT
+    }
 }
+
+/// An exponent above this has run away: 2.5 times the edge of Hoffmann's start grid (2),
+/// where the verdict already calls a fitted exponent "at the edge of its range"; at alpha = 5 a
+/// term falls 1e5-fold per 10x in N, so it has vanished inside any grid and says nothing beyond.
+pub const RUNAWAY_EXPONENT: f64 = 5.0;
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +135,18 @@ mod tests {
         let u = law.target(TargetSpec::Params(t.n_opt));
         assert!((u.flops / 1e22 - 1.0).abs() < 1e-9);
         assert!((u.d_opt / t.d_opt - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn runaway_laws_are_told_from_fitted_ones() {
+        assert!(!epoch().is_runaway());
+        // The tiny sweep's bootstrap refits that gave a 6.4e11 upper bound.
+        let runaway = Law { e: 0.0, a: 1e103, b: 2085.43, alpha: 24.0, beta: 0.3658 };
+        assert!(runaway.is_runaway());
+        assert!(Law { alpha: 5.5, ..epoch() }.is_runaway() && Law { beta: 29.0, ..epoch() }.is_runaway());
+        assert!(Law { e: 0.0, ..epoch() }.is_runaway() && Law { a: f64::INFINITY, ..epoch() }.is_runaway());
+        // A tiny but positive E is the verdict's business (it says "collapsed"), not a runaway.
+        assert!(!Law { e: 1e-43, alpha: 2.0, ..epoch() }.is_runaway());
     }
 
     #[test]

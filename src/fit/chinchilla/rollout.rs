@@ -218,6 +218,9 @@ pub fn prediction_interval(laws: &[Law], resid_q: &[f64], n: f64, d: f64) -> Opt
     let mut v: Vec<f64> = laws
         .iter()
         .enumerate()
+        // A runaway refit (`Law::is_runaway`) in a fit.json written before refits were checked
+        // for it is skipped here too; the pairing with residuals stays that of its index.
+        .filter(|(_, l)| !l.is_runaway())
         .map(|(b, l)| l.predict(n, d) * if m == 0 { 1.0 } else { resid_q[(37 * b + 11) % m].exp() })
         .filter(|x| x.is_finite())
         .collect();

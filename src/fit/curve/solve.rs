@@ -9,7 +9,7 @@
 //! optimum (with the term if it has it).
 
 use super::mpl::{
-    slow_on, Data, Layout, A_EXP, B_EXP, D2_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_D2, LN_E,
+    slow_on, CurveLaw, Data, Layout, A_EXP, B_EXP, D2_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_D2, LN_E,
     LN_GAMMA, LN_P, LN_TAU, LN_TAU2, NP, OFF, P_EXP, SLOW, TAU2_EXP, TAU_EXP,
 };
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
@@ -179,17 +179,72 @@ fn ranges(data: &Data) -> Vec<(usize, f64, f64)> {
         return Vec::new();
     }
     let (q, top) = slow_span(data);
+    let ln = |r: (f64, f64)| (r.0.ln(), r.1.ln());
+    let slot = |k: usize, r: (f64, f64)| (k, r.0, r.1);
     vec![
         (LN_TAU2, (5.0 * q).ln(), (2.0 * top).ln()),
-        (TAU2_EXP, -4.0, 4.0),
-        (LN_ALPHA, 0.02f64.ln(), 2f64.ln()),
-        (LN_BETA, 0.05f64.ln(), 10f64.ln()),
-        (LN_GAMMA, 0.05f64.ln(), 2f64.ln()),
-        (LN_C, 1e-2f64.ln(), 1e3f64.ln()),
+        slot(TAU2_EXP, TAU2_EXP_RANGE),
+        slot(LN_ALPHA, ln(ALPHA_RANGE)),
+        slot(LN_BETA, ln(BETA_RANGE)),
+        slot(LN_GAMMA, ln(GAMMA_RANGE)),
+        slot(LN_C, ln(C_RANGE)),
         (LN_TAU, (q / 100.0).ln(), (5.0 * q).ln()),
-        (TAU_EXP, -1.0, 1.0),
-        (P_EXP, -2.0, 2.0),
+        slot(TAU_EXP, TAU_EXP_RANGE),
+        slot(P_EXP, P_EXP_RANGE),
     ]
+}
+
+/// The fixed ends of `ranges` (the two time scales' ends depend on the data).
+pub const ALPHA_RANGE: (f64, f64) = (0.02, 2.0);
+pub const BETA_RANGE: (f64, f64) = (0.05, 10.0);
+pub const GAMMA_RANGE: (f64, f64) = (0.05, 2.0);
+pub const C_RANGE: (f64, f64) = (1e-2, 1e3);
+pub const P_EXP_RANGE: (f64, f64) = (-2.0, 2.0);
+pub const TAU_EXP_RANGE: (f64, f64) = (-1.0, 1.0);
+pub const TAU2_EXP_RANGE: (f64, f64) = (-4.0, 4.0);
+
+/// The widest size exponent `ranges` allows any term (the slow term's); the amplitudes' own
+/// size exponents (A, B, D) are not bounded, and one past this has run away (a_exp = 168 on
+/// the tiny sweep, which sent `predict-curve --params 1e9` to 1.7e7).
+pub const MAX_SIZE_EXP: f64 = 4.0;
+
+/// The across-sizes law's parameters that sit at an end of their search range (within 0.1%),
+/// or size exponents past `MAX_SIZE_EXP`: the fit there is the bound's, not the data's, and
+/// neither its curve nor its band holds beyond the fitted runs. Empty for a per-size law.
+pub fn at_bounds(law: &CurveLaw) -> Vec<String> {
+    if law.layout != Layout::AcrossSizes {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut bounded = vec![
+        ("alpha", law.alpha, ALPHA_RANGE),
+        ("beta", law.beta, BETA_RANGE),
+        ("gamma", law.gamma, GAMMA_RANGE),
+        ("C", law.c, C_RANGE),
+        ("p_exp", law.p_exp, P_EXP_RANGE),
+    ];
+    if law.d > 0.0 {
+        bounded.push(("tau_exp", law.tau_exp, TAU_EXP_RANGE));
+    }
+    if law.d2 > 0.0 {
+        bounded.push(("tau2_exp", law.tau2_exp, TAU2_EXP_RANGE));
+    }
+    for (name, v, (lo, hi)) in bounded {
+        let near = |end: f64| (v - end).abs() <= 1e-3 * end.abs().max(1e-2);
+        if near(lo) || near(hi) || !(lo..=hi).contains(&v) {
+            out.push(format!("{name} = {v:.4} is at the end of its range [{lo}, {hi}]"));
+        }
+    }
+    let mut free = vec![("a_exp", law.a_exp), ("b_exp", law.b_exp)];
+    if law.d > 0.0 {
+        free.push(("d_exp", law.d_exp));
+    }
+    for (name, v) in free {
+        if !(v.abs() <= MAX_SIZE_EXP) {
+            out.push(format!("{name} = {v:.4} is past +-{MAX_SIZE_EXP}, the widest size exponent any term may have"));
+        }
+    }
+    out
 }
 
 /// Columns of the screening's least-squares solve: the amplitudes E, P, A, B and D.
