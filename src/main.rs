@@ -150,6 +150,9 @@ enum Cmd {
         #[arg(long, default_value = "/tmp")]
         dir: PathBuf,
     },
+    /// Parquet tokenization throughput (MB/s of text, byte and tokenizer.json) and peak resident
+    /// memory on a generated FineWeb-Edu-layout file of --mb MB (zstd).
+    BenchParquet(app::bench::parquet::Args),
     /// Predict per-domain losses and the objective of any mixture from a data_mixing fit, at
     /// the fit's target compute (or --flops), next to the recommended mixture.
     MixPredict {
@@ -625,6 +628,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             print!("{}", app::bench::data::run(&dir, gb, sparse, windows)?);
             Ok(0)
         }
+        Cmd::BenchParquet(args) => app::bench::parquet::run(args),
         Cmd::MixPredict { dir, weights, flops } => {
             print!("{}", app_fit::mix_predict(&dir, &weights, flops)?);
             Ok(0)
