@@ -82,16 +82,16 @@ fn measure(args: &Args, file: &Path) -> Result<()> {
         }
     };
     let (_, base) = reset_peak();
-    let t = Instant::now();
+    let (t, cpu0) = (Instant::now(), cpu_seconds());
     let (mut bytes, mut rows) = (0u64, 0u64);
     crate::data::parquet::docs(file, "text", None, &mut |s| {
         bytes += s.len() as u64;
         rows += 1;
         Ok(())
     })?;
-    let secs = t.elapsed().as_secs_f64();
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
     println!(
-        "read the text column only: {rows} rows, {:.0} MB of text in {secs:.1} s: {:.0} MB/s; peak resident {}",
+        "read the text column only: {rows} rows, {:.0} MB of text in {secs:.1} s ({cpu:.1} CPU s): {:.0} MB/s; peak resident {}",
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / secs,
         peak_line(base)
@@ -106,17 +106,18 @@ fn measure(args: &Args, file: &Path) -> Result<()> {
         let _ = std::fs::remove_dir_all(&cache);
         let tok = Tokenizer::load(&spec)?;
         let (_, base) = reset_peak();
-        let t = Instant::now();
+        let (t, cpu0) = (Instant::now(), cpu_seconds());
         let m = tokenize(file, &tok, filter, &cache)?;
-        let secs = t.elapsed().as_secs_f64();
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
         let text = m.text_bytes.unwrap_or(0) as f64;
         println!(
-            "tokenize ({name}, vocabulary {}): {} of {} rows, {:.0} MB of text -> {} tokens in {secs:.1} s: {:.1} MB/s, {:.2} M tokens/s; peak resident {}",
+            "tokenize ({name}, vocabulary {}): {} of {} rows, {:.0} MB of text -> {} tokens in {secs:.1} s ({cpu:.1} CPU s on {} threads): {:.1} MB/s, {:.2} M tokens/s; peak resident {}",
             tok.vocab(),
             m.documents,
             m.rows.unwrap_or(0),
             text / 1e6,
             m.tokens,
+            rayon::current_num_threads(),
             text / 1e6 / secs,
             m.tokens as f64 / 1e6 / secs,
             peak_line(base)
@@ -142,6 +143,18 @@ fn tokenize(file: &Path, tok: &Tokenizer, filter: Option<RowFilter>, cache: &Pat
     };
     let d = DomainConfig { name: "bench".into(), kind: SourceKind::Parquet, source: Some(src.clone()), fingerprint: None };
     prepare::build(&d, &src, Some(tok), cache, "bench")
+}
+
+/// CPU time of this process so far (user + system), so a figure measured on a busy machine can
+/// be read per CPU second as well as per wall second.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes one rusage struct and reads nothing.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return f64::NAN;
+    }
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// Resets the peak resident set to the current one (Linux: `5` > /proc/self/clear_refs) and
