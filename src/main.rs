@@ -39,6 +39,9 @@ enum Cmd {
     /// Data loader cost on a large llm.c token shard: header check, vocabulary scan, opening,
     /// window sampling (tokens/s) and resident memory before and after.
     BenchData(cli::bench_data::Args),
+    /// Parquet tokenization throughput (MB/s of text, byte and tokenizer.json) and peak resident
+    /// memory on a generated FineWeb-Edu-layout file of --mb MB (zstd).
+    BenchParquet(windtunnel::app::bench::parquet::Args),
     /// Predict per-domain losses and the objective of any mixture from a data_mixing fit, at
     /// the fit's target compute (or --flops), next to the recommended mixture.
     MixPredict(cli::mix_predict::Args),
@@ -145,6 +148,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::BenchFit(a) => cli::bench_fit::run(a).map(Exit::code),
         Cmd::Bench(a) => cli::bench::run(a).map(Exit::code),
         Cmd::BenchData(a) => cli::bench_data::run(a).map(Exit::code),
+        Cmd::BenchParquet(a) => windtunnel::app::bench::parquet::run(a),
         Cmd::MixPredict(a) => cli::mix_predict::run(a).map(Exit::code),
         Cmd::Check(a) => cli::check::run(a).map(Exit::code),
         Cmd::MixCheck(a) => cli::mix_check::run(a).map(Exit::code),

@@ -1,8 +1,9 @@
 //! File-backed data end to end through the binary: text directories, compressed JSONL, llm.c
-//! token shards and a Hugging Face tokenizer train and record per-domain bits/byte and
+//! token shards, Parquet in FineWeb's layout and a Hugging Face tokenizer train and record per-domain bits/byte and
 //! realised tokens; each kind of bad data input is caught by `plan` (exit 2) with the source's
 //! position in the sweep file and the position in the data file.
 
+use polars::prelude::{Column, DataFrame, NamedFrom, ParquetCompression, ParquetWriter, Series};
 use std::io::Write;
 use std::path::Path;
 
@@ -293,5 +294,164 @@ fn special_files_are_refused_and_symlinks_read_once() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(0), "{path}: {t}");
         assert!(t.contains("data x: text from 3 file(s)"), "{path}: {t}");
+    }
+}
+
+/// A FineWeb-Edu-layout Parquet file (the eleven columns of the real one, plus a list column
+/// no text source needs) of `rows` rows in row groups of `group`: row i has int_score i % 5.
+/// Returns each row's (text, int_score).
+fn fineweb(path: &Path, first: u64, rows: usize, group: usize, compression: ParquetCompression) -> Vec<(String, i64)> {
+    let text: Vec<String> = (0..rows).map(|i| salad(first + i as u64, 40 + i % 30)).collect();
+    let int_score: Vec<i64> = (0..rows).map(|i| (i % 5) as i64).collect();
+    let strings = |f: &dyn Fn(usize) -> String| (0..rows).map(f).collect::<Vec<String>>();
+    let tags: Vec<Series> = (0..rows).map(|i| Series::new("".into(), &[i as i64, 2])).collect();
+    let cols = vec![
+        Column::new("text".into(), &text),
+        Column::new("id".into(), strings(&|i| format!("<urn:uuid:{:08x}>", first as usize + i))),
+        Column::new("dump".into(), vec!["CC-MAIN-2024-10"; rows]),
+        Column::new("url".into(), strings(&|i| format!("https://example.org/{i}"))),
+        Column::new("date".into(), vec!["2024-02-20T12:00:00Z"; rows]),
+        Column::new("file_path".into(), vec!["s3://commoncrawl/crawl-data/CC-MAIN-2024-10/x.warc.gz"; rows]),
+        Column::new("language".into(), vec!["en"; rows]),
+        Column::new("language_score".into(), vec![0.95f64; rows]),
+        Column::new("token_count".into(), text.iter().map(|t| t.split(' ').count() as i64).collect::<Vec<_>>()),
+        Column::new("score".into(), int_score.iter().map(|&s| s as f64 + 0.25).collect::<Vec<_>>()),
+        Column::new("int_score".into(), &int_score),
+        Column::new("tags".into(), &tags),
+    ];
+    let mut df = DataFrame::new(rows, cols).unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .with_compression(compression)
+        .with_row_group_size(Some(group))
+        .finish(&mut df)
+        .unwrap();
+    text.into_iter().zip(int_score).collect()
+}
+
+/// The byte tokenizer's token count of these documents: their bytes plus one separator
+/// between consecutive documents.
+fn byte_tokens<'a>(docs: impl Iterator<Item = &'a String>) -> usize {
+    let (mut bytes, mut n) = (0, 0);
+    for d in docs {
+        bytes += d.len();
+        n += 1;
+    }
+    bytes + n - 1
+}
+
+const ONE_RUN: &str = "width = [16]\ndepth = [1]\n";
+
+/// A FineWeb-Edu-like download (two Parquet files, zstd and snappy, several row groups each,
+/// a README beside them) plans, trains and resumes as a glob with FineWeb-Edu's
+/// `int_score >= 3` filter, whose tokens are exactly the kept rows' text; the folder and the
+/// unfiltered source are other cache entries holding every row.
+#[test]
+fn parquet_fineweb_layout_plans_trains_resumes_and_filters() {
+    let dir = tmp("parquetsrc");
+    let d = dir.display();
+    let data = dir.join("fineweb-edu/data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut rows = fineweb(&data.join("train-00000-of-00002.parquet"), 0, 300, 64, ParquetCompression::Zstd(None));
+    rows.extend(fineweb(&data.join("train-00001-of-00002.parquet"), 300, 300, 100, ParquetCompression::Snappy));
+    std::fs::write(data.join("README.md"), "# not data\n").unwrap();
+    let head = HEAD.replace("width = [16, 32]\ndepth = [1, 1]\nzip = [[\"width\", \"depth\"]]\n", ONE_RUN);
+    let src = |path: &str, extra: &str| {
+        format!("{head}[data]\n[[data.source]]\nname = \"edu\"\nkind = \"parquet\"\npath = \"{path}\"\n{extra}")
+    };
+    let cache = dir.join("cache");
+    let results = dir.join("results");
+    let run = |args: &[&str]| bin().args(args).env("WINDTUNNEL_CACHE", &cache).output().unwrap();
+
+    let p = dir.join("edu.toml");
+    std::fs::write(&p, src(&format!("{d}/fineweb-edu/data/train-*.parquet"), "filter = \"int_score >= 3\"\n")).unwrap();
+    let kept: Vec<&String> = rows.iter().filter(|r| r.1 >= 3).map(|r| &r.0).collect();
+    assert_eq!(kept.len(), 240);
+    let want = format!("data edu: parquet from 2 file(s), {} tokens", byte_tokens(kept.iter().copied()));
+    let o = run(&["plan", p.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains(&want) && t.contains("tokenized in") && t.contains("240 of 600 rows"), "wanted {want:?}: {t}");
+    let o = run(&["run", p.to_str().unwrap(), "--results", results.to_str().unwrap(), "--no-fit"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains(&want) && t.contains("cached"), "a second look re-tokenized: {t}");
+    let runs: Vec<_> = std::fs::read_dir(results.join("files/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1);
+    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(runs[0].join("DONE")).unwrap()).unwrap();
+    assert_eq!(done["domain_tokens"][0][0], "edu", "{done}");
+    let evals = std::fs::read_to_string(runs[0].join("evals.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(evals.lines().last().unwrap()).unwrap();
+    assert!(last["bpb"].as_f64().is_some_and(|b| b > 0.0 && b < 8.0), "{last}");
+    // Resuming: nothing left to train.
+    let o = run(&["run", p.to_str().unwrap(), "--results", results.to_str().unwrap(), "--no-fit"]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("1 already done, 0 to train"), "{t}");
+
+    // The folder (README skipped), unfiltered: every row, a new cache entry.
+    let p = dir.join("folder.toml");
+    std::fs::write(&p, src(&format!("{d}/fineweb-edu/data"), "")).unwrap();
+    let o = run(&["plan", p.to_str().unwrap()]);
+    let t = text(&o);
+    let want = format!("data edu: parquet from 2 file(s), {} tokens", byte_tokens(rows.iter().map(|r| &r.0)));
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains(&want) && t.contains("tokenized in") && t.contains("600 of 600 rows"), "wanted {want:?}: {t}");
+}
+
+/// Each kind of bad Parquet input stops `plan` (exit 2) with the source's place in the sweep
+/// file and, for the data, the file and the column; none panics.
+#[test]
+fn bad_parquet_inputs_are_located() {
+    let dir = tmp("badparquet");
+    let d = dir.display().to_string();
+    fineweb(&dir.join("ok.parquet"), 0, 300, 128, ParquetCompression::Zstd(None));
+    fineweb(&dir.join("none.parquet"), 0, 0, 128, ParquetCompression::Zstd(None));
+    std::fs::write(dir.join("empty.parquet"), "").unwrap();
+    std::fs::write(dir.join("corrupt.parquet"), salad(3, 500)).unwrap();
+    let good = std::fs::read(dir.join("ok.parquet")).unwrap();
+    std::fs::write(dir.join("cut.parquet"), &good[..good.len() / 2]).unwrap();
+    std::fs::create_dir_all(dir.join("nothing")).unwrap();
+    std::fs::write(dir.join("nothing/notes.txt"), "x").unwrap();
+    std::fs::write(dir.join("web.jsonl"), "{\"text\": \"a\"}\n").unwrap();
+    let src = |file: &str, extra: &str| {
+        format!("[data]\n[[data.source]]\nname = \"x\"\nkind = \"parquet\"\npath = \"{d}/{file}\"\n{extra}")
+    };
+    let ok = format!("{d}/ok.parquet");
+    let cases: Vec<(String, String)> = vec![
+        (
+            src("ok.parquet", "column = \"body\"\n"),
+            format!("{ok}: text column `body` not found; the columns are text, id, dump, url, date, file_path, language"),
+        ),
+        (src("ok.parquet", "column = \"int_score\"\n"), format!("{ok}: column `int_score` holds numbers (Int64), expected strings")),
+        (src("ok.parquet", "column = \"tags\"\n"), format!("{ok}: column `tags` holds lists, expected strings")),
+        (src("ok.parquet", "filter = \"edu >= 3\"\n"), format!("{ok}: filter column `edu` not found; the columns are text")),
+        (
+            src("ok.parquet", "filter = \"language == 3\"\n"),
+            format!("{ok}: filter column `language` holds strings, expected numbers"),
+        ),
+        (src("ok.parquet", "filter = \"int_score > 10\"\n"), "the filter `int_score > 10` keeps none of the 300 rows".into()),
+        (src("ok.parquet", "filter = \"int_score => 3\"\n"), "expected \"<column> <op> <number>\"".into()),
+        (src("ok.parquet", "filter = \"int_score >= high\"\n"), "`high` is not a finite number".into()),
+        (src("ok.parquet", "field = \"text\"\n"), "a parquet source names its `column`".into()),
+        (src("ok.parquet", "invalid_utf8 = \"skip\"\n"), "UTF-8 by the format".into()),
+        (src("empty.parquet", ""), format!("{d}/empty.parquet: empty file (0 bytes), not Parquet")),
+        (src("none.parquet", ""), format!("no rows in the 1 Parquet file(s) of `{d}/none.parquet`")),
+        (src("corrupt.parquet", ""), format!("{d}/corrupt.parquet: not a Parquet file")),
+        (src("cut.parquet", ""), format!("{d}/cut.parquet: not a Parquet file")),
+        (src("missing-*.parquet", ""), format!("no files match `{d}/missing-*.parquet`")),
+        (src("nothing", ""), format!("directory `{d}/nothing` holds no .parquet files")),
+        (
+            format!("[data]\n[[data.source]]\nname = \"x\"\nkind = \"jsonl\"\npath = \"{d}/web.jsonl\"\ncolumn = \"text\"\n"),
+            "`column` applies to kind = \"parquet\" only".into(),
+        ),
+    ];
+    for (i, (data, want)) in cases.iter().enumerate() {
+        let p = dir.join(format!("pq{i}.toml"));
+        std::fs::write(&p, format!("{HEAD}{data}")).unwrap();
+        let o = bin().args(["plan", p.to_str().unwrap()]).env("WINDTUNNEL_CACHE", dir.join("cache")).output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {t}");
+        assert!(t.contains(want.as_str()), "case {i}: wanted {want:?} in: {t}");
+        assert!(t.contains(&format!("pq{i}.toml:")), "case {i}: no sweep position in: {t}");
+        assert!(!t.contains("panicked"), "case {i}: {t}");
     }
 }

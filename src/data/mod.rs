@@ -1,4 +1,4 @@
-//! Data: built-in synthetic sources, file-backed domains (text, JSONL, token shards; see
+//! Data: built-in synthetic sources, file-backed domains (text, JSONL, Parquet, token shards; see
 //! `prepare`, which tokenizes and checks them before training), the deterministic mixture
 //! sampler and the fixed per-domain validation windows. Nothing here touches the model.
 //!
@@ -12,6 +12,7 @@
 
 pub mod files;
 pub mod markov;
+pub mod parquet;
 pub mod pcfg;
 pub mod prepare;
 pub mod shard;

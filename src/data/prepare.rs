@@ -1,5 +1,5 @@
 //! Getting file-backed domains ready before any training starts (at `plan` and `run` time):
-//! expand each source's path, fingerprint its contents, tokenize text/JSONL once into the
+//! expand each source's path, fingerprint its contents, tokenize text/JSONL/Parquet once into the
 //! cache (llm.c shards), check shards' headers and token ids against the vocabulary, and write
 //! a manifest that the workers open. Every problem is a `UserError` naming the source's
 //! position in the sweep file and the data file's position (line, byte, header field).
@@ -10,6 +10,7 @@
 //! hashes are memoised by (path, size, mtime) so re-fingerprinting a large corpus is free.
 
 use super::files;
+use super::parquet;
 use super::shard;
 use super::tokenizer::Tokenizer;
 use crate::spec::config::{DomainConfig, FileSource, SourceKind, Sweep};
@@ -42,6 +43,9 @@ pub struct Manifest {
     pub text_bytes: Option<u64>,
     pub documents: u64,
     pub files: usize,
+    /// parquet: rows read, before the row filter (`documents` are the rows kept with a text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 impl Manifest {
@@ -150,6 +154,10 @@ pub fn prepare(sweep: &mut Sweep, cache: &Path) -> Result<Vec<DomainReport>> {
             (false, SourceKind::Shards) => format!("checked in {secs:.1} s"),
             _ => format!("tokenized in {secs:.1} s ({:.2} M tokens/s)", m.tokens as f64 / secs.max(1e-9) / 1e6),
         };
+        let how = match m.rows {
+            Some(rows) => format!("{how}; {} of {rows} rows", m.documents),
+            None => how,
+        };
         let bpt = m.bytes_per_token(src);
         out.push(DomainReport {
             name: d.name.clone(),
@@ -218,8 +226,17 @@ pub fn open_manifest(cache: &Path, fingerprint: &str) -> Result<Manifest> {
     Ok(m)
 }
 
+/// The files behind a domain's `path`, as both the fingerprint and the tokenizer see them.
+fn source_files(d: &DomainConfig, src: &FileSource) -> Result<Vec<PathBuf>> {
+    if d.kind == SourceKind::Parquet {
+        parquet::files(&src.path)
+    } else {
+        files::expand(&src.path)
+    }
+}
+
 fn fingerprint(d: &DomainConfig, src: &FileSource, tok_fp: &str, memo: &mut Memo) -> Result<String> {
-    let files = files::expand(&src.path)?;
+    let files = source_files(d, src)?;
     let mut h = blake3::Hasher::new();
     // d.kind serialises as its sweep-file word, the string this hash was first taken over.
     let spec = serde_json::to_vec(&(&d.kind, src, if d.kind == SourceKind::Shards { "" } else { tok_fp }))?;
@@ -230,9 +247,10 @@ fn fingerprint(d: &DomainConfig, src: &FileSource, tok_fp: &str, memo: &mut Memo
     Ok(h.finalize().to_hex()[..16].to_string())
 }
 
-/// Builds the manifest of one domain (tokenizing into cache shards for text/jsonl).
-fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Path, fp: &str) -> Result<Manifest> {
-    let files = files::expand(&src.path)?;
+/// Builds the manifest of one domain (tokenizing into cache shards for text/jsonl/parquet).
+/// Public for `bench-parquet`, which times exactly this.
+pub fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Path, fp: &str) -> Result<Manifest> {
+    let files = source_files(d, src)?;
     if d.kind == SourceKind::Shards {
         let mut shards = Vec::new();
         let (mut tokens, mut max) = (0u64, 0u32);
@@ -253,6 +271,7 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
             text_bytes: None,
             documents: 0,
             files: files.len(),
+            rows: None,
         });
     }
     let tok = tok.expect("text sources get a tokenizer");
@@ -262,6 +281,8 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
     // Pieces are tokenized in parallel batches of about BATCH_BYTES (rayon; prepare runs before
     // any worker starts, so every core is free) and written in order.
     let mut batch = Batch::default();
+    // parquet: rows read and rows kept, for the message when nothing is left.
+    let (mut rows, mut kept, mut empty_files) = (0u64, 0u64, Vec::new());
     for f in &files {
         let mut add = |text: &str, new_doc: bool| -> Result<()> {
             batch.pieces.push((text.to_string(), new_doc));
@@ -274,6 +295,13 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
         if d.kind == SourceKind::Jsonl {
             let field = src.field.as_deref().unwrap_or("text");
             files::jsonl_docs(f, field, policy, &mut |s| add(s, true))?;
+        } else if d.kind == SourceKind::Parquet {
+            let column = src.column.as_deref().unwrap_or("text");
+            let c = parquet::docs(f, column, src.filter.as_ref(), &mut |s| add(s, true))?;
+            if c.rows == 0 {
+                empty_files.push(f.display().to_string());
+            }
+            (rows, kept) = (rows + c.rows, kept + c.kept);
         } else {
             files::text_docs(f, policy, TEXT_BLOCK, &mut add)?;
         }
@@ -282,6 +310,14 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
     let (bytes, docs) = (batch.bytes, batch.docs);
     let (shards, tokens, max) = w.finish()?;
     if tokens == 0 {
+        if d.kind == SourceKind::Parquet {
+            if rows == 0 {
+                anyhow::bail!("no rows in the {} Parquet file(s) of `{}` ({})", files.len(), src.path, empty_files.join(", "));
+            }
+            if let (Some(f), 0) = (&src.filter, kept) {
+                anyhow::bail!("the filter `{f}` keeps none of the {rows} rows of `{}`", src.path);
+            }
+        }
         anyhow::bail!("no text in the {} file(s) of `{}` (empty source)", files.len(), src.path);
     }
     Ok(Manifest {
@@ -292,6 +328,7 @@ fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache: &Pa
         text_bytes: Some(bytes),
         documents: docs,
         files: files.len(),
+        rows: (d.kind == SourceKind::Parquet).then_some(rows),
     })
 }
 

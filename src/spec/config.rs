@@ -54,9 +54,10 @@ pub struct Branch {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DomainConfig {
     pub name: String,
-    /// "builtin:markov", "builtin:pcfg", "text", "jsonl" or "shards" (serialised as that text).
+    /// "builtin:markov", "builtin:pcfg", "text", "jsonl", "shards" or "parquet" (serialised as
+    /// that text).
     pub kind: SourceKind,
-    /// Files of a text/jsonl/shards domain, as written in the sweep file.
+    /// Files of a text/jsonl/shards/parquet domain, as written in the sweep file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<FileSource>,
     /// blake3 of everything the domain's tokens depend on (file contents, options, tokenizer),
@@ -85,16 +86,19 @@ pub enum SourceKind {
     Jsonl,
     /// llm.c token shards.
     Shards,
+    /// Parquet files (FineWeb's layout), the text in a string column.
+    Parquet,
 }
 
 impl SourceKind {
     /// Every kind, in the order the sweep file's error messages list them.
-    pub const ALL: [SourceKind; 5] = [
+    pub const ALL: [SourceKind; 6] = [
         SourceKind::Builtin(Builtin::Markov),
         SourceKind::Builtin(Builtin::Pcfg),
         SourceKind::Text,
         SourceKind::Jsonl,
         SourceKind::Shards,
+        SourceKind::Parquet,
     ];
 
     /// The word the sweep file uses.
@@ -105,6 +109,7 @@ impl SourceKind {
             SourceKind::Text => "text",
             SourceKind::Jsonl => "jsonl",
             SourceKind::Shards => "shards",
+            SourceKind::Parquet => "parquet",
         }
     }
 
@@ -156,6 +161,100 @@ pub struct FileSource {
     /// shards: UTF-8 bytes per token of the corpus, for bits/byte (unknown otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_token: Option<f64>,
+    /// parquet: the string column holding each row's text. (Optional and skipped when absent,
+    /// like `filter`, so the fingerprints of the other kinds are those they had before.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// parquet: only rows whose numeric column passes this comparison are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<RowFilter>,
+}
+
+/// A parquet source's row filter, `"<column> <op> <number>"` in the sweep file (FineWeb-Edu's
+/// `"int_score >= 3"`). Rows whose column is null fail every comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowFilter {
+    pub column: String,
+    pub op: CmpOp,
+    /// Compared as f64: exact for integer columns below 2^53.
+    pub value: f64,
+}
+
+/// The comparison of a `RowFilter`, serialised as its symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl CmpOp {
+    /// Two-character symbols first, so `>=` is not read as `>` followed by `=3`.
+    pub const ALL: [CmpOp; 6] = [CmpOp::Ge, CmpOp::Le, CmpOp::Eq, CmpOp::Ne, CmpOp::Gt, CmpOp::Lt];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Ge => ">=",
+            CmpOp::Gt => ">",
+            CmpOp::Le => "<=",
+            CmpOp::Lt => "<",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+}
+
+display_as_word!(CmpOp, as_str);
+
+impl RowFilter {
+    /// Parses `"<column> <op> <number>"`; the error says what was expected (the caller locates it).
+    pub fn parse(s: &str) -> Result<RowFilter, String> {
+        let expected = "expected \"<column> <op> <number>\" with <op> one of >=, >, <=, <, ==, != \
+                        (e.g. \"int_score >= 3\")";
+        let found = CmpOp::ALL.iter().filter_map(|&op| s.find(op.as_str()).map(|at| (at, op))).min_by_key(|f| f.0);
+        let Some((at, op)) = found else { return Err(format!("{expected}, got \"{s}\" (no comparison)")) };
+        let column = s[..at].trim();
+        let rest = s[at + op.as_str().len()..].trim();
+        if column.is_empty() {
+            return Err(format!("{expected}, got \"{s}\" (no column before `{op}`)"));
+        }
+        if column.contains(['<', '>', '=', '!']) || rest.contains(['<', '>', '=', '!']) {
+            return Err(format!("{expected}, got \"{s}\" (one comparison only)"));
+        }
+        let value: f64 = match rest.parse() {
+            Ok(v) if f64::is_finite(v) => v,
+            _ => return Err(format!("{expected}, got \"{s}\" (`{rest}` is not a finite number)")),
+        };
+        Ok(RowFilter { column: column.to_string(), op, value })
+    }
+
+    /// Whether a row whose filter column holds `v` (None: null) is kept.
+    pub fn keeps(&self, v: Option<f64>) -> bool {
+        let Some(v) = v else { return false };
+        match self.op {
+            CmpOp::Ge => v >= self.value,
+            CmpOp::Gt => v > self.value,
+            CmpOp::Le => v <= self.value,
+            CmpOp::Lt => v < self.value,
+            CmpOp::Eq => v == self.value,
+            CmpOp::Ne => v != self.value,
+        }
+    }
+}
+
+impl std::fmt::Display for RowFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.column, self.op, self.value)
+    }
 }
 
 /// The tokenizer of a sweep's file-backed domains.

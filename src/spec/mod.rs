@@ -493,7 +493,7 @@ params = 1e7
             assert_eq!(k.to_string(), k.as_str());
         }
         let words: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(words, ["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards"]);
+        assert_eq!(words, ["builtin:markov", "builtin:pcfg", "text", "jsonl", "shards", "parquet"]);
         assert!(serde_json::from_str::<SourceKind>("\"hf:wiki\"").is_err());
         for (b, w) in [(BacktestMode::Largest, "\"largest\""), (BacktestMode::Off, "\"none\"")] {
             assert_eq!(serde_json::to_string(&b).unwrap(), w);

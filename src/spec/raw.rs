@@ -72,14 +72,23 @@ pub struct RawSource {
     /// Required, unique, `[a-z0-9_]+`; the metrics column is `loss_<name>`.
     pub name: Option<S<String>>,
     /// Required: `"builtin:markov"`, `"builtin:pcfg"` (synthetic, offline, known entropy
-    /// floor), `"text"` (UTF-8 files, one document each), `"jsonl"` (one JSON object per line)
-    /// or `"shards"` (llm.c token shards: 256 x int32 header, then uint16/uint32 tokens).
+    /// floor), `"text"` (UTF-8 files, one document each), `"jsonl"` (one JSON object per line),
+    /// `"shards"` (llm.c token shards: 256 x int32 header, then uint16/uint32 tokens) or
+    /// `"parquet"` (one document per row of a string column, e.g. FineWeb's `text`).
     pub kind: Option<S<String>>,
-    /// text/jsonl/shards (required there): a file, a directory or a glob (`data/*.jsonl.zst`),
-    /// relative to the working directory. `.gz` and `.zst` files are decompressed.
+    /// text/jsonl/shards/parquet (required there): a file, a directory or a glob
+    /// (`data/*.jsonl.zst`, `fineweb/data/train-*.parquet`), relative to the working directory.
+    /// `.gz` and `.zst` files are decompressed; a directory of a parquet source contributes
+    /// its `*.parquet` files only.
     pub path: Option<S<String>>,
     /// jsonl: the string field with each record's text; default `"text"`.
     pub field: Option<S<String>>,
+    /// parquet: the string column with each row's text; default `"text"`.
+    pub column: Option<S<String>>,
+    /// parquet: keep only the rows where a numeric column passes a comparison,
+    /// `"<column> <op> <number>"` with op one of `>=`, `>`, `<=`, `<`, `==`, `!=`
+    /// (FineWeb-Edu: `"int_score >= 3"`). Rows where the column is null are dropped.
+    pub filter: Option<S<String>>,
     /// text/jsonl: `"replace"` (default: invalid UTF-8 becomes U+FFFD), `"skip"` or `"error"`.
     pub invalid_utf8: Option<S<String>>,
     /// File-backed: share of the domain held out for validation, in (0, 0.5]; default 0.02

@@ -258,6 +258,8 @@ fn file_source(s: &RawSource, kind: SourceKind, at: &str, tok: &TokenizerSpec, c
         for (key, span) in [
             ("path", s.path.as_ref().map(|v| v.span())),
             ("field", s.field.as_ref().map(|v| v.span())),
+            ("column", s.column.as_ref().map(|v| v.span())),
+            ("filter", s.filter.as_ref().map(|v| v.span())),
             ("invalid_utf8", s.invalid_utf8.as_ref().map(|v| v.span())),
             ("val_fraction", s.val_fraction.as_ref().map(|v| v.span())),
             ("bytes_per_token", s.bytes_per_token.as_ref().map(|v| v.span())),
@@ -282,7 +284,16 @@ fn file_source(s: &RawSource, kind: SourceKind, at: &str, tok: &TokenizerSpec, c
         return Err(ctx.err(path.span(), &format!("{at}.path"), &msg));
     }
     if kind != SourceKind::Jsonl {
-        reject(s.field.as_ref().map(|v| v.span()), "field", "applies to kind = \"jsonl\" only")?;
+        let why = if kind == SourceKind::Parquet {
+            "applies to kind = \"jsonl\" only (a parquet source names its `column`)"
+        } else {
+            "applies to kind = \"jsonl\" only"
+        };
+        reject(s.field.as_ref().map(|v| v.span()), "field", why)?;
+    }
+    if kind != SourceKind::Parquet {
+        reject(s.column.as_ref().map(|v| v.span()), "column", "applies to kind = \"parquet\" only")?;
+        reject(s.filter.as_ref().map(|v| v.span()), "filter", "applies to kind = \"parquet\" only")?;
     }
     if kind == SourceKind::Shards {
         reject(
@@ -290,6 +301,12 @@ fn file_source(s: &RawSource, kind: SourceKind, at: &str, tok: &TokenizerSpec, c
             "invalid_utf8",
             "applies to text and jsonl (shards are tokens)",
         )?;
+    } else if kind == SourceKind::Parquet {
+        // Parquet string columns are UTF-8 by the format, and the reader checks it.
+        let why = "applies to text and jsonl (a Parquet string column is UTF-8 by the format)";
+        reject(s.invalid_utf8.as_ref().map(|v| v.span()), "invalid_utf8", why)?;
+        let why = "applies to kind = \"shards\" only (text is measured in bytes as it is tokenized)";
+        reject(s.bytes_per_token.as_ref().map(|v| v.span()), "bytes_per_token", why)?;
     } else {
         let why = "applies to kind = \"shards\" only (text is measured in bytes as it is tokenized)";
         reject(s.bytes_per_token.as_ref().map(|v| v.span()), "bytes_per_token", why)?;
@@ -311,7 +328,26 @@ fn file_source(s: &RawSource, kind: SourceKind, at: &str, tok: &TokenizerSpec, c
         Some(v) => Some(ctx.float(v, &format!("{at}.bytes_per_token"), POS)?),
         None => None,
     };
-    Ok(Some(FileSource { path: path.get_ref().clone(), field, invalid_utf8, val_fraction, bytes_per_token }))
+    let column = match &s.column {
+        Some(c) if c.get_ref().trim().is_empty() => {
+            return Err(ctx.err(c.span(), &format!("{at}.column"), "expected a column name, got \"\""))
+        }
+        Some(c) => Some(c.get_ref().clone()),
+        None => (kind == SourceKind::Parquet).then(|| "text".to_string()),
+    };
+    let filter = match &s.filter {
+        Some(f) => Some(RowFilter::parse(f.get_ref()).map_err(|e| ctx.err(f.span(), &format!("{at}.filter"), &e))?),
+        None => None,
+    };
+    Ok(Some(FileSource {
+        path: path.get_ref().clone(),
+        field,
+        invalid_utf8,
+        val_fraction,
+        bytes_per_token,
+        column,
+        filter,
+    }))
 }
 
 fn model_section(raw: Option<RawModel>, ctx: &Ctx) -> Res<Model> {

@@ -91,6 +91,7 @@ pub fn measure(path: &Path, tokens: u64, windows: usize) -> Result<(String, u64)
         text_bytes: None,
         documents: 0,
         files: 1,
+        rows: None,
     };
     let src = FileSource {
         path: path.display().to_string(),
@@ -98,6 +99,8 @@ pub fn measure(path: &Path, tokens: u64, windows: usize) -> Result<(String, u64)
         invalid_utf8: crate::spec::config::Utf8Policy::Replace,
         val_fraction: 0.02,
         bytes_per_token: None,
+        column: None,
+        filter: None,
     };
     let t = Instant::now();
     let len = 129; // seq_len 128 + 1, as the bench's small model

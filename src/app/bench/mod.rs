@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod fit;
+pub mod parquet;
 
 use crate::flops;
 use crate::model::GptConfig;
