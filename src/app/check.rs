@@ -459,10 +459,17 @@ mod tests {
         };
         let busy = Checked { entries: vec![e("a", 3.4, None)], in_progress: vec!["a".into()] };
         let s = busy.summary();
-        assert!(s.contains("calibration: 0 of 0 actual losses inside") && s.contains("1 still in progress in another worker (a)"), "{s}");
+        assert!(
+            s.contains("calibration: 0 of 0 actual losses inside")
+                && s.contains("1 still in progress in another worker (a)"),
+            "{s}"
+        );
         let vac = Checked { entries: vec![e("a", 3.4, Some(3.3)), e("b", 6.4e11, Some(3.27))], in_progress: vec![] };
         let s = vac.summary();
-        assert!(s.contains("calibration: 1 of 1 actual losses inside") && s.contains("1 finished with no interval"), "{s}");
+        assert!(
+            s.contains("calibration: 1 of 1 actual losses inside") && s.contains("1 finished with no interval"),
+            "{s}"
+        );
         assert!(!s.contains("in progress"), "{s}");
     }
 

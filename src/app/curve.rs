@@ -320,7 +320,12 @@ pub fn predict_curve(dir: &Path, req: &CurveRequest) -> Result<String> {
 /// sits at the bounds of its search (`solve::at_bounds`), the band is printed as "no interval"
 /// (CSV: empty lo and hi), never as if it held, with the reason on a note line (on stderr with
 /// --csv).
-pub fn predict_curve_of(law: &CurveLawReport, ln_vocab: Option<f64>, origin: &str, req: &CurveRequest) -> Result<String> {
+pub fn predict_curve_of(
+    law: &CurveLawReport,
+    ln_vocab: Option<f64>,
+    origin: &str,
+    req: &CurveRequest,
+) -> Result<String> {
     check_request(req)?;
     let t = law.target.as_ref();
     let need = |what: &str| UserError(format!("{origin}: fit.json has no target; give {what}"));
@@ -407,12 +412,9 @@ pub fn predict_curve_of(law: &CurveLawReport, ln_vocab: Option<f64>, origin: &st
         );
         let _ = writeln!(out, "{:>10} {:>12} {:>10} {:>8} {:>8} {:>8}", "step", "tokens", "lr", "loss", "lo", "hi");
         for p in &pts {
-            let (lo, hi) = if band { (format!("{:.4}", p.lo), format!("{:.4}", p.hi)) } else { ("n/a".into(), "n/a".into()) };
-            let _ = writeln!(
-                out,
-                "{:>10} {:>12.4e} {:>10.3e} {:>8.4} {lo:>8} {hi:>8}",
-                p.step, p.tokens, p.lr, p.loss
-            );
+            let (lo, hi) =
+                if band { (format!("{:.4}", p.lo), format!("{:.4}", p.hi)) } else { ("n/a".into(), "n/a".into()) };
+            let _ = writeln!(out, "{:>10} {:>12.4e} {:>10.3e} {:>8.4} {lo:>8} {hi:>8}", p.step, p.tokens, p.lr, p.loss);
         }
     }
     Ok(out)
@@ -941,7 +943,8 @@ mod tests {
         let runs: Vec<CurveRun> = known_law_runs(|_, j| 800 << j, 2, 1).into_iter().map(|r| r.0).collect();
         let mut fit = curve::fit(&runs, 0, 0).unwrap();
         fit.law = law;
-        fit.bootstrap = (0..12).map(|i| curve::CurveLaw { e: law.e * (1.0 + 0.002 * (i as f64 - 5.5)), ..law }).collect();
+        fit.bootstrap =
+            (0..12).map(|i| curve::CurveLaw { e: law.e * (1.0 + 0.002 * (i as f64 - 5.5)), ..law }).collect();
         fit.residual_rms = 2e-3;
         fit.rollout = None;
         let mut rep = CurveLawReport::new(fit, &runs);

@@ -673,7 +673,9 @@ pub fn design(from: Option<&Path>, args: &DesignArgs, prior: &Prior, out: &Path)
     let smallest = base
         .runs
         .iter()
-        .map(|r| crate::flops::chinchilla_flops(crate::flops::params(r.width, r.depth, r.vocab) as f64, r.tokens as f64))
+        .map(|r| {
+            crate::flops::chinchilla_flops(crate::flops::params(r.width, r.depth, r.vocab) as f64, r.tokens as f64)
+        })
         .fold(f64::INFINITY, f64::min);
     if args.target_flops < smallest {
         bail!(UserError(format!(

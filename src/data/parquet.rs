@@ -27,10 +27,8 @@ pub fn files(pattern: &str) -> Result<Vec<PathBuf>> {
     if !std::fs::metadata(pattern).is_ok_and(|m| m.is_dir()) {
         return Ok(all);
     }
-    let found: Vec<PathBuf> = all
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")))
-        .collect();
+    let found: Vec<PathBuf> =
+        all.into_iter().filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"))).collect();
     if found.is_empty() {
         bail!("directory `{pattern}` holds no .parquet files");
     }
@@ -72,7 +70,10 @@ pub fn docs(
     };
     let text = field(column, "text")?;
     if !matches!(text.dtype(), ArrowDataType::Utf8View | ArrowDataType::Utf8 | ArrowDataType::LargeUtf8) {
-        bail!("{at}: column `{column}` holds {}, expected strings (set `column` to the text column)", describe(text.dtype()));
+        bail!(
+            "{at}: column `{column}` holds {}, expected strings (set `column` to the text column)",
+            describe(text.dtype())
+        );
     }
     let filt = match filter {
         Some(f) => {
@@ -136,7 +137,8 @@ fn read_column(file: &File, file_len: u64, meta: &FileMetadata, g: usize, field:
     }
     // polars' decoders trust the page headers; a corrupt page must still end as this file's
     // error, not take the process down.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| to_deserializer(parts, field.clone(), None)));
+    let decoded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| to_deserializer(parts, field.clone(), None)));
     let (arrays, _) = match decoded {
         Ok(r) => r.context("cannot decode")?,
         Err(_) => bail!("cannot decode (corrupt data: the decoder failed)"),
@@ -148,7 +150,16 @@ fn is_numeric(t: &ArrowDataType) -> bool {
     use ArrowDataType as D;
     matches!(
         t,
-        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 | D::Float32 | D::Float64
+        D::Int8
+            | D::Int16
+            | D::Int32
+            | D::Int64
+            | D::UInt8
+            | D::UInt16
+            | D::UInt32
+            | D::UInt64
+            | D::Float32
+            | D::Float64
     )
 }
 
@@ -203,14 +214,10 @@ mod tests {
         let d = std::env::temp_dir().join(format!("wt-parquet-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         let p = d.join("t.parquet");
-        let text: Vec<Option<String>> =
-            (0..10).map(|i| if i == 4 { None } else { Some(format!("doc {i}")) }).collect();
+        let text: Vec<Option<String>> = (0..10).map(|i| if i == 4 { None } else { Some(format!("doc {i}")) }).collect();
         let score: Vec<Option<i32>> = (0..10).map(|i| if i == 7 { None } else { Some(i % 3) }).collect();
-        let mut df = DataFrame::new(
-            10,
-            vec![Column::new("body".into(), &text), Column::new("s".into(), &score)],
-        )
-        .unwrap();
+        let mut df =
+            DataFrame::new(10, vec![Column::new("body".into(), &text), Column::new("s".into(), &score)]).unwrap();
         ParquetWriter::new(File::create(&p).unwrap())
             .with_compression(ParquetCompression::Gzip(None))
             .with_row_group_size(Some(3))

@@ -312,7 +312,12 @@ pub fn build(d: &DomainConfig, src: &FileSource, tok: Option<&Tokenizer>, cache:
     if tokens == 0 {
         if d.kind == SourceKind::Parquet {
             if rows == 0 {
-                anyhow::bail!("no rows in the {} Parquet file(s) of `{}` ({})", files.len(), src.path, empty_files.join(", "));
+                anyhow::bail!(
+                    "no rows in the {} Parquet file(s) of `{}` ({})",
+                    files.len(),
+                    src.path,
+                    empty_files.join(", ")
+                );
             }
             if let (Some(f), 0) = (&src.filter, kept) {
                 anyhow::bail!("the filter `{f}` keeps none of the {rows} rows of `{}`", src.path);

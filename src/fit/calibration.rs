@@ -168,18 +168,14 @@ impl Entry {
 
     /// One line for the terminal: predicted, interval, actual and whether it lies inside.
     pub fn line(&self) -> String {
-<<<<<<< HEAD
-        let iv =
-            self.interval.map_or("no interval".into(), |i| format!("95% {}", crate::human::loss_interval(i.lo, i.hi)));
-        let out = match (self.actual, self.inside) {
-=======
         let iv = match (self.interval, self.no_claim()) {
             (None, _) => "no interval".to_string(),
-            (Some(i), None) => format!("95% [{:.4}, {:.4}]", i.lo, i.hi),
-            (Some(i), Some(why)) => format!("no interval (95% [{:.4}, {:.4}] is no claim: {why})", i.lo, i.hi),
+            (Some(i), None) => format!("95% {}", crate::human::loss_interval(i.lo, i.hi)),
+            (Some(i), Some(why)) => {
+                format!("no interval (95% {} is no claim: {why})", crate::human::loss_interval(i.lo, i.hi))
+            }
         };
         let out = match (self.actual, self.counted_inside()) {
->>>>>>> hardfit
             (Some(a), Some(true)) => {
                 format!("actual {a:.4} ({:+.2}%): INSIDE the interval", 100.0 * (a / self.predicted - 1.0))
             }
@@ -339,7 +335,9 @@ mod tests {
         });
         let ids: Vec<&str> = l.entries.iter().map(|e| e.run_id.as_str()).collect();
         assert_eq!(ids, ["real", "actual"], "{w:?}");
-        assert!(w.iter().any(|x| x.contains("entry phantom is left out: it records an actual loss, but its run folder phantom does not exist")));
+        assert!(w.iter().any(|x| x.contains(
+            "entry phantom is left out: it records an actual loss, but its run folder phantom does not exist"
+        )));
         assert!(w.iter().any(|x| x.contains("entry edited is left out: its `predicted` 99 is not what its own law")));
         assert!(w.iter().any(|x| x.contains("entry actual: `actual` 3.45 is not its run's final loss 3.7")));
         // The run's own loss (3.7) lies outside [3.0, 3.5]: coverage is 1 of 2, not 2 of 2.

@@ -27,12 +27,17 @@ pub fn check(fit: &FitReport, expect: &Expect) -> Result<(), String> {
     };
     for (k, v) in [("E", law.e), ("A", law.a), ("B", law.b), ("alpha", law.alpha), ("beta", law.beta)] {
         if !v.is_finite() || (k != "alpha" && k != "beta" && v < 0.0) {
-            return Err(format!("field `params.{k}` = {v} is not a finite{} number", if k.len() == 1 { " non-negative" } else { "" }));
+            return Err(format!(
+                "field `params.{k}` = {v} is not a finite{} number",
+                if k.len() == 1 { " non-negative" } else { "" }
+            ));
         }
     }
     match (&fit.target, expect.target) {
         (None, true) => {
-            return Err("field `target` is missing, but the sweep has a [target] (refit with `windtunnel collect`)".into())
+            return Err(
+                "field `target` is missing, but the sweep has a [target] (refit with `windtunnel collect`)".into()
+            )
         }
         (Some(t), _) => {
             for (k, v) in [

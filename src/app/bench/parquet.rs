@@ -77,7 +77,10 @@ fn measure(args: &Args, file: &Path) -> Result<()> {
             let p = args.dir.join(format!("bench-bpe-{}.json", std::process::id()));
             let t = Instant::now();
             train_bpe(file, &p)?;
-            println!("tokenizer: byte-level BPE, vocabulary 8192, trained on 4 MB of the text in {:.1} s", t.elapsed().as_secs_f64());
+            println!(
+                "tokenizer: byte-level BPE, vocabulary 8192, trained on 4 MB of the text in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
             p
         }
     };
@@ -141,7 +144,8 @@ fn tokenize(file: &Path, tok: &Tokenizer, filter: Option<RowFilter>, cache: &Pat
         column: Some("text".into()),
         filter,
     };
-    let d = DomainConfig { name: "bench".into(), kind: SourceKind::Parquet, source: Some(src.clone()), fingerprint: None };
+    let d =
+        DomainConfig { name: "bench".into(), kind: SourceKind::Parquet, source: Some(src.clone()), fingerprint: None };
     prepare::build(&d, &src, Some(tok), cache, "bench")
 }
 
@@ -262,7 +266,10 @@ fn write_fineweb(path: &Path, mb: f64, group: usize) -> Result<(u64, u64, u64)> 
         let cols = vec![
             Column::new("id".into(), (0..group).map(|i| format!("<urn:uuid:{:012x}>", n(i))).collect::<Vec<_>>()),
             Column::new("dump".into(), vec!["CC-MAIN-2024-10"; group]),
-            Column::new("url".into(), (0..group).map(|i| format!("https://example.org/page/{}", n(i))).collect::<Vec<_>>()),
+            Column::new(
+                "url".into(),
+                (0..group).map(|i| format!("https://example.org/page/{}", n(i))).collect::<Vec<_>>(),
+            ),
             Column::new("date".into(), vec!["2024-02-20T12:00:00Z"; group]),
             Column::new(
                 "file_path".into(),
@@ -311,8 +318,8 @@ fn write_fineweb(path: &Path, mb: f64, group: usize) -> Result<(u64, u64, u64)> 
 /// 4 MB of the file's text.
 fn train_bpe(file: &Path, out: &Path) -> Result<()> {
     use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
-    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
     use tokenizers::models::TrainerWrapper;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
     use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
     let mut sample = Vec::new();
     let mut size = 0;

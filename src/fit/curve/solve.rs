@@ -9,8 +9,8 @@
 //! optimum (with the term if it has it).
 
 use super::mpl::{
-    slow_on, CurveLaw, Data, Layout, A_EXP, B_EXP, D2_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_D2, LN_E,
-    LN_GAMMA, LN_P, LN_TAU, LN_TAU2, NP, OFF, P_EXP, SLOW, TAU2_EXP, TAU_EXP,
+    slow_on, CurveLaw, Data, Layout, A_EXP, B_EXP, D2_EXP, D_EXP, LN_A, LN_ALPHA, LN_B, LN_BETA, LN_C, LN_D, LN_D2,
+    LN_E, LN_GAMMA, LN_P, LN_TAU, LN_TAU2, NP, OFF, P_EXP, SLOW, TAU2_EXP, TAU_EXP,
 };
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
