@@ -23,6 +23,7 @@ pub mod progress;
 pub mod regress;
 pub mod simulate;
 pub mod steps;
+pub mod suggest;
 pub mod table;
 pub mod verdict;
 
@@ -237,9 +238,9 @@ impl FitReport {
 pub fn fit_all(obs: &[Obs], opts: &FitOptions) -> anyhow::Result<FitReport> {
     let mut rep = steps::run(obs, opts)?;
     let points: Vec<(f64, f64)> = obs.iter().filter(|o| o.is_final).map(|o| (o.params, o.tokens)).collect();
-    let v = verdict::judge(&rep, &points, opts.entropy_floor, opts.wsd_families.as_ref());
+    let v = suggest::judge(&rep, &points, opts.entropy_floor, opts.wsd_families.as_ref());
     rep.verdict = Some(match &opts.turning {
-        Some(why) => verdict::with_loss_reason(v, &rep, &points, opts.wsd_families.as_ref(), why.clone()),
+        Some(why) => suggest::with_loss_reason(v, &rep, &points, opts.wsd_families.as_ref(), why.clone()),
         None => v,
     });
     Ok(rep)

@@ -59,7 +59,7 @@ impl<'a> Facts<'a> {
         let mix_check = crate::store::read_json(&dir.mix_check_json()).ok();
         let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.params, r.tokens)).collect();
         let verdict =
-            Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::verdict::judge(fit, &points, mix_floor, None)));
+            Some(fit.verdict.clone().unwrap_or_else(|| crate::fit::suggest::judge(fit, &points, mix_floor, None)));
         let (check, check_warnings) = read_ledger(dir, &sweep.name);
         let mut f = Facts {
             verdict,
