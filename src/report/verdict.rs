@@ -34,10 +34,21 @@ pub(super) fn loss_row(f: &Facts, h: &Headline) -> Vec<String> {
 /// The whole headline of an undetermined split.
 pub(super) fn undetermined(d: &mut Doc, f: &Facts, h: &Headline, v: &Verdict) {
     let t = &h.target;
+    // The short block first (verdict, the one action), the numbers, then the reasons.
+    let loss = if v.loss_determined { "; the loss at the target is (below)" } else { ", nor the loss there" };
+    let action = if v.suggest.is_empty() {
+        "widen the grid towards the target (`windtunnel design --continue DIR`)".to_string()
+    } else {
+        format!(
+            "train the {} runs listed below and rerun; `windtunnel design --continue DIR` simulates them first",
+            v.suggest.len()
+        )
+    };
     d.p(format!(
-        "**The compute-optimal split of the target budget is not determined by this sweep**, so no model shape is \
-         recommended. Why: {}.",
-        v.reasons.join("; ")
+        "**Verdict: not determined.** This sweep does not pin down the compute-optimal split of {:.3e} FLOPs{}{loss}, \
+         so no model shape is recommended. **Next:** {action}.",
+        t.flops,
+        f.extrapolation().map_or(String::new(), |x| format!(" ({x:.0}x its largest run)")),
     ));
     let not = |x: String, i: Option<crate::fit::Interval>, fmt: fn(f64) -> String| {
         let note = format!("the fit's value {}, 95% bootstrap {}", fmt(t_val(&x, t)), iv(i, fmt));
@@ -59,6 +70,7 @@ pub(super) fn undetermined(d: &mut Doc, f: &Facts, h: &Headline, v: &Verdict) {
         rows,
         class: Some("headline"),
     });
+    d.p(format!("**Why the split is not determined:** {}.", v.reasons.join("; ")));
     if v.loss_determined {
         d.p(format!(
             "**What is determined:** the loss at the target compute, **{:.4}** nats/token (95% prediction interval {}), \
