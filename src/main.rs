@@ -435,6 +435,14 @@ enum Cmd {
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker(runner::worker::WorkerArgs),
+    /// Import another trainer's runs (CSV, Parquet or JSONL, as a manifest describes them,
+    /// docs/import.md) into an ordinary results folder: runs.parquet, fit.json, the held-out
+    /// runs' calibration and the report.
+    Import(app::import::Args),
+    /// The loss of a planned run (--params N --tokens D, or --flops C for the compute-optimal
+    /// split) on every validation set a results folder has a law for, with 95% intervals
+    /// (none from a degenerate fit, with the reason) and the fit's verdict.
+    Predict(app::predict::Args),
 }
 
 /// Keeps freed memory in the process. A training step allocates and frees the same few
@@ -714,6 +722,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             eprintln!("coord-check: {}", dir.root.join("coord_check.md").display());
             Ok(0)
         }
+        Cmd::Import(a) => app::import::run(a),
+        Cmd::Predict(a) => app::predict::run(a),
         Cmd::Status { dir } => {
             let rows = app::status::rows(&dir)?;
             print!("{}", app::status::render(&dir, &rows));

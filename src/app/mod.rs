@@ -12,6 +12,11 @@ pub mod curve_splits;
 pub mod design;
 pub mod design_continue;
 pub mod fit;
+pub mod import;
+#[cfg(test)]
+mod import_tests;
+mod import_table;
+pub mod predict;
 pub mod mix_check;
 pub mod report;
 pub mod slurm;

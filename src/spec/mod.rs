@@ -9,6 +9,7 @@
 pub mod config;
 mod diag;
 pub mod files;
+pub mod manifest;
 #[cfg(test)]
 mod fuzz_tests;
 mod grid;
