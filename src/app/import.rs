@@ -379,11 +379,18 @@ pub fn import(manifest_path: &Path, results: &Path) -> Result<Imported> {
     // headline, and each costs a full fit).
     let mut sets: BTreeMap<String, FitReport> = BTreeMap::new();
     let other = fit::FitOptions { bootstrap: m.bootstrap_other, laws: Vec::new(), ..opts.clone() };
-    for s in &names.losses {
-        let o = obs_with(&df, &format!("loss_{s}"), &origin)?;
-        match fit::fit_all(&o, &other) {
+    // One set per task of the pool: the fits are independent (the pool also runs each fit's
+    // own bootstrap, so a set waits only for free cores).
+    use rayon::prelude::*;
+    let fitted_sets: Vec<(String, Result<FitReport>)> = names
+        .losses
+        .par_iter()
+        .map(|s| (s.clone(), obs_with(&df, &format!("loss_{s}"), &origin).and_then(|o| fit::fit_all(&o, &other))))
+        .collect();
+    for (s, r) in fitted_sets {
+        match r {
             Ok(r) if r.params.is_some() => {
-                sets.insert(s.clone(), r);
+                sets.insert(s, r);
             }
             Ok(r) => fit.warnings.push(format!("no law for validation set {s}: {}", r.chinchilla_skipped().unwrap_or("?"))),
             Err(e) => fit.warnings.push(format!("no law for validation set {s}: {e:#}")),

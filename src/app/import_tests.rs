@@ -159,6 +159,7 @@ fn a_fixture_ladder_imports_with_its_bad_runs_named_and_predicts_the_known_law()
     let o = predict(&dir.root, None, None, Some(1e21)).unwrap();
     let s = o.split.unwrap();
     assert!((s.n_opt / p.n_opt(1e21) - 1.0).abs() < 1e-9 && s.n_opt_interval.is_some());
+    assert_eq!(s.determined, Some(s.reasons.is_empty()));
     // `fit DIR` and `report DIR` read the imported folder as a sweep folder.
     let (sweep, _, _, _) = super::sweep::load_dir(&dir.root).unwrap();
     assert_eq!((sweep.name.as_str(), sweep.runs.len()), ("fixture", 0));

@@ -96,15 +96,30 @@ pub fn predict(dir: &Path, params: Option<f64>, tokens: Option<f64>, flops: Opti
         (Some(n), Some(d), None) => (n, d, None),
         (None, None, Some(c)) => {
             let (n, d, niv, div) = fit::planned::split(&fit, c).expect("law present");
-            let v = fit.verdict.as_ref();
+            // Judged at this C, as the verdict judges its own target: an N_opt interval more
+            // than MAX_SPREAD wide does not determine the split, and neither does a
+            // degenerate law at any C.
+            let scale = law.predict(n, d);
+            let mut reasons = fit::planned::degenerate(&fit, scale, fit.verdict.as_ref().and_then(|v| v.floor));
+            match niv {
+                Some(iv) if fit::verdict::spread(&iv) > fit::verdict::MAX_SPREAD => reasons.push(format!(
+                    "the 95% interval of N_opt at C = {c:.3e}, [{:.3e}, {:.3e}], is {:.1}x wide (more than {}x)",
+                    iv.lo,
+                    iv.hi,
+                    fit::verdict::spread(&iv),
+                    fit::verdict::MAX_SPREAD
+                )),
+                Some(_) => {}
+                None => reasons.push("N_opt has no interval (no bootstrap refits in fit.json)".into()),
+            }
             let s = Split {
                 flops: c,
                 n_opt: n,
                 d_opt: d,
                 n_opt_interval: niv,
                 d_opt_interval: div,
-                determined: v.map(|v| v.determined),
-                reasons: v.map_or(Vec::new(), |v| v.reasons.clone()),
+                determined: Some(reasons.is_empty()),
+                reasons,
             };
             (n, d, Some(s))
         }
@@ -115,7 +130,6 @@ pub fn predict(dir: &Path, params: Option<f64>, tokens: Option<f64>, flops: Opti
             .into())
         }
     };
-    let _ = law;
     // The fitted final points (E is judged against the law's loss there).
     let obs = frame::read_frame(&sd.runs_parquet()).and_then(|df| frame::to_obs(&df, &sd.runs_parquet().display().to_string()));
     let finals: Vec<fit::Obs> = obs.map(|o| o.into_iter().filter(|o| o.is_final).collect()).unwrap_or_default();
