@@ -78,9 +78,11 @@ fn size_field(sizes: &Sizes, path: &str, key: &str, field: &str) -> Result<f64> 
         let keys: Vec<&str> = sizes.keys().map(String::as_str).collect();
         UserError(format!("{path}: no size {key:?} (sizes present: {})", keys.join(", ")))
     })?;
-    entry.get(field).and_then(|v| v.as_f64()).filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
-        UserError(format!("{path}: size {key:?} has no field `{field}` holding a number > 0")).into()
-    })
+    entry
+        .get(field)
+        .and_then(|v| v.as_f64())
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .ok_or_else(|| UserError(format!("{path}: size {key:?} has no field `{field}` holding a number > 0")).into())
 }
 
 /// Reads one run's rows of a table into evaluations, or the reason the run is left out.
@@ -122,9 +124,8 @@ fn read_run(
             Tokens::PerStep(x) => Some(step * x),
             Tokens::PerStepColumn(c) => t.num(c, k)?.map(|x| x * step),
         };
-        let tokens = tokens.ok_or_else(|| {
-            UserError(format!("{}: {}: empty tokens cell, expected a number", t.origin, t.at(k)))
-        })?;
+        let tokens = tokens
+            .ok_or_else(|| UserError(format!("{}: {}: empty tokens cell, expected a number", t.origin, t.at(k))))?;
         let lr = match &m.lr {
             Some(c) => t.num(c, k)?.unwrap_or(f64::NAN),
             None => f64::NAN,
@@ -369,8 +370,8 @@ pub fn import(manifest_path: &Path, results: &Path) -> Result<Imported> {
     let origin = dir.runs_parquet().display().to_string();
     let (obs, left_out) = super::fit::obs_of_frame(&df, &origin, 0)?;
     let opts = super::fit::fit_options(&sweep);
-    let mut fit = super::fit::fit_leaving_out(&obs, left_out, &opts)
-        .map_err(|e| UserError(format!("{}: {e:#}", m.path)))?;
+    let mut fit =
+        super::fit::fit_leaving_out(&obs, left_out, &opts).map_err(|e| UserError(format!("{}: {e:#}", m.path)))?;
     for x in &excluded {
         fit.warnings.push(format!("run {} ({}) was excluded from the import: {}", x.run, x.file, x.reason));
     }
@@ -392,7 +393,9 @@ pub fn import(manifest_path: &Path, results: &Path) -> Result<Imported> {
             Ok(r) if r.params.is_some() => {
                 sets.insert(s, r);
             }
-            Ok(r) => fit.warnings.push(format!("no law for validation set {s}: {}", r.chinchilla_skipped().unwrap_or("?"))),
+            Ok(r) => {
+                fit.warnings.push(format!("no law for validation set {s}: {}", r.chinchilla_skipped().unwrap_or("?")))
+            }
             Err(e) => fit.warnings.push(format!("no law for validation set {s}: {e:#}")),
         }
     }
@@ -411,7 +414,11 @@ pub fn import(manifest_path: &Path, results: &Path) -> Result<Imported> {
 /// The held-out runs predicted by the fit of the others, as `windtunnel check` records its
 /// runs (width and depth where the sizes give them).
 fn check_ledger(name: &str, fit: &FitReport, obs: &[fit::Obs], checks: &[Run]) -> fit::calibration::Ledger {
-    let c_max = obs.iter().filter(|o| o.is_final).map(|o| crate::flops::chinchilla_flops(o.params, o.tokens)).fold(0.0, f64::max);
+    let c_max = obs
+        .iter()
+        .filter(|o| o.is_final)
+        .map(|o| crate::flops::chinchilla_flops(o.params, o.tokens))
+        .fold(0.0, f64::max);
     let scale = scale_of(fit, obs);
     let mut l = fit::calibration::Ledger {
         sweep: name.to_string(),

@@ -95,7 +95,8 @@ impl Table {
         if self.names.len() > 12 {
             shown.push("...");
         }
-        UserError(format!("{}: missing column `{col}` ({what}); columns present: {}", self.origin, shown.join(", "))).into()
+        UserError(format!("{}: missing column `{col}` ({what}); columns present: {}", self.origin, shown.join(", ")))
+            .into()
     }
 
     /// Cell (`col`, `k`) as a number: None for an empty cell; text that is not a number is an
@@ -134,7 +135,11 @@ fn of_frame(df: &DataFrame) -> PolarsResult<Cols> {
         let cells: Vec<Cell> = if c.dtype().is_primitive_numeric() || c.dtype() == &DataType::Boolean {
             c.cast(&DataType::Float64)?.f64()?.iter().map(|v| v.map_or(Cell::Null, Cell::Num)).collect()
         } else {
-            c.cast(&DataType::String)?.str()?.iter().map(|v| v.map_or(Cell::Null, |s| Cell::Text(s.to_string()))).collect()
+            c.cast(&DataType::String)?
+                .str()?
+                .iter()
+                .map(|v| v.map_or(Cell::Null, |s| Cell::Text(s.to_string())))
+                .collect()
         };
         names.push(name.clone());
         cols.insert(name, cells);

@@ -136,7 +136,11 @@ fn a_fixture_ladder_imports_with_its_bad_runs_named_and_predicts_the_known_law()
     let p = out.fit.params.unwrap();
     let (n, d) = (1e9, 2e10);
     assert!((p.predict(n, d) / LAW.predict(n, d) - 1.0).abs() < 0.01, "{p:?}");
-    assert!(out.fit.warnings.iter().any(|w| w.contains("run s2-nan") && w.contains("NaN loss")), "{:?}", out.fit.warnings);
+    assert!(
+        out.fit.warnings.iter().any(|w| w.contains("run s2-nan") && w.contains("NaN loss")),
+        "{:?}",
+        out.fit.warnings
+    );
     // The checks are scored in check.json and the report's Calibration section.
     let l: crate::fit::calibration::Ledger = store::read_json(&dir.check_json()).unwrap();
     assert!(l.held_out && l.entries.len() == 2);
@@ -189,7 +193,10 @@ fn files_the_manifest_does_not_describe_are_errors_naming_file_row_and_column() 
     lines[2] = cells.join(",");
     std::fs::write(&f, lines.join("\n")).unwrap();
     let e = format!("{:#}", import(&m, &root.join("results")).err().unwrap());
-    assert_eq!(e, format!("{}: column `throughput/total_tokens`, row 2 (line 3): \"abc\" is not a number", f.display()));
+    assert_eq!(
+        e,
+        format!("{}: column `throughput/total_tokens`, row 2 (line 3): \"abc\" is not a number", f.display())
+    );
     std::fs::write(&f, good).unwrap();
     // A manifest error is located like a sweep file's.
     let text = std::fs::read_to_string(&m).unwrap().replace("step = \"_step\"", "step = 3");

@@ -84,10 +84,15 @@ fn positive(x: Option<f64>, flag: &str) -> Result<Option<f64>> {
 }
 
 pub fn predict(dir: &Path, params: Option<f64>, tokens: Option<f64>, flops: Option<f64>) -> Result<Output> {
-    let (params, tokens, flops) = (positive(params, "--params")?, positive(tokens, "--tokens")?, positive(flops, "--flops")?);
+    let (params, tokens, flops) =
+        (positive(params, "--params")?, positive(tokens, "--tokens")?, positive(flops, "--flops")?);
     let sd = SweepDir::at(dir);
     let fit: FitReport = store::read_json(&sd.fit_json()).map_err(|e| {
-        UserError(format!("{}: no usable fit.json ({e:#}); run `windtunnel fit {}` first", dir.display(), dir.display()))
+        UserError(format!(
+            "{}: no usable fit.json ({e:#}); run `windtunnel fit {}` first",
+            dir.display(),
+            dir.display()
+        ))
     })?;
     let law = fit.params.ok_or_else(|| {
         UserError(format!("{}: fit.json has no law ({})", dir.display(), fit.chinchilla_skipped().unwrap_or("?")))
@@ -125,15 +130,18 @@ pub fn predict(dir: &Path, params: Option<f64>, tokens: Option<f64>, flops: Opti
         }
         _ => {
             return Err(UserError(
-                "give --params N with --tokens D (a planned run), or --flops C alone (the compute-optimal split)".into(),
+                "give --params N with --tokens D (a planned run), or --flops C alone (the compute-optimal split)"
+                    .into(),
             )
             .into())
         }
     };
     // The fitted final points (E is judged against the law's loss there).
-    let obs = frame::read_frame(&sd.runs_parquet()).and_then(|df| frame::to_obs(&df, &sd.runs_parquet().display().to_string()));
+    let obs = frame::read_frame(&sd.runs_parquet())
+        .and_then(|df| frame::to_obs(&df, &sd.runs_parquet().display().to_string()));
     let finals: Vec<fit::Obs> = obs.map(|o| o.into_iter().filter(|o| o.is_final).collect()).unwrap_or_default();
-    let primary = store::read_json::<store::imported::Record>(&sd.import_json()).map_or("loss".to_string(), |r| r.primary);
+    let primary =
+        store::read_json::<store::imported::Record>(&sd.import_json()).map_or("loss".to_string(), |r| r.primary);
     let mut predictions = Vec::new();
     let mut one = |set: String, primary: bool, f: &FitReport, scale: f64| {
         if let Some(p) = fit::planned::predict(f, n, d, scale) {
@@ -150,7 +158,11 @@ pub fn predict(dir: &Path, params: Option<f64>, tokens: Option<f64>, flops: Opti
     let scale_of = |f: &FitReport| {
         let l = f.params.expect("fitted");
         let s = finals.iter().map(|o| l.predict(o.params, o.tokens)).fold(f64::INFINITY, f64::min);
-        if s.is_finite() { s } else { l.predict(n, d) }
+        if s.is_finite() {
+            s
+        } else {
+            l.predict(n, d)
+        }
     };
     one(primary, true, &fit, scale_of(&fit));
     if let Ok(sets) = store::read_json::<BTreeMap<String, FitReport>>(&sd.fit_sets_json()) {

@@ -178,7 +178,14 @@ pub fn sanitize(s: &str) -> String {
 pub enum Params {
     Value(f64),
     Column(String),
-    Sizes { path: String, key: String, n_field: String, fpt_field: Option<String>, width_field: Option<String>, depth_field: Option<String> },
+    Sizes {
+        path: String,
+        key: String,
+        n_field: String,
+        fpt_field: Option<String>,
+        width_field: Option<String>,
+        depth_field: Option<String>,
+    },
 }
 
 /// A validated manifest.
@@ -258,15 +265,22 @@ pub fn parse(text: &str, path: &str) -> Result<Manifest, SpecError> {
 /// Read, parse and validate a manifest file.
 pub fn load(path: &std::path::Path) -> Result<Manifest, SpecError> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| SpecError::unlocated(&shown, &format!("cannot read the manifest: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| SpecError::unlocated(&shown, &format!("cannot read the manifest: {e}")))?;
     if !meta.is_file() || meta.len() > 16 << 20 {
         return Err(SpecError::unlocated(&shown, "cannot read the manifest: not a regular file of at most 16 MiB"));
     }
-    let bytes = std::fs::read(path).map_err(|e| SpecError::unlocated(&shown, &format!("cannot read the manifest: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| SpecError::unlocated(&shown, &format!("cannot read the manifest: {e}")))?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let at = e.valid_up_to();
-        SpecError::at(&String::from_utf8_lossy(&bytes), &shown, at..at + 1, "", "invalid UTF-8: a manifest must be UTF-8 text")
+        SpecError::at(
+            &String::from_utf8_lossy(&bytes),
+            &shown,
+            at..at + 1,
+            "",
+            "invalid UTF-8: a manifest must be UTF-8 text",
+        )
     })?;
     parse(text, &shown)
 }
@@ -286,7 +300,11 @@ fn named(ctx: &Ctx, v: &S<toml::Value>, field: &str) -> Res<Named> {
     match v.get_ref() {
         toml::Value::String(p) => {
             if p.matches('*').count() != 1 {
-                return Err(ctx.err(v.span(), field, &format!("a pattern must hold exactly one `*` (the name), got {p:?}")));
+                return Err(ctx.err(
+                    v.span(),
+                    field,
+                    &format!("a pattern must hold exactly one `*` (the name), got {p:?}"),
+                ));
             }
             Ok(Named::Pattern(p.clone()))
         }
@@ -297,13 +315,19 @@ fn named(ctx: &Ctx, v: &S<toml::Value>, field: &str) -> Res<Named> {
                     return Err(ctx.err(v.span(), &format!("{field}.{k}"), "expected a column name (a string)"));
                 };
                 if sanitize(k) != *k {
-                    return Err(ctx.err(v.span(), &format!("{field}.{k}"), "names are lowercase letters, digits and `_`"));
+                    return Err(ctx.err(
+                        v.span(),
+                        &format!("{field}.{k}"),
+                        "names are lowercase letters, digits and `_`",
+                    ));
                 }
                 out.insert(k.clone(), c.to_string());
             }
             Ok(Named::Table(out))
         }
-        _ => Err(ctx.err(v.span(), field, "expected a pattern with one `*` (\"eval/*/loss\") or a table name = column")),
+        _ => {
+            Err(ctx.err(v.span(), field, "expected a pattern with one `*` (\"eval/*/loss\") or a table name = column"))
+        }
     }
 }
 
@@ -335,7 +359,13 @@ fn resolve(raw: RawManifest, ctx: &Ctx, path: &str) -> Res<Manifest> {
         toml::Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_str()) => {
             Files::List(a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         }
-        _ => return Err(ctx.err(files_v.span(), "import.files", "expected a glob (a string) or a non-empty list of paths")),
+        _ => {
+            return Err(ctx.err(
+                files_v.span(),
+                "import.files",
+                "expected a glob (a string) or a non-empty list of paths",
+            ))
+        }
     };
     let format = match &imp.format {
         Some(f) => Some(ctx.pick(f, "import.format", &Format::ALL, Format::as_str)?),
@@ -353,20 +383,27 @@ fn resolve(raw: RawManifest, ctx: &Ctx, path: &str) -> Res<Manifest> {
         None => None,
     };
     let cols = raw.columns.ok_or_else(|| ctx.err(0..0, "columns", "missing table [columns] (at least `loss`)"))?;
-    let loss_v = cols.loss.as_ref().ok_or_else(|| missing(ctx, "columns", "loss", "the primary validation loss column"))?;
+    let loss_v =
+        cols.loss.as_ref().ok_or_else(|| missing(ctx, "columns", "loss", "the primary validation loss column"))?;
     let loss = non_empty(ctx, loss_v, "columns.loss")?;
     let step = cols.step.as_ref().map(|v| non_empty(ctx, v, "columns.step")).transpose()?;
     let tokens = match (&cols.tokens, &cols.tokens_per_step) {
         (Some(t), None) => Tokens::Column(non_empty(ctx, t, "columns.tokens")?),
         (None, Some(v)) => {
             if step.is_none() {
-                return Err(ctx.err(v.span(), "columns.tokens_per_step", "needs `step` (tokens = step x tokens_per_step)"));
+                return Err(ctx.err(
+                    v.span(),
+                    "columns.tokens_per_step",
+                    "needs `step` (tokens = step x tokens_per_step)",
+                ));
             }
             match v.get_ref() {
                 toml::Value::String(c) if !c.is_empty() => Tokens::PerStepColumn(c.clone()),
                 toml::Value::Integer(i) if *i > 0 => Tokens::PerStep(*i as f64),
                 toml::Value::Float(f) if *f > 0.0 && f.is_finite() => Tokens::PerStep(*f),
-                _ => return Err(ctx.err(v.span(), "columns.tokens_per_step", "expected a number > 0 or a column name")),
+                _ => {
+                    return Err(ctx.err(v.span(), "columns.tokens_per_step", "expected a number > 0 or a column name"))
+                }
             }
         }
         (Some(t), Some(_)) => {
@@ -419,8 +456,11 @@ fn resolve(raw: RawManifest, ctx: &Ctx, path: &str) -> Res<Manifest> {
             ))
         }
     };
-    let flops_per_token =
-        rp.flops_per_token.as_ref().map(|v| ctx.float(v, "params.flops_per_token", (Excluded(0.0), Unbounded))).transpose()?;
+    let flops_per_token = rp
+        .flops_per_token
+        .as_ref()
+        .map(|v| ctx.float(v, "params.flops_per_token", (Excluded(0.0), Unbounded)))
+        .transpose()?;
     let runs = raw.runs.unwrap_or_default();
     let checks = globs(ctx, &runs.checks, "runs.checks")?;
     let exclude = globs(ctx, &runs.exclude, "runs.exclude")?;
@@ -435,7 +475,11 @@ fn resolve(raw: RawManifest, ctx: &Ctx, path: &str) -> Res<Manifest> {
     for (i, l) in rf.laws.iter().flat_map(|v| v.get_ref().iter()).enumerate() {
         let law = ctx.pick(l, &format!("fit.laws[{i}]"), &LawName::ALL, LawName::as_str)?;
         if matches!(law, LawName::DataMixing | LawName::LossCurve) {
-            return Err(ctx.err(l.span(), &format!("fit.laws[{i}]"), "not available for imported runs (it needs the run folders)"));
+            return Err(ctx.err(
+                l.span(),
+                &format!("fit.laws[{i}]"),
+                "not available for imported runs (it needs the run folders)",
+            ));
         }
         if law != LawName::Chinchilla {
             laws.push(law);

@@ -86,7 +86,8 @@ pub fn build_frame(runs: &[Run], names: &Names, sweep: &str) -> Result<DataFrame
     let mut ints: [Vec<i64>; 7] = Default::default();
     let fixed = ["lr", "params", "params_total", "tokens", "flops", "loss", "bpb"];
     let mut f: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); fixed.len()];
-    let mut extra: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); names.losses.len() + names.task_bpb.len() + names.task_acc.len()];
+    let mut extra: Vec<Vec<f64>> =
+        vec![Vec::with_capacity(rows); names.losses.len() + names.task_bpb.len() + names.task_acc.len()];
     let mut fin = Vec::with_capacity(rows);
     for r in runs {
         let last = r.points.last().map_or(0, |p| p.step);
