@@ -93,6 +93,14 @@ enum Cmd {
     /// DIR: propose the next runs of a finished or partly finished sweep instead (the prior is
     /// its refit; --prior, --from, --warmup and --name do not apply).
     Design(cli::design::Args),
+    /// Import another trainer's runs (CSV, Parquet or JSONL, as a manifest describes them,
+    /// docs/import.md) into an ordinary results folder: runs.parquet, fit.json, the held-out
+    /// runs' calibration and the report.
+    Import(windtunnel::app::import::Args),
+    /// The loss of a planned run (--params N --tokens D, or --flops C for the compute-optimal
+    /// split) on every validation set a results folder has a law for, with 95% intervals
+    /// (none from a degenerate fit, with the reason) and the fit's verdict.
+    Predict(windtunnel::app::predict::Args),
     /// Internal: train one run folder (spawned by `run`, one process per run).
     #[command(hide = true)]
     Worker(runner::worker::WorkerArgs),
@@ -161,6 +169,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::CurveHoldout(a) => cli::curve_holdout::run(a).map(Exit::code),
         Cmd::BenchCurve(a) => cli::bench_curve::run(a).map(Exit::code),
         Cmd::Design(a) => cli::design::run(a).map(Exit::code),
+        Cmd::Import(a) => windtunnel::app::import::run(a),
+        Cmd::Predict(a) => windtunnel::app::predict::run(a),
         Cmd::Worker(args) => runner::worker::main(&args),
     }
 }

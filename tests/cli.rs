@@ -424,3 +424,19 @@ fn plan_precision_and_design_through_the_binary() {
     let o = bin().args(["design", "--target-flops", "1e15"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "no budget must be a usage error: {}", text(&o));
 }
+
+/// `import` with a manifest error exits 2 with the file, line, column and field; `predict`
+/// without a planned run or on a folder without fit.json exits 2 saying what to give.
+#[test]
+fn import_and_predict_refuse_bad_input_with_exit_2() {
+    let dir = tmp("import-bad");
+    let m = dir.join("m.toml");
+    std::fs::write(&m, "[import]\nname = \"x\"\nfiles = \"nothing/*.csv\"\n\n[columns]\nstep = \"_step\"\n").unwrap();
+    let o = bin().args(["import", m.to_str().unwrap(), "--results", dir.to_str().unwrap()]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("m.toml:5:2: field `columns.loss`: missing `loss` in [columns]"), "{t}");
+    let o = bin().args(["predict", dir.to_str().unwrap(), "--params", "1e9"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no usable fit.json"), "{}", text(&o));
+}

@@ -13,7 +13,12 @@ pub mod curve_splits;
 pub mod design;
 pub mod design_continue;
 pub mod fit;
+pub mod import;
+mod import_table;
+#[cfg(test)]
+mod import_tests;
 pub mod mix_check;
+pub mod predict;
 pub mod report;
 pub mod slurm;
 pub mod status;

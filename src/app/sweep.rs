@@ -60,6 +60,12 @@ pub fn data_summary(sw: &Sweep, reports: &[data::prepare::DomainReport]) -> Stri
 /// Loads the sweep copy inside a results folder (written by `run`).
 pub fn sweep_of_dir(dir: &Path) -> Result<Sweep> {
     let p = SweepDir::at(dir).sweep_toml();
+    let imported = SweepDir::at(dir).import_json();
+    if !p.exists() && imported.exists() {
+        // An imported folder (`windtunnel import`): its record holds the stand-in sweep.
+        let r: store::imported::Record = store::read_json(&imported)?;
+        return Ok(r.sweep);
+    }
     if !p.exists() {
         return Err(UserError(format!(
             "{}: not a sweep results folder (no sweep.toml; run `windtunnel run SWEEP` first)",

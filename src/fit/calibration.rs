@@ -15,6 +15,11 @@ pub struct Ledger {
     /// Largest 6ND of the sweep's runs: each entry's `factor` is relative to it.
     pub sweep_max_flops: f64,
     pub entries: Vec<Entry>,
+    /// The entries are runs trained elsewhere and held out of an import's fit (`windtunnel
+    /// import`), not runs planned by `windtunnel check`: predicted from the same fit, but not
+    /// planned before they trained.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_out: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

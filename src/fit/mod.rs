@@ -19,6 +19,7 @@ pub mod kaplan;
 pub mod laws;
 pub mod loss_vs_compute;
 pub mod mixing;
+pub mod planned;
 pub mod progress;
 pub mod regress;
 pub mod simulate;

@@ -52,13 +52,22 @@ pub(super) fn section(d: &mut Doc, f: &Facts) {
              10x its lower end): \"no claim\" below, counted neither inside nor outside."
         ),
     };
-    d.p(format!(
+    if l.held_out {
+        d.p(format!(
+            "These runs were imported and held out of the fit (`runs.checks` of the manifest): each is predicted from \
+             the law fitted to the other runs, with the 95% interval `windtunnel predict` gives (none from a degenerate \
+             fit), against its actual final loss. They were trained elsewhere, not planned from this law. **{inside} of \
+             {settled}** actual final losses lie inside their interval.{uncounted}"
+        ));
+    } else {
+        d.p(format!(
         "Each run was planned from the fitted law before it trained (its size by {}; everything else by the sweep's \
          recipe), its prediction and 95% interval recorded in `check.json`, then trained in `{}`. **{inside} of \
          {settled}** actual final losses lie inside their interval.{uncounted}",
         l.entries.first().map_or("n/a".to_string(), |e| e.rule.clone()),
         l.runs_dir
     ));
+    }
     d.table(
         &[
             "run",

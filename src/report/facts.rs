@@ -212,6 +212,17 @@ fn provenance(dir: &SweepDir, sweep: &Sweep) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into());
+    if let Ok(r) = crate::store::read_json::<crate::store::imported::Record>(&dir.import_json()) {
+        return format!(
+            "windtunnel {} | git {git} | imported by `windtunnel import` from manifest `{}` (blake3 {}): {} run file(s) \
+             trained elsewhere | generated {}",
+            env!("CARGO_PKG_VERSION"),
+            r.manifest,
+            r.manifest_blake3,
+            r.files,
+            utc_date(crate::store::now_unix())
+        );
+    }
     let hash = std::fs::read(dir.sweep_toml())
         .map(|b| blake3::hash(&b).to_hex()[..16].to_string())
         .unwrap_or_else(|_| "unknown".into());

@@ -12,6 +12,7 @@ pub mod files;
 #[cfg(test)]
 mod fuzz_tests;
 mod grid;
+pub mod manifest;
 mod raw;
 mod resolve;
 

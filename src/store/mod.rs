@@ -5,6 +5,7 @@
 //! so a kill at any moment leaves either a finished run or an unfinished one, never a half one.
 
 pub mod frame;
+pub mod imported;
 pub mod mix_check;
 
 use anyhow::{Context, Result};
@@ -42,6 +43,18 @@ impl SweepDir {
     }
     pub fn fit_json(&self) -> PathBuf {
         self.root.join("fit.json")
+    }
+    /// An imported folder's record (`store::imported::Record`): where the runs came from.
+    pub fn import_json(&self) -> PathBuf {
+        self.root.join("import.json")
+    }
+    /// An imported folder's held-out runs, in runs.parquet's columns (never fitted).
+    pub fn checks_parquet(&self) -> PathBuf {
+        self.root.join("checks.parquet")
+    }
+    /// The laws of the other validation sets, by set (`fit::FitReport` each).
+    pub fn fit_sets_json(&self) -> PathBuf {
+        self.root.join("fit_sets.json")
     }
     /// `windtunnel check`'s calibration ledger.
     pub fn check_json(&self) -> PathBuf {
