@@ -451,6 +451,8 @@ fn check_ledger(name: &str, fit: &FitReport, obs: &[fit::Obs], checks: &[Run]) -
             inside: None,
             rel_err: None,
             curve: None,
+            // The manifest names no vocabulary; the interval's spread rule still applies.
+            ln_vocab: None,
         };
         e.settle(last.loss);
         l.entries.push(e);

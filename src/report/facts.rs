@@ -165,6 +165,19 @@ pub fn read_ledger(dir: &SweepDir, sweep: &str) -> (Option<crate::fit::calibrati
         Ok(l) => l,
         Err(e) => return (None, vec![format!("check.json is not read (no Calibration section): {e:#}")]),
     };
+    if l.held_out {
+        // An imported ladder's held-out runs live in checks.parquet, not in run folders: each
+        // entry is validated against its run's final loss there.
+        let finals: Vec<super::runs::RunCurve> = crate::store::frame::read_frame(&dir.checks_parquet())
+            .ok()
+            .and_then(|df| super::runs::run_curves(&df).ok())
+            .unwrap_or_default();
+        let warnings = l.validate(|id| match finals.iter().find(|r| r.run_id == id) {
+            Some(r) => RunState::Done(r.loss),
+            None => RunState::Missing,
+        });
+        return (Some(l), warnings);
+    }
     let given = SweepDir::at(std::path::Path::new(&l.runs_dir));
     let runs = if given.runs_dir().is_dir() {
         given
