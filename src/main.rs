@@ -217,6 +217,11 @@ enum Cmd {
         /// Results root (the sweep lives in RESULTS/<sweep name>/).
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// Fit even when some run folders cannot be used (a file, a symlink, an unreadable or
+        /// copied folder; refused by default, since fit.json would be replaced by a fit on
+        /// fewer runs); fit.json's warnings name the folders left out.
+        #[arg(long)]
+        allow_damaged: bool,
     },
     /// Where a sweep stands: done / running / stale / stopped / failed / diverged / pending
     /// counts and a per-run table. Reads files only, so it works while the sweep runs on other
@@ -675,23 +680,23 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("report: {}", SweepDir::at(&dir).report_md().display());
             Ok(0)
         }
-        Cmd::Collect { sweep, results } => {
+        Cmd::Collect { sweep, results, allow_damaged } => {
             let sw = app_sweep::load_sweep(&sweep)?;
             let dir = SweepDir::new(&results, &sw.name);
             let f = runner::finished_runs(&sw, &dir);
-            let missing = sw.runs.len() - f.done.len() - f.diverged.len() - f.damaged.len();
             eprintln!(
-                "{} of {} runs done, {} diverged, {} damaged, {} not finished",
+                "{} of {} runs done, {} diverged, {} damaged, {} unusable folder(s), {} not finished",
                 f.done.len(),
                 sw.runs.len(),
                 f.diverged.len(),
                 f.damaged.len(),
-                missing
+                f.problems.len(),
+                f.unfinished(sw.runs.len())
             );
             for (id, why) in &f.damaged {
                 eprintln!("run {id} is DONE but damaged, excluded from the fit (`run` trains it again): {why}");
             }
-            let report = app_fit::collect_fit_report(&sw, &dir)?;
+            let report = app_fit::collect_fit_report_with(&sw, &dir, allow_damaged)?;
             println!("report: {}", report.display());
             println!("fit:    {}", dir.fit_json().display());
             println!("runs:   {}", dir.runs_parquet().display());
