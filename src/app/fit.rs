@@ -146,8 +146,9 @@ pub fn collect_fit_report_with(sweep: &Sweep, dir: &SweepDir, allow_problems: bo
     if !named.is_empty() && !allow_problems {
         return Err(UserError(format!(
             "{} of {} run folders of sweep `{}` cannot be used:\n  {}\nnot fitting: a fit without them would replace \
-             {} with a fit on fewer runs. Repair or remove them (then `run` trains what is missing), or pass \
-             --allow-damaged to fit the {} usable finished run(s) anyway (fit.json then names the folders left out)",
+             {} with a fit on fewer runs. Repair or remove them (then `run` trains what is missing), or fit the {} \
+             usable finished run(s) anyway with `windtunnel collect --allow-damaged` (fit.json then names the folders \
+             left out)",
             named.len(),
             sweep.runs.len(),
             sweep.name,
