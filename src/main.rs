@@ -491,7 +491,11 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             let dir = SweepDir::new(&results, &sw.name);
             let pace = runner::plan::measured_pace(&dir);
             let rows = runner::plan::rows(&sw, &dir, pace);
-            print!("{}", runner::plan::render(&sw, &rows, jobs.unwrap_or_else(runner::default_jobs), pace));
+            let jobs_n = jobs.unwrap_or_else(runner::default_jobs);
+            print!("{}", runner::plan::render(&sw, &rows, jobs_n, pace));
+            eprint!("{}", runner::plan::elsewhere_note(&sw, &dir).unwrap_or_default());
+            let res = runner::plan::Resources::here(&dir);
+            eprint!("{}", runner::plan::check_resources(&sw, &rows, jobs_n, &res)?.unwrap_or_default());
             if precision {
                 let prior = windtunnel::app::design::load_prior(prior.as_deref())?;
                 print!("{}", windtunnel::app::design::plan_precision(&sw, &prior, sims)?);

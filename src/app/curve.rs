@@ -266,10 +266,31 @@ pub struct CurveRequest {
     pub csv: bool,
 }
 
+/// Longest curve `predict-curve` computes: the learning rate of every step is held (8 bytes
+/// each, and as much again for the law's sums over it), so a typo'd `--steps 1000000000` would
+/// allocate gigabytes and abort. 10^8 steps is about 1.6 GB, and 50 times the longest runs
+/// trained today (about 2 x 10^6 steps).
+pub const MAX_CURVE_STEPS: u64 = 100_000_000;
+
 /// `predict-curve DIR`: the law's curve with its 95% band, as CSV or a table.
 pub fn predict_curve(dir: &Path, req: &CurveRequest) -> Result<String> {
+    // Checked before anything is laid out step by step: `--steps` first, then fit.json's own
+    // target (its step count comes from D_opt, which an extreme target makes astronomical).
+    let too_long = |n: u64, whose: &str| -> anyhow::Error {
+        UserError(format!(
+            "{n} steps{whose}: predict-curve computes at most {MAX_CURVE_STEPS} steps (it holds every step's learning \
+             rate; the longest runs trained today have about 2e6)"
+        ))
+        .into()
+    };
+    if let Some(n) = req.steps.filter(|&n| n > MAX_CURVE_STEPS) {
+        return Err(too_long(n, ""));
+    }
     let law = law_of_dir(dir)?;
     let t = law.target.as_ref();
+    if let Some(n) = t.map(|t| t.steps).filter(|&n| req.steps.is_none() && req.schedule_csv.is_none() && n > MAX_CURVE_STEPS) {
+        return Err(too_long(n, " (fit.json's target; give --steps)"));
+    }
     let need = |what: &str| UserError(format!("{}: fit.json has no target; give {what}", dir.display()));
     let params = req.params.or(t.map(|t| t.params)).ok_or_else(|| need("--params"))?;
     let tps = t.map_or(1.0, |t| t.tokens_per_step);
@@ -736,6 +757,15 @@ mod tests {
             assert!(e.contains(want), "{e:?} lacks {want:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--steps 1000000000` used to allocate 8 GB of learning rates and abort (exit 134).
+    #[test]
+    fn a_curve_longer_than_the_bound_is_refused_before_anything_is_allocated() {
+        let req = CurveRequest { steps: Some(1_000_000_000), points: 10, ..Default::default() };
+        let e = predict_curve(Path::new("/nonexistent-results"), &req).unwrap_err();
+        assert!(e.downcast_ref::<UserError>().is_some(), "{e:#}");
+        assert!(e.to_string().contains("1000000000 steps: predict-curve computes at most 100000000"), "{e}");
     }
 
     #[test]

@@ -132,6 +132,12 @@ pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     plan::check_backend(sweep)?;
     let dir = SweepDir::new(&opts.results, &sweep.name);
     refuse_problem_folders(sweep, &dir)?;
+    if let Some(w) = plan::check_resources(sweep, &plan::rows(sweep, &dir, None), opts.jobs, &plan::Resources::here(&dir))? {
+        eprint!("{w}");
+    }
+    if let Some(n) = plan::elsewhere_note(sweep, &dir) {
+        eprint!("{n}");
+    }
     let orphans = prepare(sweep, &dir)?;
     if !orphans.is_empty() {
         eprintln!(
