@@ -225,6 +225,9 @@ pub fn law_of_dir(dir: &Path) -> Result<CurveLawReport> {
 /// run's launcher; errors name file, line and column.
 pub fn read_schedule_csv(path: &Path) -> Result<Vec<f64>> {
     let text = std::fs::read_to_string(path).map_err(|e| UserError(format!("{}: {e}", path.display())))?;
+    // A UTF-8 byte order mark (spreadsheet exports write one) is no part of the header, as
+    // `fit` reads its CSVs.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lr = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
@@ -756,6 +759,19 @@ mod tests {
             let e = read_schedule_csv(&p).unwrap_err().to_string();
             assert!(e.contains(want), "{e:?} lacks {want:?}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_schedule_csv_with_a_byte_order_mark_reads_like_one_without() {
+        let dir = std::env::temp_dir().join(format!("wt-curvebom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bom.csv");
+        std::fs::write(&p, "\u{feff}step,lr\n0,0.001\n1,0.002\n").unwrap();
+        assert_eq!(read_schedule_csv(&p).unwrap(), vec![0.001, 0.002]);
+        // Without a header, the BOM sits before the first step.
+        std::fs::write(&p, "\u{feff}0,0.001\n").unwrap();
+        assert_eq!(read_schedule_csv(&p).unwrap(), vec![0.001]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
