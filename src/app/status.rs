@@ -188,7 +188,7 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
     for id in ids {
         let rd = sd.run(&id);
         let planned = current.as_ref().and_then(|c| c.get(&id));
-        let mut r = match rd.place() {
+        let mut r = match planned.map_or_else(|| rd.place(), |c| rd.place_of(c)) {
             store::Place::Own(cfg) => row(&rd, &cfg, now, &host),
             store::Place::Absent => match planned {
                 Some(cfg) => row(&rd, cfg, now, &host),

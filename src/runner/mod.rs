@@ -93,8 +93,8 @@ pub fn refuse_problem_folders(sweep: &Sweep, dir: &SweepDir) -> Result<()> {
     let bad: Vec<String> = sweep
         .runs
         .iter()
-        .map(|r| dir.run(&r.run_id()))
-        .filter_map(|rd| rd.problem().filter(|p| p.blocks_training()).map(|p| (rd, p)))
+        .map(|r| (dir.run(&r.run_id()), r))
+        .filter_map(|(rd, r)| rd.problem(r).filter(|p| p.blocks_training()).map(|p| (rd, p)))
         .map(|(rd, p)| format!("  {}: {}", rd.path.display(), p.describe()))
         .collect();
     if bad.is_empty() {
@@ -641,7 +641,7 @@ pub fn finished_runs(sweep: &Sweep, dir: &SweepDir) -> Finished {
     let mut f = Finished::default();
     for r in &sweep.runs {
         let rd = dir.run(&r.run_id());
-        if let Some(p) = rd.problem() {
+        if let Some(p) = rd.problem(r) {
             f.problems.push((rd.id.clone(), p));
             continue;
         }

@@ -75,27 +75,53 @@ impl Problem {
     }
 }
 
+fn list(p: &Path) -> io::Result<Vec<OsString>> {
+    std::fs::read_dir(p)?.map(|e| e.map(|e| e.file_name())).collect()
+}
+
 impl RunDir {
     /// What stands at this run's folder (see `Place`).
     pub fn place(&self) -> Place {
-        classify(&self.path, &self.id, &|p: &Path| {
-            std::fs::read_dir(p)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<Vec<_>>>()
-        })
+        classify(&self.path, &self.id, None, &list)
     }
 
-    /// `place`'s problem, if there is one (an absent folder is none).
-    pub fn problem(&self) -> Option<Problem> {
-        match self.place() {
+    /// `place`, for a folder whose run's config is known (the sweep's): a config.json that
+    /// is exactly what `run` writes for it is its own without reparsing it (see `classify`).
+    pub fn place_of(&self, expected: &RunConfig) -> Place {
+        classify(&self.path, &self.id, Some(expected), &list)
+    }
+
+    /// `place_of`'s problem, if there is one (an absent folder is none).
+    pub fn problem(&self, expected: &RunConfig) -> Option<Problem> {
+        match self.place_of(expected) {
             Place::Problem(p) => Some(p),
             _ => None,
         }
     }
 }
 
+/// config.json as `run` writes it (`store::write_json_atomic`).
+fn config_bytes(c: &RunConfig) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(c).unwrap_or_default();
+    b.push(b'\n');
+    b
+}
+
 /// `RunDir::place`, with the folder listing passed in: the unreadable-folder path cannot be
 /// provoked for root (tests run as root, and root reads a chmod 000 folder), so tests give a
 /// listing that fails the way it does for other users.
-pub fn classify(path: &Path, id: &str, list: &dyn Fn(&Path) -> io::Result<Vec<OsString>>) -> Place {
+///
+/// A config.json byte for byte the `expected` one is this run's. Otherwise its id is computed
+/// from the parsed config, which is exact for the ids `run` writes except where serde_json's
+/// float parser (not correctly rounded without its `float_roundtrip` feature) moves a long
+/// decimal like an lr of 10^-2.5 by one bit: that is why the bytes are compared first, so a
+/// run of the sweep is never taken for a copy of another.
+pub fn classify(
+    path: &Path,
+    id: &str,
+    expected: Option<&RunConfig>,
+    list: &dyn Fn(&Path) -> io::Result<Vec<OsString>>,
+) -> Place {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Place::Absent,
@@ -126,6 +152,9 @@ pub fn classify(path: &Path, id: &str, list: &dyn Fn(&Path) -> io::Result<Vec<Os
         Ok(t) => t,
         Err(e) => return Place::Problem(Problem::Unreadable(format!("config.json: {e}"))),
     };
+    if let Some(e) = expected.filter(|e| text.as_bytes() == config_bytes(e).as_slice()) {
+        return Place::Own(Box::new(e.clone()));
+    }
     let cfg: RunConfig = match serde_json::from_str(&text) {
         Ok(c) => c,
         Err(e) => return Place::Problem(Problem::BadConfig(e.to_string())),
@@ -156,29 +185,30 @@ mod tests {
         assert_eq!(a.place(), Place::Absent);
         crate::store::write_json_atomic(&a.config_json(), &runs[0]).unwrap();
         assert!(matches!(a.place(), Place::Own(c) if c.run_id() == a.id));
+        assert_eq!(a.place_of(&runs[0]), Place::Own(Box::new(runs[0].clone())));
         // b is a symlink to a: read as a, it would be a's run twice.
         std::os::unix::fs::symlink(&a.path, &b.path).unwrap();
-        let p = b.problem().unwrap();
+        let p = b.problem(&runs[1]).unwrap();
         assert!(matches!(&p, Problem::Symlink(t) if t.contains(&a.id)), "{p:?}");
         assert!(p.blocks_training() && p.describe().contains("symlink to"), "{}", p.describe());
         // ... dangling once a is gone.
         std::fs::rename(&a.path, root.join("moved")).unwrap();
-        assert!(matches!(b.problem(), Some(Problem::Dangling(_))), "{:?}", b.place());
+        assert!(matches!(b.problem(&runs[1]), Some(Problem::Dangling(_))), "{:?}", b.place());
         std::fs::remove_file(&b.path).unwrap();
         // A copy of a under b's name: its config is a's.
         std::fs::create_dir_all(&b.path).unwrap();
         std::fs::copy(root.join("moved/config.json"), b.config_json()).unwrap();
-        assert_eq!(b.problem(), Some(Problem::Foreign(runs[0].run_id())));
+        assert_eq!(b.problem(&runs[1]), Some(Problem::Foreign(runs[0].run_id())));
         std::fs::write(b.config_json(), "{").unwrap();
-        assert!(matches!(b.problem(), Some(Problem::BadConfig(_))));
+        assert!(matches!(b.problem(&runs[1]), Some(Problem::BadConfig(_))));
         std::fs::remove_file(b.config_json()).unwrap();
-        assert_eq!(b.problem(), Some(Problem::Empty));
+        assert_eq!(b.problem(&runs[1]), Some(Problem::Empty));
         assert!(!Problem::Empty.blocks_training());
         std::fs::write(b.path.join("metrics.jsonl"), "").unwrap();
-        assert_eq!(b.problem(), Some(Problem::NoConfig));
+        assert_eq!(b.problem(&runs[1]), Some(Problem::NoConfig));
         std::fs::remove_dir_all(&b.path).unwrap();
         std::fs::write(&b.path, "not a folder").unwrap();
-        assert_eq!(b.problem(), Some(Problem::NotAFolder));
+        assert_eq!(b.problem(&runs[1]), Some(Problem::NotAFolder));
         std::fs::remove_file(&b.path).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -193,7 +223,7 @@ mod tests {
         let rd = SweepDir::new(&root, "s").run("r");
         std::fs::create_dir_all(&rd.path).unwrap();
         let denied = |_: &Path| -> io::Result<Vec<OsString>> { Err(io::Error::from_raw_os_error(13)) };
-        let p = match classify(&rd.path, &rd.id, &denied) {
+        let p = match classify(&rd.path, &rd.id, None, &denied) {
             Place::Problem(p) => p,
             other => panic!("{other:?}"),
         };
@@ -203,7 +233,10 @@ mod tests {
         if unsafe { libc::geteuid() } != 0 {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&rd.path, std::fs::Permissions::from_mode(0o000)).unwrap();
-            let real = rd.problem();
+            let real = match rd.place() {
+                Place::Problem(p) => Some(p),
+                _ => None,
+            };
             std::fs::set_permissions(&rd.path, std::fs::Permissions::from_mode(0o755)).unwrap();
             assert!(matches!(real, Some(Problem::Unreadable(_))), "{real:?}");
         }
