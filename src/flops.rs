@@ -14,6 +14,8 @@
 //!   forward+backward, plus QK^T and AV (2 · 2 · seq_len · width per layer forward, ×3 for
 //!   backward), counted for the full (not causally halved) attention matrix as Chinchilla does.
 
+pub mod memory;
+
 /// Parameters inside one transformer block: q, k, v (3d²), out proj (d²), MLP (8d²), two LayerNorms (4d).
 pub fn block_params(width: usize) -> u64 {
     let d = width as u64;

@@ -659,3 +659,91 @@ fn concurrent_runs_each_report_their_own_runs_and_a_signal_stops_the_fit() {
     assert!(!dir.join("concurrent/fit.json").exists(), "the fit finished before the signal: make it longer");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 38's second probe, the cases that need no training, through the binary: a symlinked
+/// run folder is refused by `run` and named by `status` and `collect` (which does not replace
+/// fit.json); `design --continue` on a results folder copied under another name refuses
+/// instead of writing a command that retrains everything elsewhere; `plan` refuses runs this
+/// machine cannot hold, with the estimate and the limit; `predict-curve --steps 1e9` is
+/// refused instead of aborting; `fit` reads a Parquet file with unused decimal, date,
+/// timestamp, duration, struct and float16 columns, and names a used decimal column.
+#[test]
+fn folders_sizes_and_files_the_second_probe_broke_are_named_not_trusted() {
+    let dir = tmp("probe2");
+    let tiny = repo().join("sweeps/tiny.toml");
+    let sw = windtunnel::spec::load(&tiny).unwrap();
+    let ids: Vec<String> = sw.runs.iter().map(|r| r.run_id()).collect();
+    let sd = dir.join("tiny");
+    let runs = sd.join("runs");
+    std::fs::create_dir_all(runs.join(&ids[0])).unwrap();
+    std::fs::write(runs.join(&ids[0]).join("config.json"), serde_json::to_vec(&sw.runs[0]).unwrap()).unwrap();
+    std::fs::copy(&tiny, sd.join("sweep.toml")).unwrap();
+    std::os::unix::fs::symlink(runs.join(&ids[0]), runs.join(&ids[1])).unwrap();
+    let o = run(&tiny, &dir, &["--jobs", "1"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains(&ids[1]) && t.contains("a symlink to") && t.contains("nothing trained"), "{t}");
+    assert!(!runs.join(&ids[0]).join("DONE").exists() && !runs.join(&ids[0]).join("metrics.jsonl").exists());
+    let s = status(&sd);
+    assert!(s.contains("9 runs: done 0,") && s.contains("damaged 1 (runs/") && s.contains("a symlink to"), "{s}");
+    let o = bin().arg("collect").arg(&tiny).arg("--results").arg(&dir).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("1 unusable folder(s)") && t.contains("--allow-damaged"), "{t}");
+    assert!(!sd.join("fit.json").exists());
+
+    // A results folder copied as rren/foo: its sweep is still `tiny`.
+    let foo = dir.join("rren/foo");
+    std::fs::create_dir_all(&foo).unwrap();
+    std::fs::copy(&tiny, foo.join("sweep.toml")).unwrap();
+    let o = bin().args(["design", "--continue"]).arg(&foo).args(["--sims", "2"]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("named `foo`") && t.contains("rren/tiny"), "{t}");
+    assert!(!foo.join("continue.toml").exists() && !foo.join("fit.json").exists());
+
+    // Runs no machine here holds: refused by `plan` with the estimate and the limit.
+    for (name, edits) in [
+        ("wide", vec![("grid", "width", "[65536, 32, 48]")]),
+        (
+            "long",
+            vec![
+                ("model", "seq_len", "65536"),
+                ("train", "batch_size", "1"),
+                ("train", "eval_tokens", "65537"),
+                ("grid", "tokens_per_param", "[1000, 2000, 4000]"),
+                ("target", "flops", "1e16"),
+            ],
+        ),
+        ("evals", vec![("train", "eval_tokens", "1000000000000")]),
+    ] {
+        let f = sweep_file(&dir, name, &edits);
+        let o = bin().arg("plan").arg(&f).arg("--results").arg(&dir).output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {t}");
+        assert!(t.contains("need more memory than this machine has") && t.contains("iB"), "{name}: {t}");
+    }
+    let o = bin().arg("plan").arg(&tiny).arg("--results").arg(&dir).output().unwrap();
+    assert!(o.status.success() && text(&o).contains("| memory |"), "{}", text(&o));
+
+    let o = bin().arg("predict-curve").arg(&sd).args(["--steps", "1000000000"]).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("at most 100000000 steps"), "{t}");
+
+    let fixtures = repo().join("tests/fixtures/parquet");
+    let out = dir.join("fit.json");
+    let o = bin()
+        .arg("fit")
+        .arg(fixtures.join("unused_types.parquet"))
+        .args(["--bootstrap", "0", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = bin().arg("fit").arg(fixtures.join("decimal_loss.parquet")).arg("--out").arg(&out).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("column `loss` holds Decimal") && !t.contains("panicked"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -225,6 +225,9 @@ pub fn law_of_dir(dir: &Path) -> Result<CurveLawReport> {
 /// run's launcher; errors name file, line and column.
 pub fn read_schedule_csv(path: &Path) -> Result<Vec<f64>> {
     let text = std::fs::read_to_string(path).map_err(|e| UserError(format!("{}: {e}", path.display())))?;
+    // A UTF-8 byte order mark (spreadsheet exports write one) is no part of the header, as
+    // `fit` reads its CSVs.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lr = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
@@ -307,9 +310,28 @@ fn ln_vocab_of_dir(dir: &Path) -> Option<f64> {
     sw.runs.first().map(|r| (r.vocab as f64).ln()).filter(|v| v.is_finite() && *v > 0.0)
 }
 
+/// Longest curve `predict-curve` computes: the learning rate of every step is held (8 bytes
+/// each, and as much again for the law's sums over it), so a typo'd `--steps 1000000000` would
+/// allocate gigabytes and abort. 10^8 steps is about 1.6 GB, and 50 times the longest runs
+/// trained today (about 2 x 10^6 steps).
+pub const MAX_CURVE_STEPS: u64 = 100_000_000;
+
+fn too_long(n: u64, whose: &str) -> anyhow::Error {
+    UserError(format!(
+        "{n} steps{whose}: predict-curve computes at most {MAX_CURVE_STEPS} steps (it holds every step's learning \
+         rate; the longest runs trained today have about 2e6)"
+    ))
+    .into()
+}
+
 /// `predict-curve DIR`: the law's curve with its 95% band, as CSV or a table.
 pub fn predict_curve(dir: &Path, req: &CurveRequest) -> Result<String> {
     check_request(req)?;
+    // Checked before anything is laid out step by step: `--steps` here, fit.json's own target
+    // (its step count comes from D_opt, which an extreme target makes astronomical) below.
+    if let Some(n) = req.steps.filter(|&n| n > MAX_CURVE_STEPS) {
+        return Err(too_long(n, ""));
+    }
     let law = law_of_dir(dir)?;
     predict_curve_of(&law, ln_vocab_of_dir(dir), &dir.display().to_string(), req)
 }
@@ -328,6 +350,11 @@ pub fn predict_curve_of(
 ) -> Result<String> {
     check_request(req)?;
     let t = law.target.as_ref();
+    if let Some(n) =
+        t.map(|t| t.steps).filter(|&n| req.steps.is_none() && req.schedule_csv.is_none() && n > MAX_CURVE_STEPS)
+    {
+        return Err(too_long(n, " (fit.json's target; give --steps)"));
+    }
     let need = |what: &str| UserError(format!("{origin}: fit.json has no target; give {what}"));
     let params = req.params.or(t.map(|t| t.params)).ok_or_else(|| need("--params"))?;
     let tps = t.map_or(1.0, |t| t.tokens_per_step);
@@ -843,6 +870,28 @@ mod tests {
             assert!(e.contains(want), "{e:?} lacks {want:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_schedule_csv_with_a_byte_order_mark_reads_like_one_without() {
+        let dir = std::env::temp_dir().join(format!("wt-curvebom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bom.csv");
+        std::fs::write(&p, "\u{feff}step,lr\n0,0.001\n1,0.002\n").unwrap();
+        assert_eq!(read_schedule_csv(&p).unwrap(), vec![0.001, 0.002]);
+        // Without a header, the BOM sits before the first step.
+        std::fs::write(&p, "\u{feff}0,0.001\n").unwrap();
+        assert_eq!(read_schedule_csv(&p).unwrap(), vec![0.001]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--steps 1000000000` used to allocate 8 GB of learning rates and abort (exit 134).
+    #[test]
+    fn a_curve_longer_than_the_bound_is_refused_before_anything_is_allocated() {
+        let req = CurveRequest { steps: Some(1_000_000_000), points: 10, ..Default::default() };
+        let e = predict_curve(Path::new("/nonexistent-results"), &req).unwrap_err();
+        assert!(e.downcast_ref::<UserError>().is_some(), "{e:#}");
+        assert!(e.to_string().contains("1000000000 steps: predict-curve computes at most 100000000"), "{e}");
     }
 
     #[test]

@@ -378,6 +378,42 @@ fn uniform(units: &[Unit], flops_cap: f64, same_shape_once: bool) -> Vec<usize> 
     }
 }
 
+/// The results root to write in the continuation's command: `run FILE --results ROOT` trains
+/// into ROOT/<sweep name>, so that must be `dir` itself. A results folder copied or renamed
+/// (`rren/foo` holding sweep `tiny`) is refused: its command would train every run again into
+/// `rren/tiny`, and the continuation cannot be renamed `foo` instead (the sweep's name is part
+/// of every run id, so all its finished runs would get new ids).
+fn results_root(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    // `.`, `..` or `x/..` name no folder by themselves: the real path does.
+    let real = std::fs::canonicalize(dir).map_err(|e| UserError(format!("{}: {e}", dir.display())))?;
+    let named = match dir.file_name() {
+        Some(n) if dir.components().next_back().is_some_and(|c| matches!(c, std::path::Component::Normal(_))) => {
+            Some(n.to_string_lossy().to_string())
+        }
+        _ => None,
+    };
+    let folder =
+        named.clone().or_else(|| real.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
+    if folder != name {
+        let parent = real.parent().unwrap_or(Path::new("/"));
+        return Err(UserError(format!(
+            "{} holds sweep `{name}` (its sweep.toml says so), but the folder is named `{folder}`: a continuation is \
+             trained with `windtunnel run FILE --results ROOT`, which writes into ROOT/{name}, so it would train every \
+             finished run again into {}. Rename the folder to {} and continue that (the sweep's name is part of every \
+             run id, so renaming the sweep instead would retrain everything too)",
+            dir.display(),
+            parent.join(name).display(),
+            parent.join(name).display()
+        ))
+        .into());
+    }
+    Ok(match (named, dir.parent()) {
+        (Some(_), Some(p)) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        (Some(_), _) => std::path::PathBuf::from("."),
+        (None, _) => real.parent().map_or_else(|| std::path::PathBuf::from("/"), Path::to_path_buf),
+    })
+}
+
 /// `design --continue DIR`: refit, choose, write; returns the printout.
 pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     let t0 = std::time::Instant::now();
@@ -392,6 +428,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     let shown = sweep_path.display().to_string();
     // With its file-backed domains' fingerprints: run ids depend on the data's contents.
     let sweep = super::sweep::load_sweep(&sweep_path)?;
+    let results = results_root(dir, &sweep.name)?;
     let recipe: toml::Table = text.parse().map_err(|e| UserError(format!("{shown}: {e}")))?;
     let axes = grid_axes(&recipe, &shown)?;
     // Refit on what is finished now (writes runs.parquet, fit.json and the report, as `collect`).
@@ -541,7 +578,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
             p.spread("loss"),
             now.spread("n_opt"),
             now.spread("loss"),
-            dir.parent().map_or(".".into(), |p| p.display().to_string()),
+            results.display(),
         )
     };
     let n_prop = new_of(&prop_sweep).len();
@@ -621,7 +658,7 @@ pub fn design_continue(dir: &Path, args: &ContinueArgs) -> Result<String> {
     s += &format!(
         "; train with `windtunnel run {} --results {}` ({:.1} s; the whole sweep as written costs {own_flops:.3e} FLOPs, {})\n",
         out.display(),
-        dir.parent().map_or(".".into(), |p| p.display().to_string()),
+        results.display(),
         t0.elapsed().as_secs_f64(),
         plan::hms(own_secs)
     );
@@ -694,6 +731,28 @@ mod tests {
     fn quickstart() -> (toml::Table, Sweep) {
         let text = include_str!("../../sweeps/quickstart.toml");
         (text.parse().unwrap(), crate::spec::parse(text, "quickstart.toml").unwrap())
+    }
+
+    /// A results folder copied under another name (`rren/foo` holding sweep `tiny`) would get
+    /// a command training every run again into `rren/tiny`: refused, naming both.
+    #[test]
+    fn a_results_folder_under_another_name_is_refused() {
+        let root = std::env::temp_dir().join(format!("wt-continue-name-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["rren/foo", "rren/tiny"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let e = results_root(&root.join("rren/foo"), "tiny").unwrap_err();
+        let msg = e.to_string();
+        assert!(e.downcast_ref::<UserError>().is_some(), "{msg}");
+        assert!(msg.contains("holds sweep `tiny`") && msg.contains("named `foo`"), "{msg}");
+        assert!(msg.contains(&root.join("rren/tiny").display().to_string()), "{msg}");
+        assert_eq!(results_root(&root.join("rren/tiny"), "tiny").unwrap(), root.join("rren"));
+        // A path ending in `..` names the folder it resolves to.
+        let up = root.join("rren/tiny/sub");
+        std::fs::create_dir_all(&up).unwrap();
+        assert_eq!(results_root(&up.join(".."), "tiny").unwrap(), std::fs::canonicalize(root.join("rren")).unwrap());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

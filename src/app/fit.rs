@@ -129,7 +129,38 @@ pub fn fit_leaving_out(obs: &[fit::Obs], left_out: Vec<fit::LeftOut>, opts: &Fit
 
 /// runs.parquet → fit.json → report.md for a sweep folder. Returns the report path.
 pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
-    let runner::Finished { done, diverged, damaged } = runner::finished_runs(sweep, dir);
+    collect_fit_report_with(sweep, dir, false)
+}
+
+/// `collect_fit_report`, which by default refuses a sweep with run folders that are not the
+/// runs they are named for (`store::Problem`: a file, a symlink, an unreadable or copied
+/// folder): such a folder may hold a finished run that simply cannot be read now, and a fit
+/// without it would replace fit.json with a fit on fewer runs. `allow_problems` (`collect
+/// --allow-damaged`) fits the usable runs anyway, and fit.json's warnings name each folder
+/// left out. A DONE run whose record is damaged is another matter: its record is known to be
+/// bad, `run` trains it again, and it is excluded with a warning either way.
+pub fn collect_fit_report_with(sweep: &Sweep, dir: &SweepDir, allow_problems: bool) -> Result<PathBuf> {
+    let runner::Finished { done, diverged, damaged, problems } = runner::finished_runs(sweep, dir);
+    let named: Vec<String> =
+        problems.iter().map(|(id, p)| format!("{}: {}", dir.run(id).path.display(), p.describe())).collect();
+    if !named.is_empty() && !allow_problems {
+        return Err(UserError(format!(
+            "{} of {} run folders of sweep `{}` cannot be used:\n  {}\nnot fitting: a fit without them would replace \
+             {} with a fit on fewer runs. Repair or remove them (then `run` trains what is missing), or fit the {} \
+             usable finished run(s) anyway with `windtunnel collect --allow-damaged` (fit.json then names the folders \
+             left out)",
+            named.len(),
+            sweep.runs.len(),
+            sweep.name,
+            named.join("\n  "),
+            dir.fit_json().display(),
+            done.len()
+        ))
+        .into());
+    }
+    for n in &named {
+        eprintln!("warning: run folder {n}; left out of the fit (--allow-damaged)");
+    }
     if done.is_empty() {
         return Err(UserError(format!("no finished runs in {}", dir.runs_dir().display())).into());
     }
@@ -141,6 +172,13 @@ pub fn collect_fit_report(sweep: &Sweep, dir: &SweepDir) -> Result<PathBuf> {
         report
             .warnings
             .push(format!("run {id} is DONE but damaged ({why}); excluded from the fit, `run` trains it again"));
+    }
+    for n in &named {
+        report.warnings.push(format!(
+            "run folder {n}; left out of the fit (collect --allow-damaged): {} of {} runs fitted",
+            done.len(),
+            sweep.runs.len()
+        ));
     }
     if let Some(r) = &sweep.fit.density_ref {
         // A missing reference must not cost the night's fit: it becomes a warning.

@@ -6,7 +6,7 @@ use crate::spec::config::RunConfig;
 use crate::store::{self, RunDir, SweepDir};
 use crate::UserError;
 use anyhow::Result;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A worker rewrites status.json every 5 s while it trains; a "running" run from another
@@ -25,6 +25,9 @@ pub enum DisplayState {
     Failed,
     Diverged,
     Pending,
+    /// A DONE run whose record does not match DONE, or a folder that is not the run it is
+    /// named for (`store::Problem`): `error` says what.
+    Damaged,
     /// A folder no longer in the sweep file (counted apart from the summary's states).
     Orphan,
 }
@@ -40,6 +43,7 @@ impl DisplayState {
             DisplayState::Failed => "failed",
             DisplayState::Diverged => "diverged",
             DisplayState::Pending => "pending",
+            DisplayState::Damaged => "damaged",
             DisplayState::Orphan => "orphan",
         }
     }
@@ -60,7 +64,7 @@ impl DisplayState {
 display_as_word!(DisplayState, as_str);
 
 /// The states of the sweep's own runs, in the order of the summary line.
-pub const STATES: [DisplayState; 7] = [
+pub const STATES: [DisplayState; 8] = [
     DisplayState::Done,
     DisplayState::Running,
     DisplayState::Stale,
@@ -68,6 +72,7 @@ pub const STATES: [DisplayState; 7] = [
     DisplayState::Failed,
     DisplayState::Diverged,
     DisplayState::Pending,
+    DisplayState::Damaged,
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +99,14 @@ fn row(rd: &RunDir, cfg: &RunConfig, now: u64, host: &str) -> Row {
     let st = rd.read_status();
     let summary = if rd.is_done() { rd.read_summary() } else { None };
     let age = st.as_ref().map(|s| now.saturating_sub(s.heartbeat));
-    let state = if rd.is_done() {
+    // DONE is believed only with the record it describes, as `collect` believes it.
+    let damaged = match rd.check_done(cfg.steps) {
+        store::DoneCheck::Damaged(why) => Some(why),
+        _ => None,
+    };
+    let state = if damaged.is_some() {
+        DisplayState::Damaged
+    } else if rd.is_done() {
         DisplayState::Done
     } else {
         match &st {
@@ -123,8 +135,27 @@ fn row(rd: &RunDir, cfg: &RunConfig, now: u64, host: &str) -> Row {
         host: st.as_ref().map_or_else(String::new, |s| s.host.clone()),
         heartbeat_age_s: age,
         final_loss: summary.map(|s| s.final_loss),
-        error: st.and_then(|s| s.error),
+        error: damaged.map(|why| format!("DONE but damaged: {why}")).or(st.and_then(|s| s.error)),
         state,
+    }
+}
+
+/// The row of a folder that is not the run it is named for: the sweep's config of that run
+/// where there is one (the folder's own cannot be believed), and what is wrong.
+fn problem_row(id: &str, cfg: Option<&RunConfig>, problem: &store::Problem) -> Row {
+    Row {
+        id: id.to_string(),
+        width: cfg.map_or(0, |c| c.width),
+        depth: cfg.map_or(0, |c| c.depth),
+        lr: cfg.map_or(0.0, |c| c.lr),
+        tokens: cfg.map_or(0, |c| c.tokens),
+        state: DisplayState::Damaged,
+        step: 0,
+        steps: cfg.map_or(0, |c| c.steps),
+        host: String::new(),
+        heartbeat_age_s: None,
+        final_loss: None,
+        error: Some(format!("runs/{id}: {}", problem.describe())),
     }
 }
 
@@ -143,16 +174,28 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
         ))
         .into());
     }
-    // Folders of runs that an edited sweep file no longer has are listed apart.
-    let current: Option<BTreeSet<String>> =
-        super::sweep::load_sweep(&sd.sweep_toml()).ok().map(|s| s.runs.iter().map(|r| r.run_id()).collect());
+    // Every run of the sweep file gets a row (pending when it has no folder yet), and so does
+    // everything else in runs/: folders of runs an edited sweep file no longer has (listed
+    // apart), and anything that is not the run it is named for (damaged, with the problem),
+    // so the counts add up to the sweep's runs and nothing disappears from them.
+    let current: Option<BTreeMap<String, RunConfig>> =
+        super::sweep::load_sweep(&sd.sweep_toml()).ok().map(|s| s.runs.into_iter().map(|r| (r.run_id(), r)).collect());
+    let mut ids: BTreeSet<String> = sd.entries()?.into_iter().collect();
+    ids.extend(current.iter().flat_map(|c| c.keys().cloned()));
     let (now, host) = (store::now_unix(), store::hostname());
     let mut out = Vec::new();
-    for rd in sd.list_runs()? {
-        // config.json is written before anything else; a folder without one is not a run yet.
-        let Ok(cfg) = store::read_json::<RunConfig>(&rd.config_json()) else { continue };
-        let mut r = row(&rd, &cfg, now, &host);
-        if current.as_ref().is_some_and(|c| !c.contains(&rd.id)) {
+    for id in ids {
+        let rd = sd.run(&id);
+        let planned = current.as_ref().and_then(|c| c.get(&id));
+        let mut r = match planned.map_or_else(|| rd.place(), |c| rd.place_of(c)) {
+            store::Place::Own(cfg) => row(&rd, &cfg, now, &host),
+            store::Place::Absent => match planned {
+                Some(cfg) => row(&rd, cfg, now, &host),
+                None => continue,
+            },
+            store::Place::Problem(p) => problem_row(&id, planned, &p),
+        };
+        if current.as_ref().is_some_and(|c| !c.contains_key(&id)) {
             r.state = DisplayState::Orphan;
         }
         out.push(r);
@@ -173,7 +216,20 @@ pub fn count(rows: &[Row], state: DisplayState) -> usize {
 
 /// The summary line and the per-run table.
 pub fn render(dir: &Path, rows: &[Row]) -> String {
-    let counts: Vec<String> = STATES.iter().map(|&s| format!("{s} {}", count(rows, s))).collect();
+    let mut counts: Vec<String> = STATES.iter().map(|&s| format!("{s} {}", count(rows, s))).collect();
+    // The damaged ones are named on the summary line itself: a count alone would hide them.
+    let damaged: Vec<String> = rows
+        .iter()
+        .filter(|r| r.state == DisplayState::Damaged)
+        .map(|r| r.error.clone().unwrap_or_else(|| format!("runs/{}", r.id)))
+        .collect();
+    if !damaged.is_empty() {
+        let shown: Vec<&str> = damaged.iter().take(3).map(String::as_str).collect();
+        let more = if damaged.len() > 3 { format!("; {} more in the table", damaged.len() - 3) } else { String::new() };
+        if let Some(last) = counts.last_mut() {
+            *last += &format!(" ({}{more})", shown.join("; "));
+        }
+    }
     let orphans = count(rows, DisplayState::Orphan);
     let mut s = format!(
         "{}: {} runs: {}{}\n\n",
@@ -256,8 +312,7 @@ mod tests {
                 rd.write_status(s).unwrap();
             }
             if *done {
-                let sum = store::Summary::bare(2.5, run.steps, run.tokens, 1.0);
-                rd.mark_done(&sum).unwrap();
+                store::fake_done(&rd, run, 2.5);
             }
             want.push((rd.id.clone(), *state));
         }
@@ -271,8 +326,70 @@ mod tests {
             assert_eq!(&r.state, state, "{r:?}");
         }
         let text = render(&root, &rows);
-        assert!(text.contains("done 1, running 1, stale 2, stopped 1, failed 0, diverged 1, pending 1"), "{text}");
+        assert!(
+            text.contains("done 1, running 1, stale 2, stopped 1, failed 0, diverged 1, pending 3, damaged 0"),
+            "{text}"
+        );
         assert!(text.contains("loss became NaN") && text.contains("2.5000") && text.contains("orphan"), "{text}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The tiny sweep's 9 runs: 5 finished, and in place of the other 4 a symlink to a
+    /// finished run, a dangling symlink, a plain file and an empty folder. `status` counts all
+    /// 9 and names each problem; `collect` refuses to fit without them (fit.json is not
+    /// replaced), and with --allow-damaged fits the 5 and names the 4 in fit.json; `run`
+    /// refuses to train over the folders that hold something that is not their run.
+    #[test]
+    fn no_run_folder_is_lost_silently() {
+        let root = std::env::temp_dir().join(format!("wt-status-lost-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps/tiny.toml");
+        let mut sweep = crate::spec::load(&tiny).unwrap();
+        sweep.fit.bootstrap = 0;
+        let sd = SweepDir::new(&root, &sweep.name);
+        std::fs::create_dir_all(sd.runs_dir()).unwrap();
+        std::fs::copy(&tiny, sd.sweep_toml()).unwrap();
+        let ids: Vec<String> = sweep.runs.iter().map(|r| r.run_id()).collect();
+        for r in &sweep.runs[..5] {
+            // A loss that falls with N and D, so the five fit.
+            let (n, d) = (crate::flops::params(r.width, r.depth, r.vocab) as f64, r.tokens as f64);
+            store::fake_done(&sd.run(&r.run_id()), r, 1.7 + 400.0 / n.powf(0.34) + 410.0 / d.powf(0.28));
+        }
+        let runs = sd.runs_dir();
+        std::os::unix::fs::symlink(runs.join(&ids[0]), runs.join(&ids[5])).unwrap();
+        std::os::unix::fs::symlink(runs.join("gone"), runs.join(&ids[6])).unwrap();
+        std::fs::write(runs.join(&ids[7]), "not a folder").unwrap();
+        std::fs::create_dir_all(runs.join(&ids[8])).unwrap();
+
+        let rows = rows(&sd.root).unwrap();
+        assert_eq!(rows.len(), 9, "{rows:?}");
+        let text = render(&sd.root, &rows);
+        assert!(text.contains("9 runs: done 5,") && text.contains("pending 0, damaged 4 ("), "{text}");
+        for (id, what) in [(5, "a symlink to"), (6, "dangling symlink"), (7, "a file"), (8, "empty folder")] {
+            let r = rows.iter().find(|r| r.id == ids[id]).unwrap();
+            assert_eq!(r.state, DisplayState::Damaged, "{r:?}");
+            assert!(r.error.as_deref().unwrap_or("").contains(what), "{r:?}");
+        }
+        // The symlink is not a second copy of the run it points to.
+        assert_eq!(rows.iter().filter(|r| r.final_loss.is_some()).count(), 5);
+
+        let f = crate::runner::finished_runs(&sweep, &sd);
+        assert_eq!((f.done.len(), f.problems.len(), f.unfinished(9)), (5, 4, 0));
+        let e = crate::app::fit::collect_fit_report(&sweep, &sd).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(e.downcast_ref::<UserError>().is_some() && msg.contains("4 of 9 run folders"), "{msg}");
+        assert!(msg.contains(&ids[5]) && msg.contains("--allow-damaged"), "{msg}");
+        assert!(!sd.fit_json().exists(), "fit.json written by a refused collect");
+        let e = crate::runner::refuse_problem_folders(&sweep, &sd).unwrap_err();
+        let msg = format!("{e:#}");
+        // The empty folder holds nothing: `run` writes its config and trains it.
+        assert!(msg.contains("3 run folder(s)") && msg.contains(&ids[5]) && !msg.contains(&ids[8]), "{msg}");
+
+        crate::app::fit::collect_fit_report_with(&sweep, &sd, true).unwrap();
+        let fit: crate::fit::FitReport = store::read_json(&sd.fit_json()).unwrap();
+        let left: Vec<&String> = fit.warnings.iter().filter(|w| w.contains("left out of the fit")).collect();
+        assert_eq!(left.len(), 4, "{:?}", fit.warnings);
+        assert!(left.iter().all(|w| w.contains("5 of 9 runs fitted")), "{left:?}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -85,6 +85,31 @@ pub fn prepare(sweep: &Sweep, dir: &SweepDir) -> Result<Vec<String>> {
     Ok(dir.list_runs()?.into_iter().map(|r| r.id).filter(|id| !ids.contains(id)).collect())
 }
 
+/// Refuses a sweep any of whose run folders is something other than that run (see
+/// `store::Problem::blocks_training`): training over it would read or write another run's
+/// record (a symlink to a finished run is "DONE but damaged" under this run's step count, its
+/// worker then finds the other run DONE, and every `run` goes round again), or fail on it.
+pub fn refuse_problem_folders(sweep: &Sweep, dir: &SweepDir) -> Result<()> {
+    let bad: Vec<String> = sweep
+        .runs
+        .iter()
+        .map(|r| (dir.run(&r.run_id()), r))
+        .filter_map(|(rd, r)| rd.problem(r).filter(|p| p.blocks_training()).map(|p| (rd, p)))
+        .map(|(rd, p)| format!("  {}: {}", rd.path.display(), p.describe()))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(crate::UserError(format!(
+        "{} run folder(s) of sweep `{}` are not the runs they are named for; nothing trained:\n{}\n\
+         move each aside (or delete it) and run again: the run is then trained into a folder of its own",
+        bad.len(),
+        sweep.name,
+        bad.join("\n")
+    ))
+    .into())
+}
+
 struct Active {
     child: Child,
     run: RunConfig,
@@ -105,6 +130,15 @@ struct Active {
 pub fn run(sweep: &Sweep, opts: &RunOptions) -> Result<RunReport> {
     plan::check_backend(sweep)?;
     let dir = SweepDir::new(&opts.results, &sweep.name);
+    refuse_problem_folders(sweep, &dir)?;
+    if let Some(w) =
+        plan::check_resources(sweep, &plan::rows(sweep, &dir, None), opts.jobs, &plan::Resources::here(&dir))?
+    {
+        eprint!("{w}");
+    }
+    if let Some(n) = plan::elsewhere_note(sweep, &dir) {
+        eprint!("{n}");
+    }
     let orphans = prepare(sweep, &dir)?;
     if !orphans.is_empty() {
         eprintln!(
@@ -637,6 +671,17 @@ pub struct Finished {
     pub diverged: Vec<String>,
     /// DONE but damaged (id, what is wrong): excluded from the fit; `run` trains them again.
     pub damaged: Vec<(String, String)>,
+    /// Run folders that are not what their name says (a file, a symlink, unreadable, another
+    /// run's copy: `store::Problem`): not read at all. `collect` refuses to fit without them
+    /// unless told to (see `app::fit::collect_fit_report`).
+    pub problems: Vec<(String, store::Problem)>,
+}
+
+impl Finished {
+    /// The sweep's runs that are none of done, diverged, damaged or a problem folder.
+    pub fn unfinished(&self, runs: usize) -> usize {
+        runs.saturating_sub(self.done.len() + self.diverged.len() + self.damaged.len() + self.problems.len())
+    }
 }
 
 /// Every run of the sweep that is finished, diverged or damaged (runs of other sweep versions
@@ -645,6 +690,10 @@ pub fn finished_runs(sweep: &Sweep, dir: &SweepDir) -> Finished {
     let mut f = Finished::default();
     for r in &sweep.runs {
         let rd = dir.run(&r.run_id());
+        if let Some(p) = rd.problem(r) {
+            f.problems.push((rd.id.clone(), p));
+            continue;
+        }
         match rd.check_done(r.steps) {
             store::DoneCheck::Good(_) => f.done.push((rd, r.clone())),
             store::DoneCheck::Damaged(why) => f.damaged.push((rd.id.clone(), why)),

@@ -33,6 +33,12 @@ pub struct PlanRow {
     pub done: bool,
     /// The run's mixture, "markov 0.15, grammar 0.85".
     pub mix: String,
+    /// Peak memory of the run (`flops::memory`), bytes: all of it on the CPU backend.
+    pub memory: flops::memory::RunMemory,
+    /// Disk the run keeps once finished (evals, metrics, WSD snapshots) and the extra it
+    /// needs while it trains (three checkpoints at a save: new, current, previous), bytes.
+    pub disk_kept: f64,
+    pub disk_training: f64,
 }
 
 /// The share of a run's steps it trains itself: a WSD branch starts at its branch point.
@@ -160,10 +166,175 @@ pub fn rows(sweep: &Sweep, dir: &SweepDir, pace: Option<Pace>) -> Vec<PlanRow> {
                 flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * trained_share(r),
                 est_s: estimate_s(r) * scale,
                 mix: r.mix.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", "),
+                memory: flops::memory::run_memory(&flops::memory::MemShape::of(r)),
+                disk_kept: disk_kept(sweep, r),
+                disk_training: 3.0 * flops::memory::checkpoint_bytes(r.width, r.depth, r.seq_len, r.vocab),
                 id,
             }
         })
         .collect()
+}
+
+/// Disk a finished run keeps: its evals.jsonl, metrics.jsonl (at most about 51 lines) and,
+/// for a WSD trunk, one snapshot per branch point.
+fn disk_kept(sweep: &Sweep, r: &RunConfig) -> f64 {
+    let evals = (r.steps / r.eval_every.max(1) + 1) as f64;
+    let snapshots = match &r.branch {
+        Some(b) if b.from.is_none() => sweep
+            .runs
+            .iter()
+            .filter(|o| o.branch.as_ref().is_some_and(|ob| ob.family == b.family && ob.from.is_some()))
+            .count(),
+        _ => 0,
+    } as f64;
+    evals * flops::memory::eval_line_bytes(r.domains.len())
+        + 51.0 * 200.0
+        + snapshots * flops::memory::checkpoint_bytes(r.width, r.depth, r.seq_len, r.vocab)
+}
+
+/// The memory a run takes in the limit that `check_resources` holds it to: all of it on the
+/// CPU backend; on CUDA only the host part (the device part is the GPU's, not checked yet).
+fn memory_of(sweep: &Sweep, m: &flops::memory::RunMemory) -> f64 {
+    match sweep.backend {
+        crate::spec::config::Backend::Cpu => m.total(),
+        crate::spec::config::Backend::Cuda => m.host(),
+    }
+}
+
+/// What this machine can hold: memory (bytes, where the figure comes from) and free disk
+/// under the results folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resources {
+    pub memory: Option<(f64, String)>,
+    pub disk_free: Option<(f64, String)>,
+}
+
+impl Resources {
+    /// This machine's, for a sweep writing into `dir`.
+    pub fn here(dir: &SweepDir) -> Resources {
+        Resources {
+            memory: super::sys::memory_limit(),
+            disk_free: super::sys::disk_free(&dir.root)
+                .map(|b| (b, format!("free on the disk of {}", dir.root.display()))),
+        }
+    }
+}
+
+/// Refuses (bad input, exit 2) a sweep with a pending run that cannot fit in this machine's
+/// memory, or whose pending runs cannot fit their files on the results disk, saying the
+/// estimate and the limit; returns a warning when `jobs` of its largest runs at once would not
+/// fit in memory (each job is its own process), with the number of jobs that would.
+pub fn check_resources(sweep: &Sweep, rows: &[PlanRow], jobs: usize, res: &Resources) -> Result<Option<String>> {
+    use flops::memory::bytes_text;
+    let pending: Vec<&PlanRow> = rows.iter().filter(|r| !r.done).collect();
+    if let Some((limit, what)) = &res.memory {
+        let too_big: Vec<String> = pending
+            .iter()
+            .filter(|r| memory_of(sweep, &r.memory) > *limit)
+            .map(|r| {
+                let m = &r.memory;
+                format!(
+                    "  run {} (width {}, depth {}): about {} (weights, gradients and AdamW state {}, activations at \
+                     micro-batch {}, evaluation {}, validation ids {})",
+                    r.id,
+                    r.width,
+                    r.depth,
+                    bytes_text(memory_of(sweep, m)),
+                    bytes_text(m.weights + m.grads + m.optimizer),
+                    bytes_text(m.activations),
+                    bytes_text(m.eval_forward),
+                    bytes_text(m.eval_ids)
+                )
+            })
+            .collect();
+        if !too_big.is_empty() {
+            bail!(crate::UserError(format!(
+                "sweep `{}`: {} run(s) need more memory than this machine has ({}, {what}):\n{}\nmake them smaller \
+                 (width, depth, seq_len, batch_size or micro_batch, eval_tokens); nothing trained",
+                sweep.name,
+                too_big.len(),
+                bytes_text(*limit),
+                too_big.join("\n")
+            )));
+        }
+    }
+    let mut sizes: Vec<(f64, f64)> = pending.iter().map(|r| (memory_of(sweep, &r.memory), r.disk_training)).collect();
+    if let Some((free, what)) = &res.disk_free {
+        let mut peaks: Vec<f64> = sizes.iter().map(|s| s.1).collect();
+        peaks.sort_by(|a, b| b.total_cmp(a));
+        let need: f64 = pending.iter().map(|r| r.disk_kept).sum::<f64>() + peaks.iter().take(jobs.max(1)).sum::<f64>();
+        if need > *free {
+            bail!(crate::UserError(format!(
+                "sweep `{}`: its {} pending run(s) need about {} of disk (records and WSD snapshots kept, and three \
+                 checkpoints of each of the {} largest while they train), but {} is {what}; free some or write the \
+                 results elsewhere (--results)",
+                sweep.name,
+                pending.len(),
+                bytes_text(need),
+                jobs.max(1).min(pending.len()),
+                bytes_text(*free)
+            )));
+        }
+    }
+    let Some((limit, what)) = &res.memory else { return Ok(None) };
+    sizes.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let at_once: f64 = sizes.iter().take(jobs.max(1)).map(|s| s.0).sum();
+    if at_once <= *limit || jobs <= 1 {
+        return Ok(None);
+    }
+    let mut fit = 0;
+    let mut sum = 0.0;
+    for s in &sizes {
+        sum += s.0;
+        if sum > *limit {
+            break;
+        }
+        fit += 1;
+    }
+    Ok(Some(format!(
+        "warning: --jobs {jobs} trains the {jobs} largest runs at once, about {} together, more than this machine's {} \
+         ({what}); --jobs {} fits\n",
+        bytes_text(at_once),
+        bytes_text(*limit),
+        fit.max(1)
+    )))
+}
+
+/// A note when the sweep file lies in a results folder other than the one its runs go to
+/// (`plan rren/foo/sweep.toml --results rren` for a folder copied from `tiny`): the runs
+/// finished there are not the ones this plan counts, and `run` would train them all again
+/// into `dir`.
+pub fn elsewhere_note(sweep: &Sweep, dir: &SweepDir) -> Option<String> {
+    let file = std::path::Path::new(&sweep.path);
+    let home = file.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })?;
+    if !home.join("runs").is_dir() {
+        return None;
+    }
+    let same = match (std::fs::canonicalize(home), std::fs::canonicalize(&dir.root)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return None;
+    }
+    let there = SweepDir::at(home);
+    let done = sweep
+        .runs
+        .iter()
+        .filter(|r| matches!(there.run(&r.run_id()).check_done(r.steps), crate::store::DoneCheck::Good(_)))
+        .count();
+    (done > 0).then(|| {
+        format!(
+            "note: {} lies in the results folder {}, which holds {done} finished run(s) of this sweep, but its runs are \
+             looked for (and trained) in {}: the folder holding a sweep's runs must be RESULTS/<sweep name> \
+             (here {}/{})\n",
+            file.display(),
+            home.display(),
+            dir.root.display(),
+            home.parent().map_or(".".into(), |p| p.display().to_string()),
+            sweep.name
+        )
+    })
 }
 
 /// Parses "I/N" (0-based I < N).
@@ -225,13 +396,13 @@ pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize, pace: Option<Pace>) 
     let mixes = rows.iter().map(|r| r.mix.as_str()).collect::<std::collections::BTreeSet<_>>().len() > 1;
     let (mh, ml) = if mixes { (" mixture |", "---|") } else { ("", "") };
     s += &format!(
-        "| # | run id | width | depth | lr | batch |{mh} params N | tokens D | FLOPs | est. time | status |\n"
+        "| # | run id | width | depth | lr | batch |{mh} params N | tokens D | FLOPs | est. time | memory | status |\n"
     );
-    s += &format!("|---|---|---|---|---|---|{ml}---|---|---|---|---|\n");
+    s += &format!("|---|---|---|---|---|---|{ml}---|---|---|---|---|---|\n");
     for (k, r) in rows.iter().enumerate() {
         let mix = if mixes { format!(" {} |", r.mix) } else { String::new() };
         s += &format!(
-            "| {} | {} | {} | {} | {:.3e} | {} |{mix} {} | {} | {:.2e} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.3e} | {} |{mix} {} | {} | {:.2e} | {} | {} | {} |\n",
             k + 1,
             r.id,
             r.width,
@@ -242,6 +413,7 @@ pub fn render(sweep: &Sweep, rows: &[PlanRow], jobs: usize, pace: Option<Pace>) 
             si(r.tokens as f64),
             r.flops,
             hms(r.est_s),
+            flops::memory::bytes_text(memory_of(sweep, &r.memory)),
             if r.done { "done" } else { "pending" }
         );
     }
@@ -389,6 +561,54 @@ mod tests {
             assert!(shards.windows(2).all(|w| w[0] == w[1]), "family split over shards: {shards:?}");
         }
         assert!((0..3).all(|s| map.contains(&s)), "3 families over 3 shards: {map:?}");
+    }
+
+    /// The probe's oversized sweeps planned fine with only a time estimate; each is now refused
+    /// with its estimate and the limit, and a --jobs that cannot fit is warned about.
+    #[test]
+    fn runs_the_machine_cannot_hold_are_refused_with_the_number_and_the_limit() {
+        let tiny = include_str!("../../sweeps/tiny.toml");
+        let gib = 1024f64.powi(3);
+        let limit = |mem: f64, disk: f64| Resources {
+            memory: Some((mem, "the test's limit".into())),
+            disk_free: Some((disk, "the test's disk".into())),
+        };
+        let dir = SweepDir::new(std::path::Path::new("/nonexistent-results"), "x");
+        let refused = |text: &str, res: &Resources| -> String {
+            let sw = crate::spec::parse(text, "big.toml").unwrap();
+            let rows = rows(&sw, &dir, None);
+            let e = check_resources(&sw, &rows, 1, res).unwrap_err();
+            assert!(e.downcast_ref::<crate::UserError>().is_some(), "{e:#}");
+            format!("{e:#}")
+        };
+        let big = limit(128.0 * gib, 1e15);
+        let long = tiny.replace("seq_len = 32", "seq_len = 65536").replace("batch_size = 4", "batch_size = 1");
+        // (With more tokens per parameter: at the tiny sweep's, runs of 65,536-token steps round
+        // to the same step count.)
+        let long = long
+            .replace("eval_tokens = 2048", "eval_tokens = 65537")
+            .replace("tokens_per_param = [1, 2, 4]", "tokens_per_param = [1000, 2000, 4000]")
+            .replace("flops = 1e12", "flops = 1e16");
+        let e = refused(&long, &big);
+        assert!(e.contains("need more memory than this machine has (128.0 GiB, the test's limit)"), "{e}");
+        assert!(e.contains("activations at micro-batch"), "{e}");
+        let e = refused(&tiny.replace("eval_tokens = 2048", "eval_tokens = 1000000000000"), &big);
+        assert!(e.contains("validation ids 7.5 TiB"), "{e}");
+        let wide = tiny.replace("width = [16, 32, 48]", "width = [65536, 32, 48]");
+        let e = refused(&wide, &big);
+        assert!(e.contains("3 run(s)") && e.contains("width 65536"), "{e}");
+        // Disk: the records and three checkpoints of the largest run at once.
+        let e = refused(tiny, &limit(128.0 * gib, 1000.0));
+        assert!(e.contains("of disk") && e.contains("1000 B is the test's disk"), "{e}");
+        // The tiny sweep fits; nine of its runs at once in a few of its runs' memory do not.
+        let sw = crate::spec::parse(tiny, "tiny.toml").unwrap();
+        let rows = rows(&sw, &dir, None);
+        assert!(rows.iter().all(|r| r.memory.total() > 1e5 && r.memory.total() < 1e9), "{:?}", rows[0].memory);
+        assert_eq!(check_resources(&sw, &rows, 9, &big).unwrap(), None);
+        let largest = rows.iter().map(|r| r.memory.total()).fold(0.0, f64::max);
+        let w = check_resources(&sw, &rows, 9, &limit(2.5 * largest, 1e15)).unwrap().expect("a warning");
+        assert!(w.contains("--jobs 9 trains the 9 largest runs at once") && w.contains("--jobs 2 fits"), "{w}");
+        assert!(render(&sw, &rows, 2, None).contains("| memory | status |"));
     }
 
     #[test]

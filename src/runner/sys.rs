@@ -113,3 +113,47 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The memory this process may use, in bytes, and where the figure comes from: the smaller of
+/// the machine's RAM (MemTotal) and its cgroup's limit (a container's or a Slurm job's), if
+/// either can be read. Total, not free: other programs come and go, a plan should not.
+pub fn memory_limit() -> Option<(f64, String)> {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        let line = t.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some((kb * 1024.0, "MemTotal in /proc/meminfo".to_string()))
+    });
+    let cgroup = [
+        ("/sys/fs/cgroup/memory.max", "the cgroup limit in /sys/fs/cgroup/memory.max"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "the cgroup limit in memory.limit_in_bytes"),
+    ]
+    .iter()
+    .find_map(|(p, what)| {
+        let v: f64 = std::fs::read_to_string(p).ok()?.trim().parse().ok()?;
+        // cgroup v1 writes "no limit" as a number near 2^63.
+        (v > 0.0 && v < 1e18).then(|| (v, what.to_string()))
+    });
+    match (total, cgroup) {
+        (Some(t), Some(c)) => Some(if c.0 < t.0 { c } else { t }),
+        (t, c) => t.or(c),
+    }
+}
+
+/// Free bytes for an unprivileged writer on the filesystem that holds `path` (or its nearest
+/// existing ancestor: the results folder may not exist yet).
+pub fn disk_free(path: &Path) -> Option<f64> {
+    let mut p = path;
+    while !p.exists() {
+        p = p.parent().filter(|q| !q.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if p == Path::new(".") && !p.exists() {
+            return None;
+        }
+    }
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs fills the struct it is given; the path is a valid C string.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some(s.f_bavail as f64 * s.f_frsize as f64)
+}

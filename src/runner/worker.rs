@@ -142,6 +142,9 @@ fn run_folder(args: &WorkerArgs) -> Result<Exit> {
         STOP.store(true, Ordering::SeqCst);
     }
     let mut cfg: RunConfig = store::read_json(&run_dir.config_json()).context("reading the run's config.json")?;
+    // Whether the folder is the run its name says is the pool's to check (`runner::
+    // refuse_problem_folders`, which knows the sweep's config): a parsed config's id can
+    // differ from the one it was written under by a float's last bit (see `store::place`).
     // The pool's override wins over the sweep's `micro_batch` (an execution detail: it is
     // not part of the run id, so changing it here retrains nothing).
     if let Some(m) = args.micro_batch {

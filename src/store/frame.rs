@@ -106,16 +106,135 @@ pub fn write_parquet(dir: &SweepDir, runs: &[(RunDir, RunConfig)]) -> Result<Dat
     Ok(df)
 }
 
+/// The columns `to_obs` reads (first of each group present): a file's column of one of these
+/// names that cannot be read is an error naming it; any other such column is skipped.
+pub const FIT_COLUMNS: [&str; 11] = [
+    "params",
+    "Model Size",
+    "loss",
+    "flops",
+    "Training FLOP",
+    "tokens",
+    "lr",
+    "batch_size",
+    "batch",
+    "run_id",
+    "is_final",
+];
+
+/// Whether this build of polars reads a Parquet column of this type. Without its `dtype-*`
+/// features it cannot build dates, times, durations, decimals, structs, lists or 16-bit floats
+/// (a decimal even panics), so those are never asked of it.
+fn parquet_readable(d: &ArrowDataType) -> bool {
+    use ArrowDataType as A;
+    matches!(
+        d,
+        A::Boolean
+            | A::Int8
+            | A::Int16
+            | A::Int32
+            | A::Int64
+            | A::UInt8
+            | A::UInt16
+            | A::UInt32
+            | A::UInt64
+            | A::Float32
+            | A::Float64
+            | A::Utf8
+            | A::LargeUtf8
+            | A::Utf8View
+    )
+}
+
+/// The first two 1-based positions of a name that appears twice among `names`.
+fn duplicate(names: &[String]) -> Option<(String, usize, usize)> {
+    for (j, n) in names.iter().enumerate() {
+        if let Some(i) = names[..j].iter().position(|m| m == n) {
+            return Some((n.clone(), i + 1, j + 1));
+        }
+    }
+    None
+}
+
+/// A CSV's header fields (its first line; a UTF-8 BOM and quotes around a name are no part
+/// of it), to find duplicates before polars renames the second `loss` to `loss_duplicated_0`.
+fn csv_header(path: &Path) -> Result<Vec<String>> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).map_err(|e| UserError(format!("{}: {e}", path.display())))?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(file).take(1 << 20).read_until(b'\n', &mut line)?;
+    let text = String::from_utf8_lossy(&line);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).trim_end_matches(['\r', '\n']);
+    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    Ok(fields.into_iter().map(|f| f.trim().to_string()).collect())
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let shown = path.display();
+    let cannot = |e: &dyn std::fmt::Display| UserError(format!("{shown}: cannot read as Parquet: {e}"));
+    let mut reader = ParquetReader::new(std::fs::File::open(path)?);
+    // The file's own column names, before polars maps them by name (and refuses duplicates
+    // without saying where they are).
+    let names: Vec<String> =
+        reader.get_metadata().map_err(|e| cannot(&e))?.schema().fields().iter().map(|f| f.name().to_string()).collect();
+    if let Some((name, i, j)) = duplicate(&names) {
+        return Err(UserError(format!(
+            "{shown}: columns {i} and {j} are both named `{name}`; which one is meant is ambiguous (rename or drop one)"
+        ))
+        .into());
+    }
+    let schema = reader.schema().map_err(|e| cannot(&e))?;
+    let mut keep = Vec::new();
+    for (name, field) in schema.iter() {
+        if parquet_readable(field.dtype()) {
+            keep.push(name.to_string());
+        } else if FIT_COLUMNS.contains(&name.as_str()) {
+            return Err(UserError(format!(
+                "{shown}: column `{name}` holds {:?} values, which cannot be read here; expected numbers (float64 or \
+                 int64), text or booleans",
+                field.dtype()
+            ))
+            .into());
+        }
+        // Any other column of such a type is not used: left unread.
+    }
+    // polars asserts on some input instead of returning an error; a panic on a user's file is
+    // still a bad file, not a crash (the column types it is known to panic on are left out above).
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.with_columns(Some(keep)).finish()));
+    match read {
+        Ok(df) => df.map_err(|e| cannot(&e).into()),
+        Err(p) => {
+            let why = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(cannot(&why.unwrap_or_else(|| "the reader failed".into())).into())
+        }
+    }
+}
+
 /// Reads a CSV or Parquet results file.
 pub fn read_frame(path: &Path) -> Result<DataFrame> {
     if !path.exists() {
         return Err(UserError(format!("{}: no such file", path.display())).into());
     }
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-    let df = if ext == "parquet" {
-        let file = std::fs::File::open(path)?;
-        ParquetReader::new(file).finish()
-    } else {
+    if ext == "parquet" {
+        return read_parquet(path);
+    }
+    if let Some((name, i, j)) = duplicate(&csv_header(path)?) {
+        return Err(UserError(format!(
+            "{}: line 1: columns {i} and {j} are both named `{name}`; which one is meant is ambiguous (rename or drop one)",
+            path.display()
+        ))
+        .into());
+    }
+    let df = {
         // Every column is read as text and converted by `to_obs`, cell by cell: polars' type
         // inference looks at the first 100 rows only, and its cast turns a cell that is not a
         // number into a null (so a NaN in the fit) instead of an error naming the row.
@@ -125,19 +244,13 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
             .try_into_reader_with_file_path(Some(path.to_path_buf()))?
             .finish()
     };
-    df.map_err(|e| {
-        UserError(format!(
-            "{}: cannot read as {}: {e}",
-            path.display(),
-            if ext == "parquet" { "Parquet" } else { "CSV" }
-        ))
-        .into()
-    })
+    df.map_err(|e| UserError(format!("{}: cannot read as CSV: {e}", path.display())).into())
 }
 
-/// Where data row `k` (0-based) of `origin` is, for messages: 1-based, and for a CSV the line
-/// too (the header is line 1).
-fn row_at(origin: &str, k: usize) -> String {
+/// Where data row `k` (0-based) of `origin` is, for messages and for the name of a run that
+/// has no `run_id`: 1-based, and for a CSV the line too (the header is line 1). The one
+/// convention for rows: "row R (line L)".
+pub fn row_at(origin: &str, k: usize) -> String {
     if origin.to_lowercase().ends_with(".parquet") {
         format!("row {}", k + 1)
     } else {
@@ -234,6 +347,7 @@ pub fn to_obs(df: &DataFrame, origin: &str) -> Result<Vec<Obs>> {
     let params = col_f64(df, &["params", "Model Size"], origin, true)?.ok_or_else(|| missing("`params`"))?;
     let loss = col_f64(df, &["loss"], origin, true)?.ok_or_else(|| missing("`loss`"))?;
     let flops_c = col_f64(df, &["flops", "Training FLOP"], origin, true)?;
+    let derived_tokens = !have.iter().any(|h| h == "tokens");
     let tokens = match col_f64(df, &["tokens"], origin, true)? {
         Some(t) => t,
         None => {
@@ -241,13 +355,36 @@ pub fn to_obs(df: &DataFrame, origin: &str) -> Result<Vec<Obs>> {
             c.iter().zip(&params).map(|(c, n)| crate::flops::chinchilla_tokens(*c, *n)).collect()
         }
     };
+    let derived_flops = flops_c.is_none();
     let flops_v = flops_c
         .unwrap_or_else(|| params.iter().zip(&tokens).map(|(n, d)| crate::flops::chinchilla_flops(*n, *d)).collect());
+    // A value computed from two others (C = 6ND, or D = C/6N) that overflows or vanishes is
+    // named by the columns it came from: "flops = inf" names a column the file does not have.
+    for k in 0..df.height() {
+        let (n, d, c) = (params[k], tokens[k], flops_v[k]);
+        let inputs_ok = n.is_finite() && n > 0.0;
+        if derived_flops && inputs_ok && d.is_finite() && d > 0.0 && !(c.is_finite() && c > 0.0) {
+            return Err(UserError(format!(
+                "{origin}: {}: params = {n:e} and tokens = {d:e} give C = 6ND = {c:e} FLOPs (the file has no `flops` \
+                 column): out of range, a typo?",
+                row_at(origin, k)
+            ))
+            .into());
+        }
+        if derived_tokens && inputs_ok && c.is_finite() && c > 0.0 && !(d.is_finite() && d > 0.0) {
+            return Err(UserError(format!(
+                "{origin}: {}: flops = {c:e} and params = {n:e} give D = C/6N = {d:e} tokens (the file has no `tokens` \
+                 column): out of range, a typo?",
+                row_at(origin, k)
+            ))
+            .into());
+        }
+    }
     let lr = col_f64(df, &["lr"], origin, false)?;
     let batch = col_f64(df, &["batch_size", "batch"], origin, false)?;
     let run: Vec<String> = match df.column("run_id") {
         Ok(c) => c.cast(&DataType::String)?.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect(),
-        Err(_) => (0..df.height()).map(|i| format!("row{i}")).collect(),
+        Err(_) => (0..df.height()).map(|k| row_at(origin, k)).collect(),
     };
     let is_final: Vec<bool> = match df.column("is_final") {
         Ok(c) => col_is_final(c, origin)?,
@@ -300,6 +437,55 @@ mod tests {
         let long = "z".repeat(100_000);
         let e = format!("{:#}", obs_of("l.csv", &format!("params,tokens,loss\n{long},1,2\n")).unwrap_err());
         assert!(e.len() < 400, "{} bytes", e.len());
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parquet").join(name)
+    }
+
+    /// Column types this polars build cannot read (decimal128 panicked inside polars; date,
+    /// timestamp, duration, struct and float16 failed with "cannot create series from Date32",
+    /// naming no column) are left unread when unused; a used one is an error naming it.
+    /// Fixtures: tests/fixtures/parquet/make.py.
+    #[test]
+    fn parquet_columns_of_unreadable_types_are_skipped_unless_used() {
+        let p = fixture("unused_types.parquet");
+        let df = read_frame(&p).unwrap();
+        let obs = to_obs(&df, &p.display().to_string()).unwrap();
+        assert_eq!(obs.len(), 9);
+        assert!((obs[0].loss - (1.7 + 400.0 / 1e6f64.powf(0.34) + 410.0 / 2e7f64.powf(0.28))).abs() < 1e-12);
+        // No run_id: each row is its own run, named by its row as errors name rows.
+        assert_eq!((obs[0].run.as_str(), obs[8].run.as_str()), ("row 1", "row 9"));
+        let e = format!("{:#}", read_frame(&fixture("decimal_loss.parquet")).unwrap_err());
+        assert!(e.contains("decimal_loss.parquet: column `loss` holds Decimal(10, 4) values"), "{e}");
+    }
+
+    #[test]
+    fn a_column_named_twice_is_an_error_naming_both() {
+        let e = format!("{:#}", read_frame(&fixture("duplicate_loss.parquet")).unwrap_err());
+        assert!(e.contains("columns 3 and 4 are both named `loss`"), "{e}");
+        let e =
+            format!("{:#}", obs_of("dup.csv", "\u{feff}params,loss,tokens,\"loss\"\n1e6,3.1,2e7,3.2\n").unwrap_err());
+        assert!(e.contains("dup.csv: line 1: columns 2 and 4 are both named `loss`"), "{e}");
+        // A BOM before the header is no part of the first name.
+        let obs = obs_of("bom.csv", "\u{feff}params,tokens,loss\n1e6,2e7,3.1\n").unwrap();
+        assert_eq!(obs[0].params, 1e6);
+    }
+
+    #[test]
+    fn a_derived_value_out_of_range_names_the_columns_it_came_from_and_rows_read_alike() {
+        let csv = "params,tokens,loss\n1e6,2e7,3.1\n1e300,2e9,3.0\n";
+        let e = format!("{:#}", obs_of("big.csv", csv).unwrap_err());
+        assert!(e.contains("big.csv: row 2 (line 3): params = 1e300 and tokens = 2e9 give C = 6ND = inf"), "{e}");
+        let csv = "params,flops,loss\n1e6,1e18,3.1\n1e-300,1e300,3.0\n";
+        let e = format!("{:#}", obs_of("tiny.csv", csv).unwrap_err());
+        assert!(e.contains("row 2 (line 3): flops = 1e300 and params = 1e-300 give D = C/6N = inf"), "{e}");
+        // The same row is called the same in a cell error and in the fit's own check.
+        let e = format!("{:#}", obs_of("cell.csv", "params,tokens,loss\n1e6,2e7,3.1\n1e6,2e7,x\n").unwrap_err());
+        assert!(e.contains("row 2 (line 3)"), "{e}");
+        let obs = obs_of("neg.csv", "params,tokens,loss\n1e6,2e7,3.1\n1e6,2e7,-1\n").unwrap();
+        let e = crate::fit::chinchilla::validate::check_obs(&obs).unwrap_err().to_string();
+        assert!(e.contains("run \"row 2 (line 3)\": loss = -1"), "{e}");
     }
 
     #[test]

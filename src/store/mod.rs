@@ -7,6 +7,9 @@
 pub mod frame;
 pub mod imported;
 pub mod mix_check;
+pub mod place;
+
+pub use place::{Place, Problem};
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -75,7 +78,8 @@ impl SweepDir {
         self.root.join("plots")
     }
 
-    /// Every run folder present (finished or not), sorted by id.
+    /// Every run folder present (finished or not), sorted by id. Real folders only: a symlink
+    /// is no run folder (see `place::Problem::Symlink`); `entries` lists everything.
     pub fn list_runs(&self) -> Result<Vec<RunDir>> {
         let dir = self.runs_dir();
         if !dir.exists() {
@@ -84,7 +88,7 @@ impl SweepDir {
         let mut runs: Vec<RunDir> = fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| {
                 let id = e.file_name().to_string_lossy().to_string();
                 RunDir { path: e.path(), id }
@@ -92,6 +96,25 @@ impl SweepDir {
             .collect();
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(runs)
+    }
+}
+
+impl SweepDir {
+    /// The names of everything in runs/ (folders, files, links), sorted: what `status` must
+    /// account for, whatever it is.
+    pub fn entries(&self) -> Result<Vec<String>> {
+        let dir = self.runs_dir();
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 }
 
@@ -209,6 +232,38 @@ impl Summary {
             evals_blake3: None,
         }
     }
+}
+
+/// A finished run faked for tests: config.json, an evals.jsonl of four evaluations ending at
+/// the run's last step with `final_loss`, and the DONE that describes it (so `check_done` is
+/// Good).
+#[cfg(test)]
+pub fn fake_done(rd: &RunDir, cfg: &crate::spec::config::RunConfig, final_loss: f64) {
+    write_json_atomic(&rd.config_json(), cfg).unwrap();
+    let evals: Vec<EvalRecord> = (1..=4u64)
+        .map(|k| {
+            let step = cfg.steps * k / 4;
+            let tokens = step * (cfg.batch_size * cfg.seq_len) as u64;
+            EvalRecord {
+                step,
+                tokens,
+                flops: tokens as f64 * 1e4,
+                lr: cfg.lr,
+                loss: final_loss + (4 - k) as f64 * 0.5,
+                domain_loss: cfg.domains.iter().map(|d| (d.name.clone(), final_loss + (4 - k) as f64 * 0.5)).collect(),
+                bpb: None,
+                domain_bpb: Vec::new(),
+            }
+        })
+        .collect();
+    let text: String = evals.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+    write_atomic(&rd.evals_jsonl(), text.as_bytes()).unwrap();
+    let mut sum = Summary::bare(final_loss, cfg.steps, cfg.tokens, 1.0);
+    sum.final_step = Some(cfg.steps);
+    sum.evals = Some(4);
+    sum.evals_blake3 = Some(blake3::hash(text.as_bytes()).to_hex().to_string());
+    rd.mark_done(&sum).unwrap();
+    assert!(matches!(rd.check_done(cfg.steps), DoneCheck::Good(_)), "fake_done: not a good DONE");
 }
 
 /// What `RunDir::check_done` found.

@@ -36,7 +36,11 @@ pub fn run(args: Args) -> Result<Exit> {
     let dir = crate::store::SweepDir::new(&results, &sw.name);
     let pace = crate::runner::plan::measured_pace(&dir);
     let rows = crate::runner::plan::rows(&sw, &dir, pace);
-    print!("{}", crate::runner::plan::render(&sw, &rows, jobs.unwrap_or_else(crate::runner::default_jobs), pace));
+    let jobs_n = jobs.unwrap_or_else(crate::runner::default_jobs);
+    print!("{}", crate::runner::plan::render(&sw, &rows, jobs_n, pace));
+    eprint!("{}", crate::runner::plan::elsewhere_note(&sw, &dir).unwrap_or_default());
+    let res = crate::runner::plan::Resources::here(&dir);
+    eprint!("{}", crate::runner::plan::check_resources(&sw, &rows, jobs_n, &res)?.unwrap_or_default());
     if precision {
         let prior = crate::app::design::load_prior(prior.as_deref())?;
         print!("{}", crate::app::design::plan_precision(&sw, &prior, sims)?);
