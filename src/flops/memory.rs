@@ -43,21 +43,6 @@ pub struct MemShape {
     pub eval_tokens: u64,
 }
 
-impl MemShape {
-    pub fn of(r: &crate::spec::config::RunConfig) -> MemShape {
-        MemShape {
-            width: r.width,
-            depth: r.depth,
-            heads: r.heads.max(1),
-            seq_len: r.seq_len,
-            vocab: r.vocab,
-            batch_size: r.batch_size,
-            micro_batch: r.micro_batch.filter(|&m| m >= 1).unwrap_or(r.batch_size).min(r.batch_size).max(1),
-            eval_tokens: r.eval_tokens,
-        }
-    }
-}
-
 /// Peak memory of one run by part, in bytes (f64: a typo'd shape must not overflow).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunMemory {

@@ -166,7 +166,7 @@ pub fn rows(sweep: &Sweep, dir: &SweepDir, pace: Option<Pace>) -> Vec<PlanRow> {
                 flops: flops::train_flops(r.width, r.depth, r.seq_len, r.vocab, r.tokens) * trained_share(r),
                 est_s: estimate_s(r) * scale,
                 mix: r.mix.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", "),
-                memory: flops::memory::run_memory(&flops::memory::MemShape::of(r)),
+                memory: flops::memory::run_memory(&mem_shape(r)),
                 disk_kept: disk_kept(sweep, r),
                 disk_training: 3.0 * flops::memory::checkpoint_bytes(r.width, r.depth, r.seq_len, r.vocab),
                 id,
@@ -709,5 +709,19 @@ mod tests {
         let default = crate::spec::parse(&rt.replace(line, ""), "realtext.toml").unwrap();
         let w = curve_evaluations_warning(&default).expect("default spacing on branches: warned");
         assert!(w.contains("have at most 4 evaluation(s)"), "{w}");
+    }
+}
+
+/// A run's shape as the memory estimate reads it (`flops::memory`, which knows no sweep files).
+fn mem_shape(r: &RunConfig) -> crate::flops::memory::MemShape {
+    crate::flops::memory::MemShape {
+        width: r.width,
+        depth: r.depth,
+        heads: r.heads.max(1),
+        seq_len: r.seq_len,
+        vocab: r.vocab,
+        batch_size: r.batch_size,
+        micro_batch: r.micro_batch.filter(|&m| m >= 1).unwrap_or(r.batch_size).min(r.batch_size).max(1),
+        eval_tokens: r.eval_tokens,
     }
 }
