@@ -5,11 +5,8 @@ use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The sweep TOML file.
-    pub sweep: std::path::PathBuf,
-    /// Results root (the sweep lives in RESULTS/<sweep name>/).
-    #[arg(long, default_value = "results")]
-    pub results: std::path::PathBuf,
+    #[command(flatten)]
+    pub at: super::SweepAt,
     /// Fit even when some run folders cannot be used (a file, a symlink, an unreadable or
     /// copied folder; refused by default, since fit.json would be replaced by a fit on
     /// fewer runs); fit.json's warnings name the folders left out.
@@ -18,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit> {
-    let Args { sweep, results, allow_damaged } = args;
+    let Args { at: super::SweepAt { sweep, results }, allow_damaged } = args;
     let sw = crate::app::sweep::load_sweep(&sweep)?;
     let dir = crate::store::SweepDir::new(&results, &sw.name);
     let f = crate::runner::finished_runs(&sw, &dir);

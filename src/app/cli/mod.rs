@@ -23,6 +23,17 @@ pub mod run;
 pub mod slurm;
 pub mod status;
 
+/// The sweep file and the results root, as the commands that read a sweep file take them.
+#[derive(clap::Args)]
+pub struct SweepAt {
+    /// The sweep TOML file.
+    pub sweep: std::path::PathBuf,
+    /// Results root: the sweep's folder is RESULTS/<sweep name>/ (for `slurm`, on a filesystem
+    /// every node sees).
+    #[arg(long, default_value = "results")]
+    pub results: std::path::PathBuf,
+}
+
 /// The process's exit status, one meaning each (the worker's own codes are in `runner::worker`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {

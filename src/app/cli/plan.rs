@@ -5,11 +5,8 @@ use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The sweep TOML file.
-    pub sweep: std::path::PathBuf,
-    /// Results root (the sweep writes into RESULTS/<sweep name>/).
-    #[arg(long, default_value = "results")]
-    pub results: std::path::PathBuf,
+    #[command(flatten)]
+    pub at: super::SweepAt,
     /// Parallel jobs the time estimate assumes (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -29,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit> {
-    let Args { sweep, results, jobs, precision, prior, sims } = args;
+    let Args { at: super::SweepAt { sweep, results }, jobs, precision, prior, sims } = args;
     let (sw, data) = crate::app::sweep::load_and_prepare(&sweep)?;
     print!("{data}");
     crate::runner::plan::check_backend(&sw)?;

@@ -5,11 +5,8 @@ use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The sweep TOML file.
-    pub sweep: std::path::PathBuf,
-    /// Results root (the sweep writes into RESULTS/<sweep name>/).
-    #[arg(long, default_value = "results")]
-    pub results: std::path::PathBuf,
+    #[command(flatten)]
+    pub at: super::SweepAt,
     /// Runs trained at once, each in its own single-threaded process (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -31,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit> {
-    let Args { sweep, results, jobs, shard, max_hours, no_fit, devices } = args;
+    let Args { at: super::SweepAt { sweep, results }, jobs, shard, max_hours, no_fit, devices } = args;
     let (sw, data) = crate::app::sweep::load_and_prepare(&sweep)?;
     eprint!("{data}");
     if let Some(w) = crate::runner::plan::curve_evaluations_warning(&sw) {

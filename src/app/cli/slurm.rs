@@ -5,11 +5,8 @@ use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The sweep TOML file.
-    pub sweep: std::path::PathBuf,
-    /// Results root, on a filesystem every node sees (the sweep writes RESULTS/<sweep name>/).
-    #[arg(long, default_value = "results")]
-    pub results: std::path::PathBuf,
+    #[command(flatten)]
+    pub at: super::SweepAt,
     /// Array tasks, each training a cost-balanced shard, 1 to 1000 (default: min(runs, 8)).
     #[arg(long)]
     pub shards: Option<usize>,
@@ -41,7 +38,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit> {
-    let Args { sweep, results, shards, partition, time, cpus, mem, gpus, grace, out, submit } = args;
+    let Args { at: super::SweepAt { sweep, results }, shards, partition, time, cpus, mem, gpus, grace, out, submit } =
+        args;
     let req = crate::app::slurm::Request {
         sweep,
         results,
