@@ -429,29 +429,9 @@ mod tests {
     /// "calibration: 0 of 1 inside". A vacuous interval is counted neither way.
     #[test]
     fn the_summary_names_runs_in_progress_and_uncounted_intervals() {
-        let law = crate::fit::Law { e: 1.0, a: 100.0, b: 100.0, alpha: 0.3, beta: 0.3 };
         let e = |id: &str, hi: f64, actual: Option<f64>| {
-            let mut e = Entry {
-                run_id: id.into(),
-                width: 32,
-                depth: 1,
-                heads: 2,
-                params: 1e5,
-                tokens: 2e6,
-                tokens_per_param: 20.0,
-                flops: 1.2e12,
-                factor: 2.0,
-                rule: "r".into(),
-                predicted: 3.26,
-                interval: Some(Interval { lo: 3.2, hi }),
-                ln_vocab: Some(256f64.ln()),
-                law,
-                kaplan: None,
-                actual: None,
-                inside: None,
-                rel_err: None,
-                curve: None,
-            };
+            let mut e = crate::fit::calibration::test_entry(3.2, hi, Some(256f64.ln()));
+            e.run_id = id.into();
             if let Some(a) = actual {
                 e.settle(a);
             }

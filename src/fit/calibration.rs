@@ -288,32 +288,39 @@ impl Ledger {
     }
 }
 
+/// A check entry for tests (here and in `app::check`): N 1e5 on 2e6 tokens, predicted 3.2670
+/// by a fixed law, interval [lo, hi], not settled.
+#[cfg(test)]
+pub(crate) fn test_entry(lo: f64, hi: f64, ln_vocab: Option<f64>) -> Entry {
+    Entry {
+        run_id: "r".into(),
+        width: 32,
+        depth: 1,
+        heads: 2,
+        params: 1e5,
+        tokens: 2e6,
+        tokens_per_param: 20.0,
+        flops: 1.2e12,
+        factor: 2.0,
+        rule: "x".into(),
+        predicted: 3.2670,
+        interval: Some(Interval { lo, hi }),
+        ln_vocab,
+        law: Law { e: 1.0, a: 100.0, b: 100.0, alpha: 0.3, beta: 0.3 },
+        kaplan: None,
+        actual: None,
+        inside: None,
+        rel_err: None,
+        curve: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn entry(lo: f64, hi: f64, ln_vocab: Option<f64>) -> Entry {
-        Entry {
-            run_id: "r".into(),
-            width: 32,
-            depth: 1,
-            heads: 2,
-            params: 1e5,
-            tokens: 2e6,
-            tokens_per_param: 20.0,
-            flops: 1.2e12,
-            factor: 2.0,
-            rule: "x".into(),
-            predicted: 3.2670,
-            interval: Some(Interval { lo, hi }),
-            ln_vocab,
-            law: Law { e: 1.0, a: 100.0, b: 100.0, alpha: 0.3, beta: 0.3 },
-            kaplan: None,
-            actual: None,
-            inside: None,
-            rel_err: None,
-            curve: None,
-        }
+        test_entry(lo, hi, ln_vocab)
     }
 
     /// A tampered check.json: a phantom run id, an edited `predicted` and an edited `actual`.

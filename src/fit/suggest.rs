@@ -307,10 +307,9 @@ mod tests {
         1.8 + 400.0 / n.powf(0.34) + 400.0 / d.powf(0.28)
     }
 
-    /// A grid that spans 1.5x in N and 2x in D with 1% noise cannot split a budget 1,000x away:
-    /// the verdict says so, with reasons, and suggests runs beyond the grid.
-    #[test]
-    fn a_narrow_noisy_grid_is_not_determined() {
+    /// A grid spanning 1.5x in N and 2x in D with 1% noise, fitted with a target 1,000x past its
+    /// largest run: its points, that run's compute and the fit.
+    fn narrow_noisy_grid() -> (Vec<Obs>, f64, FitReport) {
         let mut pts = Vec::new();
         for (i, n) in [1.0e5, 1.2e5, 1.5e5].into_iter().enumerate() {
             for (j, tpp) in [10.0, 14.0, 20.0].into_iter().enumerate() {
@@ -320,6 +319,14 @@ mod tests {
         let c_max = pts.iter().map(|o| o.flops).fold(0.0, f64::max);
         let opts = FitOptions { target_flops: Some(1e3 * c_max), bootstrap: 60, backtest: false, ..Default::default() };
         let rep = fit_all(&pts, &opts).unwrap();
+        (pts, c_max, rep)
+    }
+
+    /// A grid that spans 1.5x in N and 2x in D with 1% noise cannot split a budget 1,000x away:
+    /// the verdict says so, with reasons, and suggests runs beyond the grid.
+    #[test]
+    fn a_narrow_noisy_grid_is_not_determined() {
+        let (pts, c_max, rep) = narrow_noisy_grid();
         let v = rep.verdict.clone().expect("fit_all fills the verdict");
         assert!(!v.determined, "{v:?}\n{:?}", rep.intervals);
         assert!(!v.reasons.is_empty());
@@ -341,15 +348,7 @@ mod tests {
     /// `SEARCH_POINTS` distinct points an evenly spaced share keeps the total weight.
     #[test]
     fn repeated_points_are_searched_once_with_their_counts() {
-        let mut pts = Vec::new();
-        for (i, n) in [1.0e5, 1.2e5, 1.5e5].into_iter().enumerate() {
-            for (j, tpp) in [10.0, 14.0, 20.0].into_iter().enumerate() {
-                pts.push(obs(n, tpp * n, law_loss(n, tpp * n) * noise(3 * i + j, 0.01)));
-            }
-        }
-        let c_max = pts.iter().map(|o| o.flops).fold(0.0, f64::max);
-        let opts = FitOptions { target_flops: Some(1e3 * c_max), bootstrap: 60, backtest: false, ..Default::default() };
-        let rep = fit_all(&pts, &opts).unwrap();
+        let (pts, c_max, rep) = narrow_noisy_grid();
         let distinct: Vec<(f64, f64)> = pts.iter().map(|o| (o.params, o.tokens)).collect();
         let copies: Vec<(f64, f64)> = (0..300).flat_map(|_| distinct.iter().copied()).collect();
         let prior = crate::fit::simulate::Prior::from_fit(&rep, "t").unwrap();

@@ -143,9 +143,9 @@ fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verdict
             match fit.intervals.get(key) {
                 Some(iv) if spread(iv) > MAX_SPREAD => reasons.push(format!(
                     "the 95% interval of {what} at the target, [{}, {}], is {} wide (more than {MAX_SPREAD}x)",
-                    short(iv.lo),
-                    short(iv.hi),
-                    ratio(spread(iv))
+                    crate::human::si(iv.lo),
+                    crate::human::si(iv.hi),
+                    crate::human::ratio(spread(iv))
                 )),
                 Some(_) => {}
                 None => reasons.push(format!("{what} has no interval (no bootstrap): its uncertainty is unmeasured")),
@@ -154,8 +154,8 @@ fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verdict
         if t.n_opt < n_min {
             reasons.push(format!(
                 "N_opt = {} is below the smallest trained model (N = {}): the law is extrapolated downwards in N",
-                short(t.n_opt),
-                short(n_min)
+                crate::human::si(t.n_opt),
+                crate::human::si(n_min)
             ));
         }
         if let Some(fl) = floor.filter(|fl| t.loss < *fl) {
@@ -216,13 +216,4 @@ fn judged(fit: &FitReport, points: &[(f64, f64)], floor: Option<f64>) -> Verdict
     }
     let (determined, loss_determined) = (reasons.is_empty(), loss_reasons.is_empty());
     Verdict { determined, reasons, loss_determined, loss_reasons, suggest: Vec::new(), floor }
-}
-
-/// Three significant digits with an SI suffix; "unbounded" past any meaning (`human`).
-fn short(x: f64) -> String {
-    crate::human::si(x)
-}
-
-fn ratio(x: f64) -> String {
-    crate::human::ratio(x)
 }
